@@ -1,0 +1,6 @@
+"""Data: data sets and batching."""
+
+from data.batching import minibatches
+from data.spiral import make_spiral
+
+__all__ = ["make_spiral", "minibatches"]

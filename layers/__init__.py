@@ -1,0 +1,26 @@
+"""Layers: the math. Each one maps x -> y in ``forward`` and dy -> dx in ``backward``.
+
+One file per kind: ``linear.py``, ``activations.py``, ``losses.py``; the contract they share is
+in ``base.py`` and the gradient checker that proves them is in ``gradcheck.py``.
+"""
+
+from layers.activations import LeakyReLU, ReLU, Sigmoid, Tanh
+from layers.base import Layer, Loss, Parameter
+from layers.gradcheck import GradCheckReport, check_gradients, check_loss_gradient
+from layers.linear import Linear
+from layers.losses import SoftmaxCrossEntropy
+
+__all__ = [
+    "Layer",
+    "Loss",
+    "Parameter",
+    "Linear",
+    "ReLU",
+    "LeakyReLU",
+    "Tanh",
+    "Sigmoid",
+    "SoftmaxCrossEntropy",
+    "check_gradients",
+    "check_loss_gradient",
+    "GradCheckReport",
+]

@@ -1,0 +1,160 @@
+"""The layer contract every part of the project relies on.
+
+A layer holds its trainable arrays in ``params`` and their gradients in ``grads`` (same keys),
+maps ``x -> y`` in ``forward`` and keeps what its backward pass needs in a cache, and in
+``backward`` takes ``dy = ∂L/∂y``, overwrites ``grads`` and returns ``dx = ∂L/∂x``.
+Models and optimizers use only this contract, never a concrete layer class.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Parameter:
+    """One trainable array and the place its gradient appears: ``params[key]`` and ``grads[key]``.
+
+    Optimizers receive a list of these from ``model.parameters()``. ``value`` is the layer's own
+    array (updates happen in place, so the layer sees them); ``grad`` is looked up at each call,
+    so a layer may either overwrite its gradient array or assign a new one in ``backward``.
+    ``grad`` is ``None`` until the first ``backward``.
+    """
+
+    __slots__ = ("name", "_params", "_grads", "_key")
+
+    def __init__(self, name: str, params: dict, grads: dict, key: str):
+        self.name = name
+        self._params = params
+        self._grads = grads
+        self._key = key
+
+    @property
+    def value(self) -> np.ndarray:
+        return self._params[self._key]
+
+    @property
+    def grad(self) -> np.ndarray | None:
+        return self._grads.get(self._key)
+
+    def __repr__(self) -> str:
+        value = self.value
+        return f"Parameter({self.name!r}, shape={value.shape}, dtype={value.dtype})"
+
+
+class Layer:
+    """Base class: ``params``/``grads`` dicts, ``forward``/``backward``, and a readable repr.
+
+    Subclasses implement ``forward(x)`` and ``backward(dy)`` and may override ``extra_repr``.
+    ``layer(x)`` is ``layer.forward(x)``, as in PyTorch.
+    """
+
+    def __init__(self):
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray | None] = {}
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} does not implement backward()")
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.forward(x)
+
+    def parameters(self, prefix: str = "") -> list[Parameter]:
+        """This layer's trainable arrays, named ``prefix + key``."""
+        return [Parameter(prefix + key, self.params, self.grads, key) for key in self.params]
+
+    def extra_repr(self) -> str:
+        """The constructor arguments worth showing in ``repr`` (PyTorch's convention)."""
+        return ""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+    # Helpers for subclasses ---------------------------------------------------------------
+
+    def _require_cache(self, cache):
+        """Return ``cache``, or raise if ``forward`` has not filled it yet."""
+        return require_cache(self, cache)
+
+    def _check_input(self, x) -> np.ndarray:
+        """Forward inputs must be floating-point NumPy arrays (the dtype is then preserved)."""
+        if not isinstance(x, np.ndarray):
+            raise TypeError(
+                f"{self!r}.forward expects a NumPy array, got {type(x).__name__}; "
+                "convert it with np.asarray(x, dtype=np.float64)"
+            )
+        if not np.issubdtype(x.dtype, np.floating):
+            raise TypeError(
+                f"{self!r}.forward expects a floating-point array, got dtype {x.dtype}; "
+                "convert it with x.astype(np.float64)"
+            )
+        return x
+
+    def _check_upstream(self, dy, shape: tuple, dtype: np.dtype | None = None) -> np.ndarray:
+        """``dy`` must be an array with the shape (and, if given, dtype) of the last output."""
+        if not isinstance(dy, np.ndarray):
+            raise TypeError(f"{self!r}.backward expects a NumPy array, got {type(dy).__name__}")
+        if dy.shape != shape:
+            raise ValueError(
+                f"{self!r}.backward expects dy with the shape of its last output {shape}, "
+                f"got {dy.shape}"
+            )
+        if dtype is not None and dy.dtype != dtype:
+            raise TypeError(
+                f"{self!r}.backward expects dy with the dtype of its last output ({dtype}), "
+                f"got {dy.dtype}"
+            )
+        return dy
+
+
+class Loss:
+    """Base class for losses: ``forward(scores, y)`` returns a Python float, ``backward()`` ∂L/∂scores.
+
+    A loss ends the chain, so its ``backward`` takes no upstream gradient (it is ∂L/∂L = 1).
+    """
+
+    def forward(self, scores: np.ndarray, y: np.ndarray) -> float:
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
+
+    def backward(self) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} does not implement backward()")
+
+    def __call__(self, scores: np.ndarray, y: np.ndarray) -> float:
+        return self.forward(scores, y)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    def _require_cache(self, cache):
+        """Return ``cache``, or raise if ``forward`` has not filled it yet."""
+        return require_cache(self, cache)
+
+
+def state_mismatches(expected: dict, state: dict) -> list[str]:
+    """What keeps ``state`` from matching ``expected`` name for name and shape for shape.
+
+    Used by every strict ``load_state_dict``: missing names, unexpected names, wrong shapes.
+    """
+    missing = [name for name in expected if name not in state]
+    unexpected = [str(name) for name in state if name not in expected]
+    problems = []
+    if missing:
+        problems.append("missing " + ", ".join(missing))
+    if unexpected:
+        problems.append("unexpected " + ", ".join(unexpected))
+    for name, current in expected.items():
+        if name in state and np.shape(state[name]) != np.shape(current):
+            problems.append(f"{name} has shape {np.shape(state[name])}, expected {np.shape(current)}")
+    return problems
+
+
+def require_cache(owner, cache):
+    """Return ``cache``, or raise the error for calling ``owner.backward`` before ``forward``."""
+    if cache is None:
+        raise RuntimeError(
+            f"{owner!r}.backward() was called before forward(): "
+            "run forward on a batch first, then backward"
+        )
+    return cache

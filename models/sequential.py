@@ -1,0 +1,202 @@
+"""Sequential: layers chained so that backward is the chain rule, one layer at a time."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from layers.base import Parameter, state_mismatches
+from models.savefile import FORMAT, check_format, read_npz, write_npz_atomically
+
+_MODEL_PREFIX = "model/"          # where a saved file keeps the weights
+
+
+class Sequential:
+    """Layers applied in order: y = f_L(… f_2(f_1(x)) …).
+
+    Backward, given dy = ∂L/∂y, runs the layers last to first; each turns ∂L/∂(its output)
+    into ∂L/∂(its input) and fills its own grads on the way (the chain rule):
+      ∂L/∂x = f_1.backward(f_2.backward(… f_L.backward(dy) …))
+
+    The question's two-layer network, in this form::
+
+        model = Sequential(Linear(2, 1000, rng=rng), ReLU(), Linear(1000, 2, rng=rng))
+
+    Layers are addressed by position (``model[0]``), can be swapped (``model[1] = Tanh()``),
+    added (``append``, ``insert``) and removed (``del model[1]``). Parameters are named
+    ``"<position>.<key>"``, for example ``"0.W"``, in ``parameters()`` and ``state_dict()``.
+    An optimizer holds the parameters it was given: make a new one after swapping layers.
+    """
+
+    def __init__(self, *layers):
+        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+            raise TypeError(
+                "Sequential takes the layers as separate arguments: Sequential(*layers), not a list"
+            )
+        self._layers: list = []
+        for layer in layers:
+            self.append(layer)
+
+    # The forward and backward passes ------------------------------------------------------
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        for layer in self._layers:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        for layer in reversed(self._layers):
+            dy = layer.backward(dy)
+        return dy
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.forward(x)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Predicted labels: the index of the highest score in each row [N].
+
+        This runs ``forward``, which replaces the layers' caches: call it after ``backward``.
+        """
+        return self.forward(x).argmax(axis=1)
+
+    def parameters(self) -> list[Parameter]:
+        """Every trainable array, named ``"<position>.<key>"``, for an optimizer."""
+        return [
+            Parameter(f"{position}.{key}", layer.params, layer.grads, key)
+            for position, layer in enumerate(self._layers)
+            for key in layer.params
+        ]
+
+    # Weights: state dicts and files -------------------------------------------------------
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """A copy of every weight, by name: ``{"0.W": ..., "0.b": ..., "2.W": ...}``."""
+        return {p.name: p.value.copy() for p in self.parameters()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Copy ``state`` into the existing weight arrays, keeping their dtype.
+
+        Strict: every name must be present, none extra, and every shape must match.
+        Everything is checked before the first weight changes.
+        """
+        if not isinstance(state, dict):
+            raise TypeError(f"load_state_dict expects a dict of arrays, got {type(state).__name__}")
+        problems = self._state_problems(state)
+        if problems:
+            raise ValueError("state_dict does not fit this model: " + "; ".join(problems))
+        self._copy_in(state)
+
+    def save(self, path) -> None:
+        """Write the weights to an ``.npz`` file at ``path``, atomically."""
+        arrays = {"format": np.array(FORMAT), "architecture": np.array(repr(self))}
+        arrays.update({_MODEL_PREFIX + name: value for name, value in self.state_dict().items()})
+        write_npz_atomically(path, arrays)
+
+    def load(self, path) -> None:
+        """Load weights saved by ``save`` into this model (which must have the same architecture).
+
+        Every failure (missing, truncated, foreign or mismatched file) is a ``ValueError``
+        naming the file; nothing changes unless everything fits.
+        """
+        arrays = read_npz(path)
+        check_format(path, arrays)
+        state = {
+            name[len(_MODEL_PREFIX):]: value
+            for name, value in arrays.items()
+            if name.startswith(_MODEL_PREFIX)
+        }
+        problems = self._state_problems(state)
+        if problems:
+            saved = str(arrays["architecture"]) if "architecture" in arrays else "an unknown model"
+            raise ValueError(
+                f"cannot load {path}: it does not fit this model: " + "; ".join(problems)
+                + f"\nthe file holds:\n{saved}\nthis model is:\n{self!r}"
+            )
+        self._copy_in(state)
+
+    def _state_problems(self, state: dict) -> list[str]:
+        params = {p.name: p.value for p in self.parameters()}
+        problems = state_mismatches(params, state)
+        for name in params:
+            value = np.asarray(state.get(name, 0.0))
+            if value.dtype.kind not in "fiu":
+                problems.append(f"{name} has dtype {value.dtype}, expected real numbers")
+            elif not np.isfinite(value).all():
+                problems.append(f"{name} contains NaN or infinity")
+        return problems
+
+    def _copy_in(self, state: dict) -> None:
+        for p in self.parameters():
+            p.value[...] = state[p.name]
+
+    # A list of layers ---------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._layers)
+
+    def __iter__(self):
+        return iter(self._layers)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return Sequential(*self._layers[index])
+        return self._layers[self._position(index)]
+
+    def __setitem__(self, index, layer) -> None:
+        position = self._position(index)
+        self._check_layer(layer, position, replacing=position)
+        self._layers[position] = layer
+
+    def __delitem__(self, index) -> None:
+        del self._layers[self._position(index)]
+
+    def append(self, layer) -> "Sequential":
+        self._check_layer(layer, len(self._layers))
+        self._layers.append(layer)
+        return self
+
+    def insert(self, index: int, layer) -> "Sequential":
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f"Sequential.insert needs an int position, got {index!r}")
+        self._check_layer(layer, index)
+        self._layers.insert(index, layer)
+        return self
+
+    def __repr__(self) -> str:
+        if not self._layers:
+            return "Sequential()"
+        lines = [f"  ({position}): {layer!r}" for position, layer in enumerate(self._layers)]
+        return "Sequential(\n" + "\n".join(lines) + "\n)"
+
+    def _position(self, index) -> int:
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f"Sequential indices must be ints or slices, got {index!r}")
+        n = len(self._layers)
+        if not -n <= index < n:
+            raise IndexError(f"Sequential index {index} is out of range for {n} layers")
+        return int(index) % n
+
+    def _check_layer(self, layer, position: int, *, replacing: int | None = None) -> None:
+        """A layer must follow the contract, and appear only once (its cache would clash)."""
+        if isinstance(layer, Sequential):
+            raise TypeError(
+                "a Sequential cannot hold another Sequential: list the layers in one model, "
+                "e.g. Sequential(*first, *second)"
+            )
+        has_methods = callable(getattr(layer, "forward", None)) and callable(getattr(layer, "backward", None))
+        has_dicts = isinstance(getattr(layer, "params", None), dict) and isinstance(getattr(layer, "grads", None), dict)
+        if not (has_methods and has_dicts):
+            if has_methods:
+                hint = (f": {layer!r} looks like a loss; keep it outside the model and call "
+                        "loss_fn.forward(model.forward(X), y)")
+            else:
+                hint = ""
+            raise TypeError(
+                f"layer at position {position} is a {type(layer).__name__}, expected a layer with "
+                f"forward, backward and params/grads dicts{hint}"
+            )
+        for other, existing in enumerate(self._layers):
+            if existing is layer and other != replacing:
+                raise ValueError(
+                    f"the same {layer!r} instance is already at position {other}: each position needs "
+                    "its own instance, because a layer caches its input for backward"
+                )

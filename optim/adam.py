@@ -1,0 +1,56 @@
+"""Adam: gradient steps scaled by running estimates of the gradient's mean and square."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from optim.optimizer import Optimizer, check_hyperparameter
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, 2015), with PyTorch's weight decay (added to the gradient).
+
+    Each step t = 1, 2, …, for every parameter θ with gradient ∂L/∂θ (η = lr, λ = weight_decay;
+    the buffers m and v start at 0):
+      (1) g = ∂L/∂θ + λ·θ
+      (2) m = β1·m + (1 − β1)·g            running mean of the gradient
+      (3) v = β2·v + (1 − β2)·g²           running mean of its square
+      (4) m̂ = m / (1 − β1^t)               bias corrections: m and v start at 0
+      (5) v̂ = v / (1 − β2^t)
+      (6) θ = θ − η·m̂ / (√v̂ + ε)
+
+    These are ``torch.optim.Adam``'s equations (``amsgrad=False``). For decoupled weight decay
+    (AdamW) the decay would act on θ directly instead of entering g.
+    """
+
+    buffer_names = ("exp_avg", "exp_avg_sq")
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0):
+        self.lr = check_hyperparameter("learning rate", lr)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"Invalid betas: {betas!r} (expected a pair such as (0.9, 0.999))")
+        self.betas = (
+            check_hyperparameter("beta1", betas[0], high=1.0),
+            check_hyperparameter("beta2", betas[1], high=1.0),
+        )
+        self.eps = check_hyperparameter("epsilon value", eps)
+        self.weight_decay = check_hyperparameter("weight_decay value", weight_decay)
+        super().__init__(params)
+
+    def update(self, i: int, theta: np.ndarray, grad: np.ndarray) -> None:
+        beta1, beta2 = self.betas
+        t = self.step_count
+        m = self.buffers["exp_avg"][i]
+        v = self.buffers["exp_avg_sq"][i]
+        g = grad
+        if self.weight_decay > 0:
+            g = g + self.weight_decay * theta                         # (1)
+        m[...] = beta1 * m + (1 - beta1) * g                          # (2)
+        v[...] = beta2 * v + (1 - beta2) * (g * g)                    # (3)
+        m_hat = m / (1 - beta1**t)                                    # (4)
+        v_hat = v / (1 - beta2**t)                                    # (5)
+        theta -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)        # (6)
+
+    def extra_repr(self) -> str:
+        return f"lr={self.lr}, betas={self.betas}, eps={self.eps}, weight_decay={self.weight_decay}"

@@ -1,0 +1,110 @@
+"""What every optimizer shares: its parameter list, its buffers, its saved state."""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+import numpy as np
+
+from layers.base import state_mismatches
+
+
+class Optimizer:
+    """Base class: updates each parameter in place from the gradient its layer left in ``grads``.
+
+    Subclasses name their per-parameter buffers in ``buffer_names`` (zeros to start with)
+    and implement ``update(i, theta, grad)`` for parameter ``i``. ``step()`` first checks every
+    gradient, then updates, so a missing gradient never leaves a half-updated model.
+    """
+
+    buffer_names: tuple[str, ...] = ()
+
+    def __init__(self, params):
+        self.params = _check_params(params, type(self).__name__)
+        self.step_count = 0
+        self.buffers: dict[str, list[np.ndarray]] = {
+            name: [np.zeros_like(p.value) for p in self.params] for name in self.buffer_names
+        }
+
+    def step(self) -> None:
+        grads = [_gradient_of(p) for p in self.params]
+        self.step_count += 1
+        for i, (p, grad) in enumerate(zip(self.params, grads)):
+            self.update(i, p.value, grad)
+
+    def update(self, i: int, theta: np.ndarray, grad: np.ndarray) -> None:
+        raise NotImplementedError(f"{type(self).__name__} does not implement update()")
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The step count and a copy of every buffer, named ``"<buffer>/<parameter>"``."""
+        state = {"step": np.array(self.step_count)}
+        for buffer, arrays in self.buffers.items():
+            for p, array in zip(self.params, arrays):
+                state[f"{buffer}/{p.name}"] = array.copy()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore ``state_dict()`` output; strict, and checked before anything changes."""
+        problems = state_mismatches(self.state_dict(), state)
+        step = state.get("step")
+        if step is not None and (np.asarray(step).dtype.kind not in "iu" or int(step) < 0):
+            problems.append(f"step must be a whole number >= 0, got {step!r}")
+        if problems:
+            raise ValueError(f"{type(self).__name__} state does not fit: " + "; ".join(problems))
+        self.step_count = int(state["step"])
+        for buffer, arrays in self.buffers.items():
+            for p, array in zip(self.params, arrays):
+                array[...] = state[f"{buffer}/{p.name}"]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+    def extra_repr(self) -> str:
+        return ""
+
+
+def check_hyperparameter(label: str, value, *, low: float = 0.0, high: float | None = None) -> float:
+    """A finite real number with low <= value (< high); else ``ValueError`` naming ``label`` and the value."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"Invalid {label}: {value!r} (expected a number)")
+    ok = math.isfinite(value) and value >= low and (high is None or value < high)
+    if not ok:
+        bounds = f"{low} <= {label} < {high}" if high is not None else f"{label} >= {low}"
+        raise ValueError(f"Invalid {label}: {value} (expected a finite number with {bounds})")
+    return float(value)
+
+
+def _check_params(params, owner: str) -> list:
+    if isinstance(params, np.ndarray) or not hasattr(params, "__iter__") or hasattr(params, "forward"):
+        raise TypeError(
+            f"{owner} expects the list returned by model.parameters(), got {type(params).__name__}"
+        )
+    params = list(params)
+    if not params:
+        raise ValueError(f"{owner} got an empty parameter list: the model has nothing to train")
+    seen = {}
+    for i, p in enumerate(params):
+        if not all(hasattr(p, attr) for attr in ("name", "value", "grad")):
+            raise TypeError(
+                f"{owner} parameter {i} is a {type(p).__name__}, expected a Parameter from model.parameters()"
+            )
+        if not (isinstance(p.value, np.ndarray) and np.issubdtype(p.value.dtype, np.floating)):
+            raise TypeError(f"{owner} parameter {p.name!r} must be a floating-point NumPy array")
+        if id(p.value) in seen:
+            raise ValueError(f"{owner} got parameter {p.name!r} twice (also as {seen[id(p.value)]!r})")
+        seen[id(p.value)] = p.name
+    return params
+
+
+def _gradient_of(p) -> np.ndarray:
+    grad = p.grad
+    if grad is None:
+        raise RuntimeError(
+            f"parameter {p.name!r} has no gradient: call backward() before optimizer.step()"
+        )
+    if np.shape(grad) != p.value.shape:
+        raise ValueError(
+            f"the gradient of {p.name!r} has shape {np.shape(grad)}, but the parameter has shape {p.value.shape}"
+        )
+    return grad

@@ -1,0 +1,89 @@
+"""The spiral data set and mini-batching."""
+
+import numpy as np
+import pytest
+
+from data import make_spiral, minibatches
+
+
+def test_spiral_shapes_dtypes_and_labels():
+    X, y = make_spiral(n_per_class=400, n_classes=2, noise=0.5, seed=0)
+    assert X.shape == (800, 2) and X.dtype == np.float64
+    assert y.shape == (800,) and y.dtype == np.int64
+    np.testing.assert_array_equal(np.bincount(y), [400, 400])
+    assert make_spiral(5, 3, seed=0, dtype=np.float32)[0].dtype == np.float32
+
+
+def test_spiral_without_noise_follows_the_formula_by_hand():
+    X, y = make_spiral(n_per_class=3, n_classes=2, noise=0.0, seed=0)
+    # class 1: r = 0, 0.5, 1 and t = 4, 6, 8; the point is (r sin t, r cos t)
+    r = np.array([0.0, 0.5, 1.0])
+    t = np.array([4.0, 6.0, 8.0])
+    np.testing.assert_allclose(X[3:], np.column_stack([r * np.sin(t), r * np.cos(t)]), rtol=1e-15, atol=0)
+    np.testing.assert_array_equal(y, [0, 0, 0, 1, 1, 1])
+    np.testing.assert_allclose(np.hypot(X[:, 0], X[:, 1]), np.tile(r, 2), rtol=1e-15)
+
+
+def test_noise_only_moves_the_angle():
+    X, _ = make_spiral(n_per_class=50, n_classes=3, noise=0.5, seed=1)
+    np.testing.assert_allclose(np.hypot(X[:, 0], X[:, 1]), np.tile(np.linspace(0, 1, 50), 3), rtol=1e-12, atol=1e-15)
+
+
+def test_seed_int_or_generator_is_reproducible_and_global_state_is_untouched():
+    np.random.seed(0)
+    before = np.random.get_state()[1].copy()
+    a = make_spiral(seed=3)[0]
+    b = make_spiral(seed=np.random.default_rng(3))[0]
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, make_spiral(seed=4)[0])
+    make_spiral(seed=None)
+    np.testing.assert_array_equal(np.random.get_state()[1], before)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(n_per_class=0), ValueError, r"n_per_class must be a positive int, got 0"),
+    (dict(n_classes=2.5), TypeError, r"n_classes must be a positive int, got 2\.5"),
+    (dict(noise=-0.1), ValueError, r"Invalid noise: -0\.1 \(expected a finite number >= 0\)"),
+    (dict(noise=float("nan")), ValueError, r"Invalid noise: nan"),
+    (dict(seed="0"), TypeError, r"seed must be an int, a np\.random\.Generator or None, got '0'"),
+])
+def test_spiral_argument_errors(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        make_spiral(**kwargs)
+
+
+@pytest.mark.parametrize("n, batch_size", [(10, 3), (10, 5), (10, 10), (10, 32), (1, 1)])
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_every_sample_exactly_once_and_the_last_batch_may_be_short(n, batch_size, shuffle):
+    X = np.arange(2 * n, dtype=np.float64).reshape(n, 2)
+    y = np.arange(n)
+    batches = list(minibatches(X, y, batch_size, shuffle=shuffle, rng=0))
+    sizes = [len(yb) for _, yb in batches]
+    assert sizes == [batch_size] * (n // batch_size) + ([n % batch_size] if n % batch_size else [])
+    seen = np.concatenate([yb for _, yb in batches])
+    np.testing.assert_array_equal(np.sort(seen), y)
+    for Xb, yb in batches:                   # rows stay paired with their labels
+        np.testing.assert_array_equal(Xb[:, 0], 2 * yb)
+    if not shuffle:
+        np.testing.assert_array_equal(seen, y)
+
+
+def test_shuffling_follows_the_generator():
+    X, y = np.zeros((20, 1)), np.arange(20)
+    rng = np.random.default_rng(5)
+    first = np.concatenate([yb for _, yb in minibatches(X, y, 4, rng=rng)])
+    second = np.concatenate([yb for _, yb in minibatches(X, y, 4, rng=rng)])
+    assert not np.array_equal(first, second)              # the generator advanced
+    again = np.concatenate([yb for _, yb in minibatches(X, y, 4, rng=np.random.default_rng(5))])
+    np.testing.assert_array_equal(first, again)
+
+
+@pytest.mark.parametrize("args, error, message", [
+    ((np.zeros((5, 2)), np.zeros(4), 2), ValueError, r"X has 5 samples but y has 4; they must match"),
+    ((np.zeros((5, 2)), np.zeros(5), 0), ValueError, r"batch_size must be a positive int, got 0"),
+    ((np.zeros((5, 2)), np.zeros(5), 2.0), TypeError, r"batch_size must be a positive int, got 2\.0"),
+    (([[0.0]], [0], 1), TypeError, r"minibatches expects NumPy arrays"),
+])
+def test_minibatch_errors_are_raised_at_the_call(args, error, message):
+    with pytest.raises(error, match=message):
+        minibatches(*args)                   # no next(): the check must not wait for the first batch

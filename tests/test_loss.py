@@ -1,0 +1,110 @@
+"""SoftmaxCrossEntropy: hand-computed values, stability at ±1e4, the loop's step 6, every input error."""
+
+import numpy as np
+import pytest
+
+from layers import SoftmaxCrossEntropy
+
+
+def test_equal_scores_give_ln_k_and_the_gradient_by_hand():
+    loss_fn = SoftmaxCrossEntropy()
+    scores = np.zeros((2, 4))
+    # P = 1/4 everywhere, so L = −log(1/4) = ln 4
+    assert loss_fn.forward(scores, np.array([0, 3])) == pytest.approx(np.log(4), rel=1e-15)
+    # (1) (P − onehot(y)) / N with N = 2: (1/4 − 1)/2 = −3/8 at the label, (1/4)/2 = 1/8 elsewhere
+    expected = np.array([[-3 / 8, 1 / 8, 1 / 8, 1 / 8], [1 / 8, 1 / 8, 1 / 8, -3 / 8]])
+    np.testing.assert_array_equal(loss_fn.backward(), expected)
+
+
+def test_two_classes_by_hand():
+    loss_fn = SoftmaxCrossEntropy()
+    # scores (ln 3, 0): P = (3/4, 1/4); label 1 gives L = −ln(1/4) = ln 4
+    loss = loss_fn.forward(np.array([[np.log(3.0), 0.0]]), np.array([1]))
+    assert loss == pytest.approx(np.log(4), rel=1e-15)
+    np.testing.assert_allclose(loss_fn.backward(), [[0.75, -0.75]], rtol=1e-15)
+    np.testing.assert_allclose(loss_fn.probs, [[0.75, 0.25]], rtol=1e-15)
+
+
+def test_loss_is_a_python_float():
+    assert type(SoftmaxCrossEntropy().forward(np.zeros((1, 2)), np.array([0]))) is float
+
+
+def test_backward_is_the_loops_three_statements():
+    rng = np.random.default_rng(0)
+    scores = rng.standard_normal((6, 3))
+    y = np.array([0, 1, 2, 2, 1, 0])
+    loss_fn = SoftmaxCrossEntropy()
+    loss_fn.forward(scores, y)
+    exp_scores = np.exp(scores)
+    dscores = exp_scores / exp_scores.sum(axis=1, keepdims=True)
+    dscores[range(6), y] -= 1
+    dscores /= 6
+    np.testing.assert_allclose(loss_fn.backward(), dscores, rtol=1e-14, atol=1e-17)
+
+
+def test_backward_twice_gives_the_same_gradient():
+    loss_fn = SoftmaxCrossEntropy()
+    loss_fn.forward(np.array([[1.0, 2.0, 3.0]]), np.array([2]))
+    np.testing.assert_array_equal(loss_fn.backward(), loss_fn.backward())
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_huge_scores_neither_overflow_nor_take_log_of_zero(dtype):
+    loss_fn = SoftmaxCrossEntropy()
+    scores = np.array([[1e4, -1e4], [-1e4, 1e4], [1e4, 1e4]], dtype=dtype)
+    y = np.array([1, 1, 0])
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        loss = loss_fn.forward(scores, y)
+        grad = loss_fn.backward()
+    # row 0: −log P = 2e4 (wrong by a margin of 2e4); row 1: 0; row 2: ln 2
+    assert loss == pytest.approx((2e4 + 0 + np.log(2)) / 3, rel=1e-6)
+    expected = np.array([[1, -1], [0, 0], [-0.5, 0.5]]) / 3
+    np.testing.assert_allclose(grad, expected, rtol=1e-6, atol=1e-30)
+    assert grad.dtype == dtype
+
+
+def test_scores_and_caller_arrays_are_not_modified():
+    scores = np.array([[0.5, -0.5], [2.0, 1.0]])
+    y = np.array([0, 1])
+    before = scores.copy()
+    scores.flags.writeable = False
+    y.flags.writeable = False
+    loss_fn = SoftmaxCrossEntropy()
+    loss_fn.forward(scores, y)
+    loss_fn.backward()
+    np.testing.assert_array_equal(scores, before)
+
+
+def test_backward_before_forward():
+    with pytest.raises(RuntimeError, match=r"SoftmaxCrossEntropy\(\)\.backward\(\) was called before forward\(\)"):
+        SoftmaxCrossEntropy().backward()
+
+
+@pytest.mark.parametrize("y, error, message", [
+    (np.array([0, 3, 1]), ValueError, r"label 3 at index 1 is out of range for 3 classes \(expected 0 <= label < 3\)"),
+    (np.array([0, 1, -1]), ValueError, r"label -1 at index 2 is out of range for 3 classes .*NumPy would silently"),
+    (np.array([0.0, 1.0, 2.0]), TypeError, r"labels must be integers \(class indices\), got dtype float64"),
+    (np.array([True, False, True]), TypeError, r"labels must be integers .* got dtype bool"),
+    (np.array([[0], [1], [2]]), ValueError, r"labels must be a 1-D array with one label per row of scores, got shape \(3, 1\)"),
+    (np.array([0, 1]), ValueError, r"got 2 labels for 3 rows of scores; expected one label per row"),
+])
+def test_label_errors_name_the_value_position_and_k(y, error, message):
+    with pytest.raises(error, match=message):
+        SoftmaxCrossEntropy().forward(np.zeros((3, 3)), y)
+
+
+def test_labels_may_be_a_list_of_ints():
+    assert SoftmaxCrossEntropy().forward(np.zeros((2, 2)), [0, 1]) == pytest.approx(np.log(2))
+
+
+@pytest.mark.parametrize("scores, error, message", [
+    (np.zeros(3), ValueError, r"scores must be 2-D \[N x K\], got shape \(3,\)"),
+    (np.zeros((0, 3)), ValueError, r"scores must be non-empty, got shape \(0, 3\)"),
+    (np.array([[0.0, np.nan, 0.0]] * 3), ValueError, r"scores must be finite, got nan at row 0, column 1"),
+    (np.array([[0.0, 0.0, 0.0], [0.0, 0.0, np.inf], [0.0] * 3]), ValueError, r"got inf at row 1, column 2"),
+    (np.zeros((3, 3), dtype=np.int64), TypeError, r"scores must be a floating-point array, got dtype int64"),
+    ([[0.0, 0.0, 0.0]] * 3, TypeError, r"scores must be a NumPy array \[N x K\], got list"),
+])
+def test_score_errors(scores, error, message):
+    with pytest.raises(error, match=message):
+        SoftmaxCrossEntropy().forward(scores, np.array([0, 1, 2]))

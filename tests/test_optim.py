@@ -1,0 +1,217 @@
+"""Optimizers: hand-computed steps, validation of every hyperparameter, and their saved state."""
+
+import math
+
+import numpy as np
+import pytest
+
+from layers import Layer, Linear
+from optim import SGD, Adam
+
+
+class Bias(Layer):
+    """A parameter-only layer, so that tests can set θ and ∂L/∂θ directly."""
+
+    def __init__(self, values, dtype=np.float64):
+        super().__init__()
+        self.params["b"] = np.array(values, dtype=dtype)
+        self.grads["b"] = None
+
+
+def param_with_grad(theta, grad, dtype=np.float64):
+    layer = Bias(theta, dtype)
+    layer.grads["b"] = np.array(grad, dtype=dtype)
+    return layer
+
+
+# Hand-computed steps ----------------------------------------------------------------------
+
+def test_plain_sgd_is_the_loops_update():
+    layer = param_with_grad([1.0, -2.0], [0.5, 0.25])
+    SGD(layer.parameters(), lr=0.1).step()
+    # θ − η g = [1 − 0.05, −2 − 0.025]
+    np.testing.assert_array_equal(layer.params["b"], [1.0 - 0.1 * 0.5, -2.0 - 0.1 * 0.25])
+
+
+def test_sgd_weight_decay_adds_lambda_theta_to_the_gradient():
+    layer = param_with_grad([2.0], [1.0])
+    SGD(layer.parameters(), lr=0.5, weight_decay=0.1).step()
+    # g = 1 + 0.1·2 = 1.2; θ = 2 − 0.5·1.2 = 1.4
+    np.testing.assert_allclose(layer.params["b"], [1.4], rtol=1e-15)
+
+
+def test_sgd_momentum_by_hand():
+    layer = param_with_grad([0.0], [1.0])
+    opt = SGD(layer.parameters(), lr=1.0, momentum=0.9)
+    opt.step()                               # v = 1, θ = −1
+    opt.step()                               # v = 0.9 + 1 = 1.9, θ = −2.9
+    np.testing.assert_allclose(layer.params["b"], [-2.9], rtol=1e-15)
+    np.testing.assert_allclose(opt.buffers["momentum_buffer"][0], [1.9], rtol=1e-15)
+
+
+def test_sgd_nesterov_by_hand():
+    layer = param_with_grad([0.0], [1.0])
+    opt = SGD(layer.parameters(), lr=1.0, momentum=0.5, nesterov=True)
+    opt.step()                               # v = 1, g = 1 + 0.5·1 = 1.5, θ = −1.5
+    opt.step()                               # v = 0.5 + 1 = 1.5, g = 1 + 0.75 = 1.75, θ = −3.25
+    np.testing.assert_allclose(layer.params["b"], [-3.25], rtol=1e-15)
+
+
+def test_adam_first_step_moves_each_entry_by_about_lr():
+    layer = param_with_grad([1.0, 1.0, 1.0], [3.0, -0.001, 0.0])
+    Adam(layer.parameters(), lr=0.01).step()
+    # t = 1: m̂ = g, v̂ = g², so θ − η g / (|g| + ε): a step of η·sign(g), and none where g = 0
+    expected = [1.0 - 0.01 * 3.0 / (3.0 + 1e-8), 1.0 + 0.01 * 0.001 / (0.001 + 1e-8), 1.0]
+    np.testing.assert_allclose(layer.params["b"], expected, rtol=1e-15)
+
+
+def test_adam_second_step_by_hand():
+    layer = param_with_grad([0.0], [1.0])
+    opt = Adam(layer.parameters(), lr=0.1, betas=(0.5, 0.75), eps=0.0)
+    opt.step()
+    layer.grads["b"] = np.array([3.0])
+    opt.step()
+    # t=1: m = 0.5, v = 0.25, m̂ = 1, v̂ = 1, θ = −0.1
+    # t=2: m = 0.25 + 1.5 = 1.75, v = 0.1875 + 2.25 = 2.4375, m̂ = 1.75/0.75, v̂ = 2.4375/0.4375
+    expected = -0.1 - 0.1 * (1.75 / 0.75) / math.sqrt(2.4375 / 0.4375)
+    np.testing.assert_allclose(layer.params["b"], [expected], rtol=1e-14)
+    assert opt.step_count == 2
+
+
+@pytest.mark.parametrize("make", [
+    lambda p: SGD(p, lr=0.1, momentum=0.9, weight_decay=0.01),
+    lambda p: Adam(p, lr=0.1, weight_decay=0.01),
+])
+def test_updates_are_in_place_and_keep_float32(make):
+    layer = param_with_grad([1.0, 2.0], [0.5, 0.5], dtype=np.float32)
+    array = layer.params["b"]
+    opt = make(layer.parameters())
+    opt.step()
+    opt.step()
+    assert layer.params["b"] is array
+    assert array.dtype == np.float32
+    assert all(buffer[0].dtype == np.float32 for buffer in opt.buffers.values())
+    assert (array < [1.0, 2.0]).all()
+
+
+# Misuse -----------------------------------------------------------------------------------
+
+def test_step_before_backward_names_the_parameter():
+    layer = Linear(2, 2, rng=np.random.default_rng(0))
+    with pytest.raises(RuntimeError, match=r"parameter 'W' has no gradient: call backward\(\) before optimizer\.step\(\)"):
+        SGD(layer.parameters(), lr=0.1).step()
+
+
+def test_a_failed_step_changes_no_parameter():
+    layer = Linear(2, 2, rng=np.random.default_rng(0))
+    layer.grads["W"] = np.ones((2, 2))        # b still has no gradient
+    before = layer.params["W"].copy()
+    with pytest.raises(RuntimeError):
+        SGD(layer.parameters(), lr=0.1).step()
+    np.testing.assert_array_equal(layer.params["W"], before)
+
+
+def test_a_gradient_of_the_wrong_shape_is_rejected():
+    layer = param_with_grad([1.0, 2.0], [[1.0, 2.0]])
+    with pytest.raises(ValueError, match=r"the gradient of 'b' has shape \(1, 2\), but the parameter has shape \(2,\)"):
+        SGD(layer.parameters(), lr=0.1).step()
+
+
+@pytest.mark.parametrize("params, error, message", [
+    (Linear(2, 2, rng=np.random.default_rng(0)), TypeError, r"SGD expects the list returned by model\.parameters\(\), got Linear"),
+    ([], ValueError, r"SGD got an empty parameter list"),
+    ([np.zeros(2)], TypeError, r"SGD parameter 0 is a ndarray, expected a Parameter"),
+])
+def test_bad_parameter_lists(params, error, message):
+    with pytest.raises(error, match=message):
+        SGD(params, lr=0.1)
+
+
+def test_the_same_parameter_twice_is_rejected():
+    params = Bias([1.0]).parameters()
+    with pytest.raises(ValueError, match=r"Adam got parameter 'b' twice"):
+        Adam(params + params)
+
+
+NAN = float("nan")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(lr=-0.1), r"Invalid learning rate: -0\.1"),
+    (dict(lr=NAN), r"Invalid learning rate: nan"),
+    (dict(lr=float("inf")), r"Invalid learning rate: inf"),
+    (dict(lr=0.1, momentum=-0.5), r"Invalid momentum: -0\.5"),
+    (dict(lr=0.1, momentum=NAN), r"Invalid momentum: nan"),
+    (dict(lr=0.1, weight_decay=-1e-3), r"Invalid weight_decay value: -0\.001"),
+    (dict(lr=0.1, weight_decay=NAN), r"Invalid weight_decay value: nan"),
+    (dict(lr=0.1, nesterov=True), r"Nesterov momentum requires a momentum > 0"),
+])
+def test_sgd_hyperparameters_are_validated(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SGD(Bias([1.0]).parameters(), **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(lr=NAN), r"Invalid learning rate: nan"),
+    (dict(betas=(1.0, 0.999)), r"Invalid beta1: 1\.0 \(expected a finite number with 0\.0 <= beta1 < 1\.0\)"),
+    (dict(betas=(0.9, NAN)), r"Invalid beta2: nan"),
+    (dict(betas=(0.9, -0.1)), r"Invalid beta2: -0\.1"),
+    (dict(eps=-1e-8), r"Invalid epsilon value: -1e-08"),
+    (dict(weight_decay=NAN), r"Invalid weight_decay value: nan"),
+])
+def test_adam_hyperparameters_are_validated(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Adam(Bias([1.0]).parameters(), **kwargs)
+
+
+@pytest.mark.parametrize("make, error, message", [
+    (lambda p: SGD(p, lr="0.1"), TypeError, r"Invalid learning rate: '0\.1' \(expected a number\)"),
+    (lambda p: SGD(p, lr=0.1, momentum=0.9, nesterov=1), TypeError, r"nesterov must be True or False, got 1"),
+    (lambda p: Adam(p, betas=0.9), TypeError, r"Invalid betas: 0\.9 \(expected a pair"),
+])
+def test_hyperparameters_of_the_wrong_type(make, error, message):
+    with pytest.raises(error, match=message):
+        make(Bias([1.0]).parameters())
+
+
+def test_repr_shows_the_hyperparameters():
+    params = Bias([1.0]).parameters()
+    assert repr(SGD(params, lr=1.0)) == "SGD(lr=1.0, momentum=0.0, weight_decay=0.0, nesterov=False)"
+    assert repr(Adam(params)) == "Adam(lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0)"
+
+
+# Saved state ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("make", [
+    lambda p: SGD(p, lr=0.1, momentum=0.9),
+    lambda p: Adam(p, lr=0.1),
+])
+def test_state_dict_round_trip_continues_identically(make):
+    def run(layer, opt, steps):
+        for k in range(steps):
+            layer.grads["b"] = np.array([np.sin(k), np.cos(k)])
+            opt.step()
+
+    straight = Bias([1.0, 2.0])
+    opt = make(straight.parameters())
+    run(straight, opt, 5)
+    state, weights = opt.state_dict(), straight.params["b"].copy()
+    run(straight, opt, 3)
+
+    resumed = Bias(weights)
+    opt2 = make(resumed.parameters())
+    opt2.load_state_dict(state)
+    run(resumed, opt2, 3)
+    np.testing.assert_array_equal(resumed.params["b"], straight.params["b"])
+
+
+def test_load_state_dict_is_strict():
+    opt = Adam(Bias([1.0, 2.0]).parameters())
+    state = opt.state_dict()
+    assert sorted(state) == ["exp_avg/b", "exp_avg_sq/b", "step"]
+    bad = dict(state, **{"exp_avg/b": np.zeros(3), "extra": np.zeros(1)})
+    del bad["exp_avg_sq/b"]
+    with pytest.raises(ValueError, match=r"Adam state does not fit: missing exp_avg_sq/b; unexpected extra; exp_avg/b has shape \(3,\), expected \(2,\)"):
+        opt.load_state_dict(bad)
+    with pytest.raises(ValueError, match=r"step must be a whole number >= 0, got"):
+        opt.load_state_dict(dict(state, step=np.array(-1)))

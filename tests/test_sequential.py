@@ -1,0 +1,271 @@
+"""Sequential: chaining, the list interface, state dicts, and files that save atomically and load safely."""
+
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+import models.savefile
+from layers import Linear, ReLU, SoftmaxCrossEntropy, Tanh
+from models import Sequential
+
+
+def two_layer(hidden=4, seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    return Sequential(Linear(2, hidden, rng=rng, dtype=dtype), ReLU(), Linear(hidden, 3, rng=rng, dtype=dtype))
+
+
+# Forward and backward are the layers' own, chained -----------------------------------------
+
+def test_forward_and_backward_chain_the_layers_by_hand():
+    model = two_layer()
+    x = np.random.default_rng(1).standard_normal((5, 2))
+    dy = np.random.default_rng(2).standard_normal((5, 3))
+    h = model[1].forward(model[0].forward(x))
+    expected_y = model[2].forward(h)
+    expected_dx = model[0].backward(model[1].backward(model[2].backward(dy)))
+    expected_grads = {p.name: p.grad.copy() for p in model.parameters()}
+    np.testing.assert_array_equal(model.forward(x), expected_y)
+    np.testing.assert_array_equal(model.backward(dy), expected_dx)
+    for p in model.parameters():
+        np.testing.assert_array_equal(p.grad, expected_grads[p.name])
+
+
+def test_predict_returns_the_highest_scoring_class():
+    model = Sequential(Linear(2, 3, rng=np.random.default_rng(0)))
+    model[0].params["W"][...] = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+    x = np.array([[2.0, 1.0], [0.0, 3.0], [-1.0, -1.0]])
+    np.testing.assert_array_equal(model.predict(x), [0, 1, 2])
+
+
+def test_parameters_are_named_by_position_and_share_the_layers_arrays():
+    model = two_layer()
+    params = model.parameters()
+    assert [p.name for p in params] == ["0.W", "0.b", "2.W", "2.b"]
+    assert params[0].value is model[0].params["W"]
+    assert params[0].grad is None
+
+
+# The list interface -----------------------------------------------------------------------
+
+def test_indexing_length_iteration_and_swapping():
+    model = two_layer()
+    assert len(model) == 3
+    assert [type(layer).__name__ for layer in model] == ["Linear", "ReLU", "Linear"]
+    assert model[-1] is model[2]
+    model[1] = Tanh()
+    assert isinstance(model[1], Tanh)
+    model.insert(2, ReLU())
+    model.append(Tanh())
+    assert [type(layer).__name__ for layer in model] == ["Linear", "Tanh", "ReLU", "Linear", "Tanh"]
+    del model[2]
+    assert [type(layer).__name__ for layer in model[1:]] == ["Tanh", "Linear", "Tanh"]
+    assert model.forward(np.ones((2, 2))).shape == (2, 3)
+
+
+def test_repr_is_multiline_like_pytorch():
+    assert repr(two_layer(hidden=1000)) == (
+        "Sequential(\n"
+        "  (0): Linear(in_features=2, out_features=1000, dtype=float64)\n"
+        "  (1): ReLU()\n"
+        "  (2): Linear(in_features=1000, out_features=3, dtype=float64)\n"
+        ")"
+    )
+    assert repr(Sequential()) == "Sequential()"
+
+
+def test_the_same_layer_instance_twice_is_rejected():
+    relu = ReLU()
+    with pytest.raises(ValueError, match=r"the same ReLU\(\) instance is already at position 1: each position needs its own"):
+        Sequential(Linear(2, 2, rng=np.random.default_rng(0)), relu, relu)
+    model = Sequential(relu, Tanh())
+    with pytest.raises(ValueError, match=r"already at position 0"):
+        model[1] = relu
+    with pytest.raises(ValueError, match=r"already at position 0"):
+        model.insert(0, relu)
+    model[0] = relu                          # putting a layer back where it is stays allowed
+
+
+@pytest.mark.parametrize("bad, error, message", [
+    (SoftmaxCrossEntropy(), TypeError, r"position 0 is a SoftmaxCrossEntropy, .* looks like a loss; keep it outside the model"),
+    (3, TypeError, r"layer at position 0 is a int, expected a layer with forward, backward and params/grads dicts"),
+    (Sequential(ReLU()), TypeError, r"a Sequential cannot hold another Sequential"),
+])
+def test_non_layers_are_rejected(bad, error, message):
+    with pytest.raises(error, match=message):
+        Sequential(bad)
+
+
+def test_a_list_of_layers_gets_a_hint():
+    with pytest.raises(TypeError, match=r"Sequential\(\*layers\), not a list"):
+        Sequential([ReLU(), Tanh()])
+
+
+def test_index_errors():
+    model = two_layer()
+    with pytest.raises(IndexError, match=r"Sequential index 3 is out of range for 3 layers"):
+        model[3]
+    with pytest.raises(TypeError, match=r"Sequential indices must be ints or slices, got '0'"):
+        model["0"]
+
+
+# State dicts ------------------------------------------------------------------------------
+
+def test_state_dict_is_a_copy_and_load_state_dict_copies_in_place():
+    model = two_layer()
+    state = model.state_dict()
+    assert list(state) == ["0.W", "0.b", "2.W", "2.b"]
+    state["0.W"][...] = 7.0
+    assert not (model[0].params["W"] == 7.0).any()
+    weight_array = model[0].params["W"]
+    model.load_state_dict(state)
+    assert model[0].params["W"] is weight_array            # the same array, now holding 7s
+    assert (weight_array == 7.0).all()
+
+
+def test_load_state_dict_keeps_the_models_dtype():
+    model = two_layer(dtype=np.float32)
+    model.load_state_dict(two_layer(seed=3).state_dict())   # float64 values
+    assert model[0].params["W"].dtype == np.float32
+    np.testing.assert_allclose(model[0].params["W"], two_layer(seed=3)[0].params["W"], rtol=1e-7)
+
+
+def test_load_state_dict_is_strict_and_changes_nothing_on_failure():
+    model = two_layer()
+    before = model.state_dict()
+    state = two_layer(seed=1).state_dict()
+    del state["2.b"]
+    state["4.W"] = np.zeros(1)
+    state["0.W"] = np.zeros((3, 4))
+    with pytest.raises(ValueError, match=r"missing 2\.b; unexpected 4\.W; 0\.W has shape \(3, 4\), expected \(2, 4\)"):
+        model.load_state_dict(state)
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[name])
+
+
+@pytest.mark.parametrize("value, message", [
+    (np.full((2, 4), np.nan), r"0\.W contains NaN or infinity"),
+    (np.full((2, 4), "a"), r"0\.W has dtype <U1, expected real numbers"),
+])
+def test_load_state_dict_rejects_unusable_values(value, message):
+    model = two_layer()
+    state = model.state_dict()
+    state["0.W"] = value
+    with pytest.raises(ValueError, match=message):
+        model.load_state_dict(state)
+
+
+# Files ------------------------------------------------------------------------------------
+
+def test_save_and_load_round_trip(tmp_path):
+    model = two_layer(seed=0)
+    path = tmp_path / "model.npz"
+    model.save(path)
+    other = two_layer(seed=1)
+    other.load(path)
+    for name, value in other.state_dict().items():
+        np.testing.assert_array_equal(value, model.state_dict()[name])
+    assert os.listdir(tmp_path) == ["model.npz"]
+
+
+def test_a_failed_save_leaves_nothing_behind_and_keeps_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "model.npz"
+    two_layer(seed=0).save(path)
+    old_bytes = path.read_bytes()
+
+    def crash(file, **arrays):
+        file.write(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(models.savefile.np, "savez", crash)
+    with pytest.raises(OSError, match="disk full"):
+        two_layer(seed=1).save(path)
+    assert os.listdir(tmp_path) == ["model.npz"]
+    assert path.read_bytes() == old_bytes
+
+
+def test_save_into_a_missing_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"cannot save .*model\.npz: the folder .*nowhere does not exist"):
+        two_layer().save(tmp_path / "nowhere" / "model.npz")
+
+
+def write_bytes(path, data):
+    path.write_bytes(data)
+    return path
+
+
+def foreign_npz(path):
+    np.savez(path, weights=np.ones(3))
+    return path
+
+
+def single_npy(path):
+    with open(path, "wb") as file:
+        np.save(file, np.ones(3))
+    return path
+
+
+def pickled_npz(path):
+    np.savez(path, format=np.array("backprop-parts/1"), **{"model/0.W": np.array([{"a": 1}], dtype=object)})
+    return path
+
+
+def truncated(path):
+    two_layer().save(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def corrupted_member(path):
+    two_layer().save(path)
+    data = bytearray(path.read_bytes())
+    data[200:260] = b"x" * 60                     # inside the first array's bytes: the CRC no longer matches
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p, r"cannot load .*bad\.npz: no such file"),
+    (lambda p: write_bytes(p, b""), r"cannot load .*bad\.npz: not"),
+    (lambda p: write_bytes(p, b"hello, this is not numpy"), r"cannot load .*bad\.npz: not an \.npz file \(refusing to unpickle it\)"),
+    (truncated, r"cannot load .*bad\.npz: not a readable \.npz file"),
+    (corrupted_member, r"cannot load .*bad\.npz: damaged or truncated \.npz file"),
+    (foreign_npz, r"cannot load .*bad\.npz: not a file saved by this project .* it holds weights"),
+    (single_npy, r"cannot load .*bad\.npz: it holds a single \.npy array, not an \.npz archive"),
+    (pickled_npz, r"cannot load .*bad\.npz: it holds pickled Python objects, which are never loaded"),
+])
+def test_every_unusable_file_is_a_value_error_naming_it(tmp_path, make, message):
+    model = two_layer()
+    before = model.state_dict()
+    path = make(tmp_path / "bad.npz")
+    with pytest.raises(ValueError, match=message):
+        model.load(path)
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[name])
+
+
+def test_loading_into_a_different_architecture_names_both(tmp_path):
+    path = tmp_path / "wide.npz"
+    two_layer(hidden=8).save(path)
+    model = two_layer(hidden=4)
+    before = model.state_dict()
+    with pytest.raises(ValueError, match=r"(?s)cannot load .*wide\.npz: it does not fit this model: 0\.W has shape \(2, 8\), "
+                                         r"expected \(2, 4\).*the file holds:.*out_features=8.*this model is:.*out_features=4"):
+        model.load(path)
+    np.testing.assert_array_equal(model.state_dict()["0.W"], before["0.W"])
+
+
+def test_a_folder_is_not_a_file(tmp_path):
+    with pytest.raises(ValueError, match=r"it is a folder, not an \.npz file"):
+        two_layer().load(tmp_path)
+
+
+def test_saved_files_are_plain_zip_archives_of_npy_arrays(tmp_path):
+    path = tmp_path / "model.npz"
+    two_layer().save(path)
+    with zipfile.ZipFile(path) as archive:
+        assert sorted(archive.namelist()) == sorted(
+            ["format.npy", "architecture.npy", "model/0.W.npy", "model/0.b.npy", "model/2.W.npy", "model/2.b.npy"]
+        )

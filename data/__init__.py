@@ -1,6 +1,6 @@
 """Data: data sets and batching."""
 
-from data.batching import minibatches
+from data.batching import BatchStream, minibatches
 from data.spiral import make_spiral
 
-__all__ = ["make_spiral", "minibatches"]
+__all__ = ["make_spiral", "minibatches", "BatchStream"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from numbers import Integral
 
 import numpy as np
@@ -18,17 +19,9 @@ def minibatches(X: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool 
     advanced, so successive passes differ); without it, batches are slices in order.
     The arguments are checked at once, not when the first batch is drawn.
     """
-    if not (hasattr(X, "shape") and hasattr(y, "shape")):
-        raise TypeError("minibatches expects NumPy arrays X [N x ...] and y [N]")
-    if X.ndim == 0 or y.ndim == 0:
-        raise ValueError("minibatches expects X and y with one row per sample, got a scalar")
-    if len(X) != len(y):
-        raise ValueError(f"X has {len(X)} samples but y has {len(y)}; they must match")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, Integral):
-        raise TypeError(f"batch_size must be a positive int, got {batch_size!r}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size}")
-    order = as_generator(rng).permutation(len(X)) if shuffle else None
+    _check_batching(X, y, batch_size, shuffle)
+    rng = as_generator(rng)
+    order = rng.permutation(len(X)) if shuffle else None
     return _batches(X, y, int(batch_size), order)
 
 
@@ -39,3 +32,72 @@ def _batches(X, y, batch_size: int, order):
         else:
             rows = order[start:start + batch_size]
             yield X[rows], y[rows]
+
+
+class BatchStream:
+    """Mini-batches without end: pass after pass, each covering every sample once.
+
+    It draws the same batches as calling ``minibatches`` once per pass with the same generator,
+    but it remembers where it is, so a training run can save it (``state_dict``) and later
+    continue with exactly the batches it would have drawn (``load_state_dict``).
+    """
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool = True,
+                 rng: np.random.Generator | int | None = None):
+        _check_batching(X, y, batch_size, shuffle)
+        self.X, self.y = X, y
+        self.batch_size = int(batch_size)
+        self.shuffle = bool(shuffle)
+        self.rng = as_generator(rng)
+        self._order = np.arange(0)          # this pass's order of samples; empty before the first
+        self._position = 0                  # how many of them have been handed out
+
+    def next_batch(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._position >= len(self._order):
+            n = len(self.X)
+            self._order = self.rng.permutation(n) if self.shuffle else np.arange(n)
+            self._position = 0
+        rows = self._order[self._position:self._position + self.batch_size]
+        self._position += len(rows)
+        return self.X[rows], self.y[rows]
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The pass's order, the position in it, and the generator's state (as JSON text)."""
+        return {
+            "order": self._order.copy(),
+            "position": np.array(self._position),
+            "rng": np.array(json.dumps(self.rng.bit_generator.state)),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        try:
+            order = np.asarray(state["order"])
+            position = int(state["position"])
+            rng_state = json.loads(str(state["rng"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"batch state is incomplete or damaged ({exc!r})") from exc
+        if order.size and (order.ndim != 1 or not np.array_equal(np.sort(order), np.arange(len(self.X)))):
+            raise ValueError(f"batch state does not fit: its order is not a permutation of {len(self.X)} samples")
+        if not 0 <= position <= len(order):
+            raise ValueError(f"batch state does not fit: position {position} is outside its pass of {len(order)}")
+        try:
+            self.rng.bit_generator.state = rng_state
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ValueError(f"batch state does not fit: the generator state is for another generator ({exc})") from exc
+        self._order = order.astype(np.int64)
+        self._position = position
+
+
+def _check_batching(X, y, batch_size, shuffle) -> None:
+    if not (hasattr(X, "shape") and hasattr(y, "shape")):
+        raise TypeError("minibatches expects NumPy arrays X [N x ...] and y [N]")
+    if X.ndim == 0 or y.ndim == 0:
+        raise ValueError("minibatches expects X and y with one row per sample, got a scalar")
+    if len(X) != len(y):
+        raise ValueError(f"X has {len(X)} samples but y has {len(y)}; they must match")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, Integral):
+        raise TypeError(f"batch_size must be a positive int, got {batch_size!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size}")
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise TypeError(f"shuffle must be True or False, got {shuffle!r}")

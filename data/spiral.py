@@ -30,6 +30,12 @@ def make_spiral(n_per_class: int = 100, n_classes: int = 3, noise: float = 0.2,
         raise TypeError(f"noise must be a number, got {noise!r}")
     if not math.isfinite(noise) or noise < 0:
         raise ValueError(f"Invalid noise: {noise} (expected a finite number >= 0)")
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be a NumPy floating dtype such as np.float64, got {dtype!r}") from None
+    if not np.issubdtype(dtype, np.floating):
+        raise TypeError(f"dtype must be a NumPy floating dtype such as np.float64, got {dtype}")
     rng = as_generator(seed)
     xs, ys = [], []
     for c in range(n_classes):

@@ -25,15 +25,17 @@ class ReLU(Layer):
     def __init__(self):
         super().__init__()
         self._mask = None                   # cache: the switch 1[x > 0], needed by (1)
+        self._dtype = None                  # cache: the input's dtype, which dy must share
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._check_input(x)
         self._mask = x > 0
+        self._dtype = x.dtype
         return np.maximum(x, 0)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         mask = self._require_cache(self._mask)
-        dy = self._check_upstream(dy, mask.shape)
+        dy = self._check_upstream(dy, mask.shape, self._dtype)
         return dy * mask                                          # (1)
 
 
@@ -59,13 +61,14 @@ class LeakyReLU(Layer):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._check_input(x)
-        # 1 where x > 0, α elsewhere (arithmetic on the 0/1 switch: np.where is several times slower)
-        self._slope = (1 + (self.negative_slope - 1) * (x <= 0)).astype(x.dtype, copy=False)
+        on = x > 0
+        # exactly 1 where x > 0 and exactly α elsewhere; np.where would read better but is ~5x slower
+        self._slope = (on + self.negative_slope * ~on).astype(x.dtype, copy=False)
         return x * self._slope
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         slope = self._require_cache(self._slope)
-        dy = self._check_upstream(dy, slope.shape)
+        dy = self._check_upstream(dy, slope.shape, slope.dtype)
         return dy * slope                                         # (1)
 
     def extra_repr(self) -> str:
@@ -90,7 +93,7 @@ class Tanh(Layer):
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._check_input(x)
         self._y = np.tanh(x)
-        return self._y
+        return self._y.copy()               # the caller may change its copy; (1) needs this one
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         y = self._require_cache(self._y)
@@ -120,9 +123,10 @@ class Sigmoid(Layer):
         x = self._check_input(x)
         with np.errstate(under="ignore"):   # e^(−|x|) rounds to 0 for |x| > 745: the right answer
             self._y = np.exp(np.minimum(x, 0)) / (1 + np.exp(-np.abs(x)))
-        return self._y
+        return self._y.copy()               # the caller may change its copy; (1) needs this one
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         y = self._require_cache(self._y)
         dy = self._check_upstream(dy, y.shape, y.dtype)
-        return dy * y * (1 - y)                                   # (1)
+        with np.errstate(under="ignore"):   # a product below the smallest float rounds to 0: right
+            return dy * y * (1 - y)                               # (1)

@@ -132,24 +132,6 @@ class Loss:
         return require_cache(self, cache)
 
 
-def state_mismatches(expected: dict, state: dict) -> list[str]:
-    """What keeps ``state`` from matching ``expected`` name for name and shape for shape.
-
-    Used by every strict ``load_state_dict``: missing names, unexpected names, wrong shapes.
-    """
-    missing = [name for name in expected if name not in state]
-    unexpected = [str(name) for name in state if name not in expected]
-    problems = []
-    if missing:
-        problems.append("missing " + ", ".join(missing))
-    if unexpected:
-        problems.append("unexpected " + ", ".join(unexpected))
-    for name, current in expected.items():
-        if name in state and np.shape(state[name]) != np.shape(current):
-            problems.append(f"{name} has shape {np.shape(state[name])}, expected {np.shape(current)}")
-    return problems
-
-
 def require_cache(owner, cache):
     """Return ``cache``, or raise the error for calling ``owner.backward`` before ``forward``."""
     if cache is None:

@@ -45,7 +45,7 @@ class Linear(Layer):
         self.params["b"] = np.zeros(self.out_features, dtype=self.dtype)
         self.grads["W"] = None
         self.grads["b"] = None
-        self._x = None                      # cache: the input, needed by (1)
+        self._x = None                      # cache: a copy of the input, needed by (1)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._check_input(x)
@@ -58,8 +58,10 @@ class Linear(Layer):
                 f"{self!r} holds {self.dtype} weights but got {x.dtype} input; "
                 f"convert the input with x.astype(np.{self.dtype})"
             )
-        self._x = x
-        return x @ self.params["W"] + self.params["b"]           # [N x D_out]
+        self._x = x.copy()                  # a copy: later changes to the caller's x cannot corrupt (1)
+        y = x @ self.params["W"]                                  # [N x D_out]
+        y += self.params["b"]               # in place: no second [N x D_out] array
+        return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         x = self._require_cache(self._x)

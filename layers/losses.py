@@ -33,17 +33,18 @@ class SoftmaxCrossEntropy(Loss):
         scores = _check_scores(scores)
         n, k = scores.shape
         y = _check_labels(y, n, k)
-        shifted = scores - scores.max(axis=1, keepdims=True)                      # S − m    [N x K]
+        with np.errstate(over="ignore"):    # only scores beyond ±1e308 overflow, to the true −log P = inf
+            shifted = scores - scores.max(axis=1, keepdims=True)                  # S − m    [N x K]
         log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))  # log P    [N x K]
         self._probs = np.exp(log_probs)                                           # P        [N x K]
-        self._y = y
-        return float(-log_probs[np.arange(n), y].mean())                          # L
+        self._y = y.copy()
+        loss = -log_probs[np.arange(n), y].mean()                                 # L
+        return float(loss) + 0.0            # + 0.0 turns a perfect fit's −0.0 into 0.0
 
     def backward(self) -> np.ndarray:
         probs = self._require_cache(self._probs)
-        n = probs.shape[0]
-        onehot = np.zeros_like(probs)
-        onehot[np.arange(n), self._y] = 1
+        n, k = probs.shape
+        onehot = np.eye(k, dtype=probs.dtype)[self._y]                            # [N x K]
         return (probs - onehot) / n                                               # (1)
 
     @property
@@ -82,9 +83,9 @@ def _check_labels(y, n: int, k: int) -> np.ndarray:
     bad = np.flatnonzero((y < 0) | (y >= k))
     if bad.size:
         i = bad[0]
-        hint = " (NumPy would silently read a negative label as counting from the last class)" if y[i] < 0 else ""
+        hint = "; NumPy would silently read a negative label as counting from the last class" if y[i] < 0 else ""
         raise ValueError(
             f"label {y[i]} at index {i} is out of range for {k} classes "
-            f"(expected 0 <= label < {k}){hint}"
+            f"(expected 0 <= label < {k}{hint})"
         )
     return y

@@ -1,8 +1,9 @@
-"""Writing and reading ``.npz`` files safely: atomic writes, no pickles, clear errors.
+"""Writing and reading files safely: atomic writes, no pickles, clear errors.
 
-``write_npz_atomically`` never leaves a half-written file: it writes a temporary file in the
-same folder, flushes and fsyncs it, then renames it over the target in one step (``os.replace``).
-If anything fails on the way, the temporary file is removed and the old target is untouched.
+``write_atomically`` (and ``write_npz_atomically`` on top of it) never leaves a half-written
+file: it writes a temporary file in the same folder, flushes and fsyncs it, then renames it over
+the target in one step (``os.replace``). If anything fails on the way, the temporary file is
+removed and the old target is untouched.
 
 ``read_npz`` never unpickles (``allow_pickle=False``) and turns every way a file can be unusable
 (missing, truncated, not an ``.npz``, holding pickled objects) into a ``ValueError`` that names
@@ -22,20 +23,32 @@ FORMAT = "backprop-parts/1"       # the "format" entry of every file this projec
 
 def write_npz_atomically(path, arrays: dict[str, np.ndarray]) -> None:
     """Write ``arrays`` to ``path`` as an uncompressed ``.npz``, all or nothing."""
+    for name, array in arrays.items():
+        if np.asarray(array).dtype.kind == "O":
+            raise TypeError(f"cannot save {path}: entry {name!r} holds Python objects, which would need pickling")
+    write_atomically(path, lambda file: np.savez(file, **arrays))
+
+
+def write_atomically(path, write) -> None:
+    """Call ``write(file)`` on a temporary binary file beside ``path``, then rename it to ``path``.
+
+    Readers see either the old file or the complete new one, never a partial write; on any
+    failure the temporary file is removed and the old file is left as it was.
+    """
     path = Path(path)
     folder = path.parent
     if not folder.is_dir():
         raise FileNotFoundError(f"cannot save {path}: the folder {folder} does not exist")
-    for name, array in arrays.items():
-        if np.asarray(array).dtype.kind == "O":
-            raise TypeError(f"cannot save {path}: entry {name!r} holds Python objects, which would need pickling")
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot save {path}: it is a folder; give a file name such as {path / 'model.npz'}")
+    mode = _mode_for(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as file:
-            np.savez(file, **arrays)
+            write(file)
             file.flush()
             os.fsync(file.fileno())
-        os.chmod(tmp, 0o644)                # mkstemp makes it private (0600); a saved model is not
+        os.chmod(tmp, mode)                 # mkstemp makes it private (0600); give it a normal file's mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -57,21 +70,25 @@ def read_npz(path) -> dict[str, np.ndarray]:
     with file:
         try:
             loaded = np.load(file, allow_pickle=False)
-        except ValueError as exc:
-            raise ValueError(f"cannot load {path}: not an .npz file (refusing to unpickle it)") from exc
+        except ValueError as exc:           # NumPy's way of saying "this would need unpickling"
+            raise ValueError(f"cannot load {path}: not an .npz file (and never unpickled)") from exc
         except Exception as exc:
             raise ValueError(f"cannot load {path}: not a readable .npz file ({type(exc).__name__}: {exc})") from exc
         if not isinstance(loaded, np.lib.npyio.NpzFile):
             raise ValueError(f"cannot load {path}: it holds a single .npy array, not an .npz archive")
         try:
             with loaded:
-                return {name: loaded[name] for name in loaded.files}
+                arrays = {name: loaded[name] for name in loaded.files}
         except ValueError as exc:
             if "pickle" in str(exc):
                 raise ValueError(f"cannot load {path}: it holds pickled Python objects, which are never loaded") from exc
             raise ValueError(f"cannot load {path}: damaged .npz file ({exc})") from exc
         except Exception as exc:
             raise ValueError(f"cannot load {path}: damaged or truncated .npz file ({type(exc).__name__}: {exc})") from exc
+    for name, value in arrays.items():
+        if not isinstance(value, np.ndarray):   # a zip member that is not a .npy array comes back as bytes
+            raise ValueError(f"cannot load {path}: its entry {name!r} is not a NumPy array (not an .npz file)")
+    return arrays
 
 
 def check_format(path, arrays: dict[str, np.ndarray]) -> None:
@@ -83,6 +100,18 @@ def check_format(path, arrays: dict[str, np.ndarray]) -> None:
             f"cannot load {path}: not a file saved by this project (no format entry {FORMAT!r}; "
             f"it holds {names})"
         )
+
+
+def _mode_for(path: Path) -> int:
+    """Keep an existing file's permissions; a new file gets the usual 0666 minus the umask."""
+    if path.exists():
+        return path.stat().st_mode & 0o7777
+    try:
+        status = Path("/proc/self/status").read_text()
+        umask = int(status.split("Umask:")[1].split()[0], 8)
+    except (OSError, IndexError, ValueError):
+        umask = 0o022                       # not Linux: the most common umask
+    return 0o666 & ~umask
 
 
 def _fsync_folder(folder: Path) -> None:

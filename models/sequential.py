@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from layers.base import Parameter, state_mismatches
+from layers.base import Parameter
+from layers.state import convert_state
 from models.savefile import FORMAT, check_format, read_npz, write_npz_atomically
 
 _MODEL_PREFIX = "model/"          # where a saved file keeps the weights
@@ -21,10 +22,11 @@ class Sequential:
 
         model = Sequential(Linear(2, 1000, rng=rng), ReLU(), Linear(1000, 2, rng=rng))
 
-    Layers are addressed by position (``model[0]``), can be swapped (``model[1] = Tanh()``),
-    added (``append``, ``insert``) and removed (``del model[1]``). Parameters are named
-    ``"<position>.<key>"``, for example ``"0.W"``, in ``parameters()`` and ``state_dict()``.
-    An optimizer holds the parameters it was given: make a new one after swapping layers.
+    Layers are addressed by position (``model[0]``, ``model[1:]``), can be swapped
+    (``model[1] = Tanh()``), added (``append``, ``insert``) and removed (``del model[1]``).
+    Parameters are named ``"<position>.<key>"``, for example ``"0.W"``, in ``parameters()``
+    and ``state_dict()``. An optimizer holds the parameters it was given, as in PyTorch: after
+    swapping a layer that has weights, make a new optimizer, or the new layer never trains.
     """
 
     def __init__(self, *layers):
@@ -75,15 +77,16 @@ class Sequential:
     def load_state_dict(self, state: dict) -> None:
         """Copy ``state`` into the existing weight arrays, keeping their dtype.
 
-        Strict: every name must be present, none extra, and every shape must match.
-        Everything is checked before the first weight changes.
+        Strict: every name must be present, none extra, every shape must match, and every value
+        must be finite once converted to the weight's dtype. Everything is checked before the
+        first weight changes.
         """
         if not isinstance(state, dict):
             raise TypeError(f"load_state_dict expects a dict of arrays, got {type(state).__name__}")
-        problems = self._state_problems(state)
+        converted, problems = self._convert(state)
         if problems:
             raise ValueError("state_dict does not fit this model: " + "; ".join(problems))
-        self._copy_in(state)
+        self._copy_in(converted)
 
     def save(self, path) -> None:
         """Write the weights to an ``.npz`` file at ``path``, atomically."""
@@ -104,29 +107,22 @@ class Sequential:
             for name, value in arrays.items()
             if name.startswith(_MODEL_PREFIX)
         }
-        problems = self._state_problems(state)
+        converted, problems = self._convert(state)
         if problems:
             saved = str(arrays["architecture"]) if "architecture" in arrays else "an unknown model"
             raise ValueError(
                 f"cannot load {path}: it does not fit this model: " + "; ".join(problems)
                 + f"\nthe file holds:\n{saved}\nthis model is:\n{self!r}"
             )
-        self._copy_in(state)
+        self._copy_in(converted)
 
-    def _state_problems(self, state: dict) -> list[str]:
-        params = {p.name: p.value for p in self.parameters()}
-        problems = state_mismatches(params, state)
-        for name in params:
-            value = np.asarray(state.get(name, 0.0))
-            if value.dtype.kind not in "fiu":
-                problems.append(f"{name} has dtype {value.dtype}, expected real numbers")
-            elif not np.isfinite(value).all():
-                problems.append(f"{name} contains NaN or infinity")
-        return problems
+    def _convert(self, state: dict) -> tuple[dict, list[str]]:
+        """Each value converted to its weight's dtype, and everything that keeps ``state`` from fitting."""
+        return convert_state({p.name: p.value for p in self.parameters()}, state)
 
-    def _copy_in(self, state: dict) -> None:
+    def _copy_in(self, converted: dict) -> None:
         for p in self.parameters():
-            p.value[...] = state[p.name]
+            p.value[...] = converted[p.name]
 
     # A list of layers ---------------------------------------------------------------------
 
@@ -157,6 +153,9 @@ class Sequential:
     def insert(self, index: int, layer) -> "Sequential":
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
             raise TypeError(f"Sequential.insert needs an int position, got {index!r}")
+        n = len(self._layers)
+        if not -n <= index <= n:
+            raise IndexError(f"Sequential.insert position {index} is out of range for {n} layers")
         self._check_layer(layer, index)
         self._layers.insert(index, layer)
         return self
@@ -169,7 +168,7 @@ class Sequential:
 
     def _position(self, index) -> int:
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise TypeError(f"Sequential indices must be ints or slices, got {index!r}")
+            raise TypeError(f"Sequential positions must be ints (slices only for reading), got {index!r}")
         n = len(self._layers)
         if not -n <= index < n:
             raise IndexError(f"Sequential index {index} is out of range for {n} layers")

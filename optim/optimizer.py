@@ -7,7 +7,7 @@ from numbers import Real
 
 import numpy as np
 
-from layers.base import state_mismatches
+from layers.state import convert_state
 
 
 class Optimizer:
@@ -19,6 +19,7 @@ class Optimizer:
     """
 
     buffer_names: tuple[str, ...] = ()
+    nonnegative_buffers: tuple[str, ...] = ()     # buffers that can only hold values >= 0
 
     def __init__(self, params):
         self.params = _check_params(params, type(self).__name__)
@@ -46,16 +47,17 @@ class Optimizer:
 
     def load_state_dict(self, state: dict) -> None:
         """Restore ``state_dict()`` output; strict, and checked before anything changes."""
-        problems = state_mismatches(self.state_dict(), state)
-        step = state.get("step")
-        if step is not None and (np.asarray(step).dtype.kind not in "iu" or int(step) < 0):
-            problems.append(f"step must be a whole number >= 0, got {step!r}")
+        if not isinstance(state, dict):
+            raise TypeError(f"load_state_dict expects a dict of arrays, got {type(state).__name__}")
+        expected = self.state_dict()
+        nonnegative = ["step"] + [name for name in expected if name.split("/")[0] in self.nonnegative_buffers]
+        converted, problems = convert_state(expected, state, whole_numbers=("step",), nonnegative=nonnegative)
         if problems:
             raise ValueError(f"{type(self).__name__} state does not fit: " + "; ".join(problems))
-        self.step_count = int(state["step"])
+        self.step_count = int(converted["step"])
         for buffer, arrays in self.buffers.items():
             for p, array in zip(self.params, arrays):
-                array[...] = state[f"{buffer}/{p.name}"]
+                array[...] = converted[f"{buffer}/{p.name}"]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"

@@ -46,6 +46,8 @@ def test_seed_int_or_generator_is_reproducible_and_global_state_is_untouched():
     (dict(noise=-0.1), ValueError, r"Invalid noise: -0\.1 \(expected a finite number >= 0\)"),
     (dict(noise=float("nan")), ValueError, r"Invalid noise: nan"),
     (dict(seed="0"), TypeError, r"seed must be an int, a np\.random\.Generator or None, got '0'"),
+    (dict(dtype=np.int32), TypeError, r"dtype must be a NumPy floating dtype such as np\.float64, got int32"),
+    (dict(dtype="foo"), TypeError, r"dtype must be a NumPy floating dtype such as np\.float64, got 'foo'"),
 ])
 def test_spiral_argument_errors(kwargs, error, message):
     with pytest.raises(error, match=message):
@@ -83,7 +85,16 @@ def test_shuffling_follows_the_generator():
     ((np.zeros((5, 2)), np.zeros(5), 0), ValueError, r"batch_size must be a positive int, got 0"),
     ((np.zeros((5, 2)), np.zeros(5), 2.0), TypeError, r"batch_size must be a positive int, got 2\.0"),
     (([[0.0]], [0], 1), TypeError, r"minibatches expects NumPy arrays"),
+    ((np.array(1.0), np.array(1), 1), ValueError, r"one row per sample, got a scalar"),
 ])
 def test_minibatch_errors_are_raised_at_the_call(args, error, message):
     with pytest.raises(error, match=message):
         minibatches(*args)                   # no next(): the check must not wait for the first batch
+
+
+def test_minibatch_options_are_checked_even_without_shuffling():
+    X, y = np.zeros((4, 1)), np.arange(4)
+    with pytest.raises(TypeError, match=r"shuffle must be True or False, got 'no'"):
+        minibatches(X, y, 2, shuffle="no")
+    with pytest.raises(TypeError, match=r"seed must be an int, a np\.random\.Generator or None"):
+        minibatches(X, y, 2, shuffle=False, rng="seed")

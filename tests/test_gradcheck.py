@@ -60,10 +60,11 @@ def stack(activation, depth, widths, rng):
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("depth", [1, 2, 3])
-def test_sequential_stacks(activation, depth):
-    rng = np.random.default_rng(depth)
-    model = stack(activation, depth, [3, 6, 5, 4, 4], rng)
-    report = check_gradients(model, rng.standard_normal((6, 3)), seed=rng)
+@pytest.mark.parametrize("n, widths", [(1, [2, 3, 3, 3, 2]), (6, [3, 6, 5, 4, 4]), (11, [4, 2, 7, 3, 5])])
+def test_sequential_stacks(activation, depth, n, widths):
+    rng = np.random.default_rng(depth * 10 + n)
+    model = stack(activation, depth, widths, rng)
+    report = check_gradients(model, rng.standard_normal((n, widths[0])), seed=rng)
     assert set(report.errors) == {"x"} | {p.name for p in model.parameters()}
     assert_passes(report)
 

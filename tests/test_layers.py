@@ -44,9 +44,16 @@ def test_relu_by_hand_with_zero_derivative_at_zero():
 def test_leaky_relu_by_hand():
     layer = LeakyReLU(0.1)
     x = np.array([[-2.0, 0.0, 3.0]])
-    np.testing.assert_allclose(layer.forward(x), [[-0.2, 0.0, 3.0]], rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(layer.forward(x), [[0.1 * -2.0, 0.0, 3.0]])
     # slope α at x <= 0, 1 above
-    np.testing.assert_allclose(layer.backward(np.array([[1.0, 1.0, 1.0]])), [[0.1, 0.1, 1.0]], rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(layer.backward(np.array([[1.0, 1.0, 1.0]])), [[0.1, 0.1, 1.0]])
+
+
+@pytest.mark.parametrize("slope", [0.01, 0.2, 0.3, 1 / 3])
+def test_leaky_relu_is_exactly_alpha_x(slope):
+    x = np.random.default_rng(0).standard_normal(10_000)
+    y = LeakyReLU(slope).forward(x)
+    np.testing.assert_array_equal(y, np.where(x > 0, x, slope * x))
 
 
 def test_tanh_by_hand():
@@ -71,7 +78,7 @@ def test_sigmoid_by_hand():
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_saturating_activations_are_finite_and_silent_for_huge_inputs(layer_class, dtype):
     info = np.finfo(dtype)
-    x = np.array([[info.min, -1e4, -800.0, -50.0, 0.0, 50.0, 800.0, 1e4, info.max]], dtype=dtype)
+    x = np.array([[info.min, -1e4, -800.0, -720.0, -100.0, -50.0, 0.0, 50.0, 800.0, 1e4, info.max]], dtype=dtype)
     layer = layer_class()
     with np.errstate(all="raise"):          # any overflow or invalid operation would raise here
         y = layer.forward(x)
@@ -102,6 +109,42 @@ def test_linear_params_and_grads_share_keys_and_backward_overwrites():
 def test_backward_before_forward_names_the_layer(layer):
     with pytest.raises(RuntimeError, match=rf"{type(layer).__name__}\(.*\)\.backward\(\) was called before forward\(\)"):
         layer.backward(np.ones((2, 2)))
+
+
+@pytest.mark.parametrize("layer_class", ACTIVATIONS)
+def test_activation_rejects_dy_of_another_dtype(layer_class):
+    layer = layer_class()
+    layer.forward(np.ones((2, 3), dtype=np.float32))
+    with pytest.raises(TypeError, match=r"dtype of its last output \(float32\), got float64"):
+        layer.backward(np.ones((2, 3)))
+
+
+@pytest.mark.parametrize("layer_class", ACTIVATIONS)
+def test_activation_rejects_non_float_input(layer_class):
+    with pytest.raises(TypeError, match=r"forward expects a NumPy array, got list"):
+        layer_class().forward([[1.0]])
+    with pytest.raises(TypeError, match=r"forward expects a floating-point array, got dtype int64"):
+        layer_class().forward(np.ones((2, 2), dtype=np.int64))
+
+
+@pytest.mark.parametrize("layer_class", [Linear] + ACTIVATIONS)
+def test_changing_arrays_after_forward_cannot_corrupt_backward(layer_class):
+    """A layer's cache is its own: the caller may change its input or the returned output."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 4))
+    dy = rng.standard_normal((3, 4))
+    layer = Linear(4, 4, rng=rng) if layer_class is Linear else layer_class()
+    twin = Linear(4, 4, rng=np.random.default_rng(0)) if layer_class is Linear else layer_class()
+    if layer_class is Linear:
+        twin.params["W"][...] = layer.params["W"]
+    twin.forward(x.copy())
+    expected = twin.backward(dy)
+    y = layer.forward(x)
+    x *= 3.0
+    y *= -2.0
+    np.testing.assert_array_equal(layer.backward(dy), expected)
+    for key in layer.grads:
+        np.testing.assert_array_equal(layer.grads[key], twin.grads[key])
 
 
 @pytest.mark.parametrize("layer_class", ACTIVATIONS)
@@ -215,6 +258,7 @@ def test_linear_forward_errors_name_the_layer_and_the_expectation():
 
 @pytest.mark.parametrize("slope, error, message", [
     (float("inf"), ValueError, r"Invalid negative_slope: inf"),
+    (float("nan"), ValueError, r"Invalid negative_slope: nan"),
     ("0.1", TypeError, r"negative_slope must be a float, got '0\.1'"),
 ])
 def test_leaky_relu_constructor_errors(slope, error, message):

@@ -29,6 +29,25 @@ def test_loss_is_a_python_float():
     assert type(SoftmaxCrossEntropy().forward(np.zeros((1, 2)), np.array([0]))) is float
 
 
+def test_a_perfect_fit_is_plus_zero():
+    loss = SoftmaxCrossEntropy().forward(np.array([[0.0, -1e4]]), np.array([0]))
+    assert loss == 0.0 and str(loss) == "0.0"
+
+
+def test_changing_the_labels_after_forward_cannot_corrupt_backward():
+    loss_fn = SoftmaxCrossEntropy()
+    y = np.array([0, 1])
+    loss_fn.forward(np.zeros((2, 2)), y)
+    y[:] = [1, 0]
+    np.testing.assert_array_equal(loss_fn.backward(), [[-0.25, 0.25], [0.25, -0.25]])
+
+
+def test_scores_near_the_float_limit_give_an_infinite_loss_without_warnings():
+    with np.errstate(all="raise"):
+        loss = SoftmaxCrossEntropy().forward(np.array([[1e308, -1e308]]), np.array([1]))
+    assert loss == np.inf
+
+
 def test_backward_is_the_loops_three_statements():
     rng = np.random.default_rng(0)
     scores = rng.standard_normal((6, 3))
@@ -82,7 +101,8 @@ def test_backward_before_forward():
 
 @pytest.mark.parametrize("y, error, message", [
     (np.array([0, 3, 1]), ValueError, r"label 3 at index 1 is out of range for 3 classes \(expected 0 <= label < 3\)"),
-    (np.array([0, 1, -1]), ValueError, r"label -1 at index 2 is out of range for 3 classes .*NumPy would silently"),
+    (np.array([0, 1, -1]), ValueError, r"label -1 at index 2 is out of range for 3 classes \(expected 0 <= label < 3; "
+                                      r"NumPy would silently read a negative label as counting from the last class\)$"),
     (np.array([0.0, 1.0, 2.0]), TypeError, r"labels must be integers \(class indices\), got dtype float64"),
     (np.array([True, False, True]), TypeError, r"labels must be integers .* got dtype bool"),
     (np.array([[0], [1], [2]]), ValueError, r"labels must be a 1-D array with one label per row of scores, got shape \(3, 1\)"),

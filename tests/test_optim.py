@@ -153,6 +153,8 @@ def test_sgd_hyperparameters_are_validated(kwargs, message):
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(lr=NAN), r"Invalid learning rate: nan"),
+    (dict(lr=-1e-3), r"Invalid learning rate: -0\.001"),
+    (dict(eps=NAN), r"Invalid epsilon value: nan"),
     (dict(betas=(1.0, 0.999)), r"Invalid beta1: 1\.0 \(expected a finite number with 0\.0 <= beta1 < 1\.0\)"),
     (dict(betas=(0.9, NAN)), r"Invalid beta2: nan"),
     (dict(betas=(0.9, -0.1)), r"Invalid beta2: -0\.1"),
@@ -213,5 +215,48 @@ def test_load_state_dict_is_strict():
     del bad["exp_avg_sq/b"]
     with pytest.raises(ValueError, match=r"Adam state does not fit: missing exp_avg_sq/b; unexpected extra; exp_avg/b has shape \(3,\), expected \(2,\)"):
         opt.load_state_dict(bad)
-    with pytest.raises(ValueError, match=r"step must be a whole number >= 0, got"):
+    with pytest.raises(ValueError, match=r"step must not be negative"):
         opt.load_state_dict(dict(state, step=np.array(-1)))
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"exp_avg/b": np.array(["a", "b"])}, r"exp_avg/b has dtype <U1, expected real numbers"),
+    ({"exp_avg_sq/b": np.array([1.0, -1.0])}, r"exp_avg_sq/b must not be negative"),
+    ({"exp_avg/b": np.array([np.nan, 0.0])}, r"exp_avg/b contains NaN or infinity"),
+    ({"step": np.array([1, 2])}, r"step has shape \(2,\), expected \(\)"),
+    ({"step": np.array(2.5)}, r"step has dtype float64, expected whole numbers"),
+])
+def test_a_rejected_state_changes_nothing(change, message):
+    layer = param_with_grad([1.0, 2.0], [0.5, -0.5])
+    opt = Adam(layer.parameters())
+    opt.step()
+    before = opt.state_dict()
+    bad = dict(before, step=np.array(5), **{"exp_avg/b": np.full(2, 7.0)})
+    bad.update(change)
+    with pytest.raises(ValueError, match=message):
+        opt.load_state_dict(bad)
+    after = opt.state_dict()
+    assert all(np.array_equal(after[name], before[name]) for name in before)
+
+
+def test_load_state_dict_needs_a_dict():
+    with pytest.raises(TypeError, match=r"load_state_dict expects a dict of arrays, got list"):
+        SGD(Bias([1.0]).parameters(), lr=0.1).load_state_dict([])
+
+
+def test_an_optimizer_keeps_the_parameters_it_was_given_as_in_pytorch():
+    """After swapping a layer, the old optimizer still updates the removed one: make a new optimizer."""
+    from models import Sequential
+    rng = np.random.default_rng(0)
+    model = Sequential(Linear(2, 2, rng=rng))
+    opt = SGD(model.parameters(), lr=0.1)
+    old = model[0]
+    model[0] = Linear(2, 2, rng=rng)
+    new_weights = model[0].params["W"].copy()
+    for layer in (old, model[0]):
+        layer.forward(np.ones((1, 2)))
+        layer.backward(np.ones((1, 2)))
+    opt.step()
+    np.testing.assert_array_equal(model[0].params["W"], new_weights)        # the new layer did not move
+    SGD(model.parameters(), lr=0.1).step()
+    assert not np.array_equal(model[0].params["W"], new_weights)           # a new optimizer moves it

@@ -106,8 +106,14 @@ def test_index_errors():
     model = two_layer()
     with pytest.raises(IndexError, match=r"Sequential index 3 is out of range for 3 layers"):
         model[3]
-    with pytest.raises(TypeError, match=r"Sequential indices must be ints or slices, got '0'"):
+    with pytest.raises(TypeError, match=r"Sequential positions must be ints \(slices only for reading\), got '0'"):
         model["0"]
+    with pytest.raises(TypeError, match=r"positions must be ints \(slices only for reading\), got slice"):
+        del model[1:]
+    with pytest.raises(IndexError, match=r"Sequential\.insert position 5 is out of range for 3 layers"):
+        model.insert(5, ReLU())
+    model.insert(3, ReLU())                   # at the end is allowed, as list.insert and PyTorch
+    assert len(model) == 4
 
 
 # State dicts ------------------------------------------------------------------------------
@@ -145,8 +151,9 @@ def test_load_state_dict_is_strict_and_changes_nothing_on_failure():
 
 
 @pytest.mark.parametrize("value, message", [
-    (np.full((2, 4), np.nan), r"0\.W contains NaN or infinity"),
+    (np.full((2, 4), np.nan), r"0\.W contains NaN or infinity \(as float64\)"),
     (np.full((2, 4), "a"), r"0\.W has dtype <U1, expected real numbers"),
+    ([[1.0, 2.0], [3.0]], r"0\.W is not an array of numbers"),
 ])
 def test_load_state_dict_rejects_unusable_values(value, message):
     model = two_layer()
@@ -154,6 +161,22 @@ def test_load_state_dict_rejects_unusable_values(value, message):
     state["0.W"] = value
     with pytest.raises(ValueError, match=message):
         model.load_state_dict(state)
+
+
+def test_a_value_that_overflows_the_models_dtype_is_rejected_before_any_change():
+    model = two_layer(dtype=np.float32)
+    before = model.state_dict()
+    state = two_layer().state_dict()
+    state["2.W"] = np.full((4, 3), 1e300)     # finite in float64, infinite in float32
+    with pytest.raises(ValueError, match=r"2\.W contains NaN or infinity \(as float32\)"):
+        model.load_state_dict(state)
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[name])
+
+
+def test_load_state_dict_needs_a_dict():
+    with pytest.raises(TypeError, match=r"load_state_dict expects a dict of arrays, got list"):
+        two_layer().load_state_dict([])
 
 
 # Files ------------------------------------------------------------------------------------
@@ -190,6 +213,21 @@ def test_save_into_a_missing_folder(tmp_path):
         two_layer().save(tmp_path / "nowhere" / "model.npz")
 
 
+def test_save_onto_a_folder(tmp_path):
+    with pytest.raises(IsADirectoryError, match=r"cannot save .*: it is a folder; give a file name such as"):
+        two_layer().save(tmp_path)
+    assert os.listdir(tmp_path) == []
+
+
+def test_saving_keeps_the_files_permissions(tmp_path):
+    path = tmp_path / "model.npz"
+    two_layer().save(path)
+    assert path.stat().st_mode & 0o077 != 0o077 and path.stat().st_mode & 0o600 == 0o600
+    path.chmod(0o640)
+    two_layer(seed=2).save(path)
+    assert path.stat().st_mode & 0o777 == 0o640
+
+
 def write_bytes(path, data):
     path.write_bytes(data)
     return path
@@ -203,6 +241,12 @@ def foreign_npz(path):
 def single_npy(path):
     with open(path, "wb") as file:
         np.save(file, np.ones(3))
+    return path
+
+
+def zip_of_text(path):
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("format.npy", "hello")
     return path
 
 
@@ -229,7 +273,8 @@ def corrupted_member(path):
 @pytest.mark.parametrize("make, message", [
     (lambda p: p, r"cannot load .*bad\.npz: no such file"),
     (lambda p: write_bytes(p, b""), r"cannot load .*bad\.npz: not"),
-    (lambda p: write_bytes(p, b"hello, this is not numpy"), r"cannot load .*bad\.npz: not an \.npz file \(refusing to unpickle it\)"),
+    (lambda p: write_bytes(p, b"hello, this is not numpy"), r"cannot load .*bad\.npz: not an \.npz file \(and never unpickled\)"),
+    (zip_of_text, r"cannot load .*bad\.npz: its entry 'format' is not a NumPy array"),
     (truncated, r"cannot load .*bad\.npz: not a readable \.npz file"),
     (corrupted_member, r"cannot load .*bad\.npz: damaged or truncated \.npz file"),
     (foreign_npz, r"cannot load .*bad\.npz: not a file saved by this project .* it holds weights"),

@@ -1,0 +1,198 @@
+"""train.py in a subprocess: what it writes, how flags shape the model, resuming, and failures."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+import pytest
+
+from models import Sequential
+from models.savefile import read_npz
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = ["--points", "40", "--classes", "3", "--hidden", "16", "--no-progress"]
+
+
+def train(*args, cwd):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def assert_one_clean_error_line(result, code, *fragments):
+    assert result.returncode == code, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("train.py: error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_a_small_run_writes_valid_outputs(tmp_path):
+    out = tmp_path / "run"
+    result = train(*SMALL, "--steps", 45, "--log-every", 10, "--val-fraction", 0.25, "--out", out, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = result.stdout.strip().splitlines()[-1]
+    assert "train accuracy" in summary and "val accuracy" in summary and "step 45" in summary
+    assert sorted(os.listdir(out)) == ["boundary.png", "checkpoint.npz", "config.json", "history.csv", "loss.png"]
+
+    for figure in ("loss.png", "boundary.png"):
+        pixels = matplotlib.image.imread(out / figure)
+        assert pixels.ndim == 3 and min(pixels.shape[:2]) > 300 and pixels.std() > 0.05
+
+    rows = (out / "history.csv").read_text().splitlines()
+    assert rows[0] == "step,loss,train_accuracy,val_loss,val_accuracy"
+    assert [int(row.split(",")[0]) for row in rows[1:]] == [0, 10, 20, 30, 40, 45]
+
+    record = json.loads((out / "config.json").read_text())
+    assert record["status"] == "completed" and record["steps_done"] == 45
+    assert record["config"]["val_fraction"] == 0.25 and record["samples"] == {"train": 90, "validation": 30}
+    assert set(record["versions"]) >= {"python", "numpy", "matplotlib", "tqdm"}
+
+    # the checkpoint loads into the model the configuration describes, and reproduces the last row
+    import train as train_module
+    model = train_module.build_model(record["config"])
+    model.load(out / "checkpoint.npz")
+    X, y, _ = train_module.build_data(record["config"])
+    assert np.mean(model.predict(X) == y) == pytest.approx(float(rows[-1].split(",")[2]))
+
+
+def test_flags_shape_the_model_and_reach_the_record(tmp_path):
+    out = tmp_path / "run"
+    result = train(*SMALL, "--depth", 3, "--hidden", 8, "--activation", "tanh", "--optimizer", "adam",
+                   "--lr", 0.01, "--dtype", "float32", "--batch-size", 32, "--steps", 6, "--out", out, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    record = json.loads((out / "config.json").read_text())
+    model_repr = record["model"]
+    assert model_repr.count("Tanh()") == 3 and model_repr.count("Linear(") == 4
+    assert "in_features=8, out_features=8, dtype=float32" in model_repr
+    assert "out_features=3, dtype=float32" in model_repr
+    assert record["optimizer"].startswith("Adam(lr=0.01,")
+    assert "init xavier" in result.stdout and "mini-batches of 32" in result.stdout
+    assert "(5): Tanh()" in result.stdout                     # the repr is printed too
+    arrays = read_npz(out / "checkpoint.npz")
+    assert arrays["model/0.W"].dtype == np.float32 and arrays["optim/exp_avg/0.W"].dtype == np.float32
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "sigmoid"])
+def test_each_activation_and_depth_zero(tmp_path, activation):
+    result = train(*SMALL, "--depth", 2, "--activation", activation, "--steps", 3, "--out", tmp_path / "a", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["model"].count(
+        {"relu": "ReLU()", "leaky_relu": "LeakyReLU(", "sigmoid": "Sigmoid()"}[activation]) == 2
+    linear = train(*SMALL, "--depth", 0, "--steps", 3, "--out", tmp_path / "b", cwd=tmp_path)
+    assert "Linear(in_features=2, out_features=3" in linear.stdout and "ReLU" not in linear.stdout
+
+
+@pytest.mark.parametrize("flags", [
+    ["--optimizer", "sgd", "--lr", 0.5, "--momentum", 0.9, "--weight-decay", 1e-3],
+    ["--optimizer", "adam", "--lr", 0.02, "--batch-size", 13, "--val-fraction", 0.2, "--weight-decay", 1e-4],
+], ids=["sgd-full-batch", "adam-minibatch"])
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, flags):
+    common = [*SMALL, *flags, "--log-every", 4, "--checkpoint-every", 5]
+    assert train(*common, "--steps", 30, "--out", tmp_path / "straight", cwd=tmp_path).returncode == 0
+    first = train(*common, "--steps", 11, "--out", tmp_path / "split", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    second = train("--resume", tmp_path / "split" / "checkpoint.npz", "--steps", 30, "--no-progress", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "resuming at step 11" in second.stdout
+
+    straight = read_npz(tmp_path / "straight" / "checkpoint.npz")
+    split = read_npz(tmp_path / "split" / "checkpoint.npz")
+    assert straight.keys() == split.keys()
+    for name in straight:                     # weights, optimizer, batch order and generator, history
+        a, b = straight[name], split[name]
+        assert (a.dtype, a.shape, a.tobytes()) == (b.dtype, b.shape, b.tobytes()), name
+    assert (tmp_path / "straight" / "history.csv").read_bytes() == (tmp_path / "split" / "history.csv").read_bytes()
+
+
+def test_divergence_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    result = train(*SMALL, "--lr", 1e200, "--steps", 50, "--checkpoint-every", 1, "--out", out, cwd=tmp_path)
+    assert_one_clean_error_line(result, 1, "training diverged at step 1:", "last good checkpoint")
+    arrays = read_npz(out / "checkpoint.npz")
+    assert int(arrays["step"]) == 1
+    assert all(np.isfinite(value).all() for name, value in arrays.items() if name.startswith("model/"))
+    record = json.loads((out / "config.json").read_text())
+    assert record["status"] == "diverged" and "step 1" in record["message"]
+    assert not (out / "loss.png").exists()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--lr", "-1"], "argument --lr: -1 is not a finite number >= 0"),
+    (["--lr", "nan"], "argument --lr: nan is not a finite number"),
+    (["--points", "0"], "argument --points: 0 is below the minimum of 1"),
+    (["--classes", "1"], "argument --classes: 1 is below the minimum of 2"),
+    (["--hidden", "wide"], "argument --hidden: 'wide' is not a whole number"),
+    (["--activation", "gelu"], "argument --activation: invalid choice: 'gelu'"),
+    (["--dtype", "float16"], "argument --dtype: invalid choice: 'float16'"),
+    (["--val-fraction", "1"], "argument --val-fraction: 1 is not a finite number 0.0 <= value < 1.0"),
+    (["--batch-size", "0"], "argument --batch-size: 0 is below the minimum of 1"),
+    (["--init", "kaiming"], "argument --init: 'kaiming' is not 'auto', 'he', 'xavier' or a standard deviation"),
+    (["--optimizer", "adam", "--momentum", "0.9"], "argument --momentum: applies to --optimizer sgd only"),
+    (["--points", "2", "--val-fraction", "0.1"], "leaves 0 for validation and 4 for training"),
+    (["--bogus"], "unrecognized arguments: --bogus"),
+])
+def test_bad_flags_give_one_line_and_exit_2(tmp_path, args, fragment):
+    result = train(*args, cwd=tmp_path)
+    assert_one_clean_error_line(result, 2, fragment)
+    assert not (tmp_path / "runs").exists()                  # nothing written
+
+
+def test_unusable_checkpoints_give_one_line(tmp_path):
+    missing = train("--resume", tmp_path / "nope.npz", cwd=tmp_path)
+    assert_one_clean_error_line(missing, 1, "nope.npz: no such file")
+    (tmp_path / "junk.npz").write_bytes(b"not a checkpoint")
+    assert_one_clean_error_line(train("--resume", tmp_path / "junk.npz", cwd=tmp_path), 1, "junk.npz: not an .npz file")
+    rng = np.random.default_rng(0)
+    from layers import Linear
+    Sequential(Linear(2, 2, rng=rng)).save(tmp_path / "weights.npz")
+    assert_one_clean_error_line(train("--resume", tmp_path / "weights.npz", cwd=tmp_path), 1,
+                                "weights.npz: it holds model weights only")
+
+
+def test_resume_refuses_flags_that_contradict_the_checkpoint(tmp_path):
+    assert train(*SMALL, "--steps", 4, "--out", tmp_path / "run", cwd=tmp_path).returncode == 0
+    checkpoint = tmp_path / "run" / "checkpoint.npz"
+    before = checkpoint.read_bytes()
+    result = train("--resume", checkpoint, "--hidden", 32, "--activation", "tanh", "--steps", 8, cwd=tmp_path)
+    assert_one_clean_error_line(result, 2, "--hidden 32 (the checkpoint has 16)", "--activation tanh (the checkpoint has relu)")
+    too_few = train("--resume", checkpoint, "--steps", 4, cwd=tmp_path)
+    assert_one_clean_error_line(too_few, 2, "has already made 4 updates")
+    assert checkpoint.read_bytes() == before
+
+
+def test_an_existing_run_is_never_overwritten(tmp_path):
+    assert train(*SMALL, "--steps", 2, "--out", tmp_path / "run", cwd=tmp_path).returncode == 0
+    before = (tmp_path / "run" / "checkpoint.npz").read_bytes()
+    result = train(*SMALL, "--steps", 2, "--out", tmp_path / "run", cwd=tmp_path)
+    assert_one_clean_error_line(result, 2, "already holds a run", "--resume")
+    assert (tmp_path / "run" / "checkpoint.npz").read_bytes() == before
+
+
+def test_ctrl_c_saves_and_the_run_resumes(tmp_path):
+    out = tmp_path / "run"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    process = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *SMALL, "--steps", "10000000",
+                                "--checkpoint-every", "10000000", "--out", str(out)],
+                               cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in process.stdout:               # the header ends with the "run" line, just before training
+        if line.startswith("run "):
+            break
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted at step" in stderr and "Traceback" not in stderr
+    step = int(read_npz(out / "checkpoint.npz")["step"])
+    assert step > 0
+    assert json.loads((out / "config.json").read_text())["status"] == "interrupted"
+    resumed = train("--resume", out / "checkpoint.npz", "--steps", step + 5, "--no-progress", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"step {step + 5}" in resumed.stdout.splitlines()[-1]

@@ -1,0 +1,20 @@
+"""Training: the loop as a reusable function, checkpoints that resume exactly, and figures."""
+
+from training.checkpoint import Checkpoint, read_checkpoint, restore, save_checkpoint
+from training.history import History
+from training.loop import Diverged, TrainingState, evaluate, fit
+from training.plots import plot_curves, plot_decision_boundary
+
+__all__ = [
+    "fit",
+    "evaluate",
+    "Diverged",
+    "TrainingState",
+    "History",
+    "Checkpoint",
+    "save_checkpoint",
+    "read_checkpoint",
+    "restore",
+    "plot_curves",
+    "plot_decision_boundary",
+]

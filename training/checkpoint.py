@@ -1,0 +1,92 @@
+"""Training checkpoints: everything a run needs to continue exactly where it stopped.
+
+A checkpoint is an ``.npz`` file, written atomically and read without unpickling, holding
+  model/<name>     the weights, as ``Sequential.save`` writes them (so ``model.load`` reads them too)
+  optim/<name>     the optimizer's step count and buffers
+  batches/<name>   the batch stream's pass order, position and generator state (mini-batch runs)
+  history/<name>   the history columns so far
+  step             the number of updates made
+  config           the run's configuration, as JSON text
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.savefile import FORMAT, check_format, read_npz, write_npz_atomically
+from training.history import History
+from training.loop import TrainingState
+
+
+@dataclass
+class Checkpoint:
+    """A checkpoint read from disk, not yet applied to anything."""
+
+    path: str
+    config: dict
+    step: int
+    model: dict
+    optimizer: dict
+    batches: dict
+    history: History
+
+
+def save_checkpoint(path, model, optimizer, state: TrainingState, config: dict) -> None:
+    """Write model, optimizer, batch stream, history and config to ``path``, all or nothing."""
+    arrays = {
+        "format": np.array(FORMAT),
+        "architecture": np.array(repr(model)),
+        "config": np.array(json.dumps(config, sort_keys=True)),
+        "step": np.array(state.step),
+    }
+    groups = {
+        "model/": model.state_dict(),
+        "optim/": optimizer.state_dict(),
+        "batches/": state.batches.state_dict() if state.batches is not None else {},
+        "history/": state.history.to_arrays(),
+    }
+    for prefix, entries in groups.items():
+        arrays.update({prefix + name: value for name, value in entries.items()})
+    write_npz_atomically(path, arrays)
+
+
+def read_checkpoint(path) -> Checkpoint:
+    """Read a checkpoint; any problem is a ``ValueError`` that names the file."""
+    arrays = read_npz(path)
+    check_format(path, arrays)
+    if "config" not in arrays:
+        raise ValueError(
+            f"cannot resume from {path}: it holds model weights only (Sequential.save), not a training checkpoint"
+        )
+    try:
+        config = json.loads(str(arrays["config"]))
+        step = int(arrays["step"])
+        history = History.from_arrays(_group(arrays, "history/"))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"cannot resume from {path}: damaged checkpoint ({exc})") from exc
+    if not isinstance(config, dict):
+        raise ValueError(f"cannot resume from {path}: damaged checkpoint (its config is not a JSON object)")
+    return Checkpoint(path=str(path), config=config, step=step, model=_group(arrays, "model/"),
+                      optimizer=_group(arrays, "optim/"), batches=_group(arrays, "batches/"), history=history)
+
+
+def restore(checkpoint: Checkpoint, model, optimizer, state: TrainingState) -> None:
+    """Put the checkpoint's weights, optimizer state, batch position and history in place."""
+    try:
+        model.load_state_dict(checkpoint.model)
+        optimizer.load_state_dict(checkpoint.optimizer)
+        if state.batches is not None:
+            state.batches.load_state_dict(checkpoint.batches)
+        elif checkpoint.batches:
+            raise ValueError("it was saved by a mini-batch run, but this run is full-batch")
+    except ValueError as exc:
+        raise ValueError(f"cannot resume from {checkpoint.path}: {exc}") from exc
+    state.step = checkpoint.step
+    state.history = checkpoint.history
+
+
+def _group(arrays: dict, prefix: str) -> dict:
+    return {name[len(prefix):]: value for name, value in arrays.items() if name.startswith(prefix)}

@@ -1,0 +1,139 @@
+"""The training loop, as a function you can call with your own model, loss, optimizer and data."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from numbers import Integral
+
+import numpy as np
+from tqdm import tqdm
+
+from data import BatchStream
+from training.history import History
+
+
+class Diverged(RuntimeError):
+    """A loss, score or gradient became NaN or infinite: the run cannot go on."""
+
+    def __init__(self, step: int, what: str, value: float):
+        self.step = step
+        self.what = what
+        self.value = value
+        super().__init__(f"training diverged at step {step}: {what} is {value} (try a smaller learning rate)")
+
+
+@dataclass
+class TrainingState:
+    """Where a run stands: updates made, the batch stream's position, and the history so far.
+
+    ``fit`` advances it in place, so a run can be saved at any step and continued later.
+    """
+
+    step: int = 0
+    history: History = field(default_factory=History)
+    batches: BatchStream | None = None
+
+
+def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, steps: int,
+        batch_size: int | None = None, rng: np.random.Generator | int | None = None,
+        val: tuple[np.ndarray, np.ndarray] | None = None, log_every: int = 10,
+        progress: bool = False, state: TrainingState | None = None,
+        on_step=None, should_stop=None) -> History:
+    """Train until ``steps`` updates have been made, and return the history.
+
+    Each step is the loop of CONTEXT.md: forward, loss, backward, optimizer step. Without
+    ``batch_size`` every step uses all of (X, y); with it, steps take mini-batches that cover
+    the data once per pass, shuffled by ``rng``.
+
+    Every ``log_every`` steps, and once at the end, a history row measures the loss and
+    accuracy on all of (X, y) and on ``val = (X_val, y_val)``. Full-batch runs reuse the
+    training forward pass for this, so logging costs them only the validation pass.
+
+    ``state`` continues an earlier run: ``steps`` counts all updates, those already made
+    included. ``on_step(state)`` is called after every update (for checkpoints), and
+    ``should_stop()`` before every step (to stop cleanly between steps).
+
+    Raises ``Diverged`` naming the step as soon as a score, the loss or a gradient is not
+    finite, before that step's update touches the weights.
+    """
+    steps = _check_count("steps", steps, minimum=0)
+    log_every = _check_count("log_every", log_every, minimum=1)
+    state = TrainingState() if state is None else state
+    if steps < state.step:
+        raise ValueError(f"the run has already made {state.step} updates; steps={steps} would go backwards")
+    if batch_size is not None and state.batches is None:
+        state.batches = BatchStream(X, y, batch_size, rng=rng)
+    if state.history and state.history[-1]["step"] % log_every:
+        state.history.rows.pop()            # an end-of-run row: re-measured when this run ends
+    params = model.parameters()
+
+    bar = tqdm(total=steps, initial=state.step, disable=not progress, unit="step", mininterval=0.25,
+               dynamic_ncols=True)
+    with bar, np.errstate(over="ignore", invalid="ignore", divide="ignore"):   # caught as Diverged instead
+        while state.step < steps and not (should_stop is not None and should_stop()):
+            step = state.step
+            full_batch = state.batches is None
+            X_batch, y_batch = (X, y) if full_batch else state.batches.next_batch()
+            scores = model.forward(X_batch)
+            _require_finite(step, "a score", scores)
+            loss = loss_fn.forward(scores, y_batch)
+            _require_finite(step, "the loss", np.array(loss))
+            model.backward(loss_fn.backward())
+            for p in params:
+                _require_finite(step, f"the gradient of {p.name}", p.grad)
+            if step % log_every == 0:
+                measured = (loss, _accuracy(scores, y)) if full_batch else None
+                _log(state.history, step, model, loss_fn, X, y, val, bar, measured)
+            optimizer.step()
+            state.step += 1
+            bar.update(1)
+            if on_step is not None:
+                on_step(state)
+        if not state.history or state.history[-1]["step"] != state.step:
+            _log(state.history, state.step, model, loss_fn, X, y, val, bar, None)
+    return state.history
+
+
+def evaluate(model, loss_fn, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Mean loss and accuracy of ``model`` on (X, y), without touching the weights."""
+    scores = model.forward(X)
+    return loss_fn.forward(scores, y), _accuracy(scores, y)
+
+
+def _log(history, step, model, loss_fn, X, y, val, bar, measured) -> None:
+    loss, accuracy = measured if measured is not None else _finite_evaluation(step, model, loss_fn, X, y, "training")
+    val_loss, val_accuracy = math.nan, math.nan
+    if val is not None:
+        val_loss, val_accuracy = _finite_evaluation(step, model, loss_fn, *val, "validation")
+    history.append(step, loss, accuracy, val_loss, val_accuracy)
+    postfix = {"loss": f"{loss:.4f}", "acc": f"{accuracy:.1%}"}
+    if val is not None:
+        postfix["val_acc"] = f"{val_accuracy:.1%}"
+    bar.set_postfix(postfix, refresh=False)
+
+
+def _finite_evaluation(step, model, loss_fn, X, y, which) -> tuple[float, float]:
+    scores = model.forward(X)
+    _require_finite(step, f"a {which} score", scores)
+    return loss_fn.forward(scores, y), _accuracy(scores, y)
+
+
+def _accuracy(scores: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(scores.argmax(axis=1) == y))
+
+
+def _require_finite(step: int, what: str, values) -> None:
+    if values is None:
+        return
+    finite = np.isfinite(values)
+    if not finite.all():
+        raise Diverged(step, what, np.asarray(values)[~finite].flat[0])
+
+
+def _check_count(name: str, value, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return int(value)

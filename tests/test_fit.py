@@ -12,7 +12,7 @@ from optim import SGD, Adam
 from training import Diverged, History, TrainingState, evaluate, fit
 
 
-def setup(seed=0, optimizer="sgd", lr=0.5):
+def make_run(seed=0, optimizer="sgd", lr=0.5):
     X, y = make_spiral(30, 3, seed=seed)
     rng = np.random.default_rng(seed)
     model = Sequential(Linear(2, 16, rng=rng), Tanh(), Linear(16, 3, rng=rng))
@@ -21,7 +21,7 @@ def setup(seed=0, optimizer="sgd", lr=0.5):
 
 
 def test_full_batch_history_rows_measure_the_whole_training_set():
-    model, loss_fn, opt, X, y = setup()
+    model, loss_fn, opt, X, y = make_run()
     history = fit(model, loss_fn, opt, X, y, steps=25, log_every=10)
     assert list(history.column("step")) == [0, 10, 20, 25]
     # the last row is a separate evaluation of the final model
@@ -32,7 +32,7 @@ def test_full_batch_history_rows_measure_the_whole_training_set():
 
 
 def test_a_row_reused_from_training_equals_a_separate_evaluation():
-    model, loss_fn, opt, X, y = setup()
+    model, loss_fn, opt, X, y = make_run()
     fit(model, loss_fn, opt, X, y, steps=10, log_every=10)
     state = TrainingState()
     weights = model.state_dict()
@@ -42,7 +42,7 @@ def test_a_row_reused_from_training_equals_a_separate_evaluation():
 
 
 def test_validation_columns_and_minibatches():
-    model, loss_fn, opt, X, y = setup(optimizer="adam", lr=0.02)
+    model, loss_fn, opt, X, y = make_run(optimizer="adam", lr=0.02)
     X_val, y_val = make_spiral(10, 3, seed=9)
     history = fit(model, loss_fn, opt, X, y, steps=30, batch_size=16, rng=1, val=(X_val, y_val), log_every=5)
     assert len(history) == 7 and history.has_validation
@@ -51,9 +51,9 @@ def test_validation_columns_and_minibatches():
 
 def test_the_loop_is_the_plain_loop():
     """fit with full batches makes exactly the updates of the explicit loop."""
-    model, loss_fn, opt, X, y = setup()
+    model, loss_fn, opt, X, y = make_run()
     fit(model, loss_fn, opt, X, y, steps=15)
-    twin, twin_loss, twin_opt, _, _ = setup()
+    twin, twin_loss, twin_opt, _, _ = make_run()
     for _ in range(15):
         twin_loss.forward(twin.forward(X), y)
         twin.backward(twin_loss.backward())
@@ -64,10 +64,10 @@ def test_the_loop_is_the_plain_loop():
 
 @pytest.mark.parametrize("batch_size", [None, 7])
 def test_continuing_a_state_is_bit_identical_to_an_uninterrupted_run(batch_size):
-    model, loss_fn, opt, X, y = setup(optimizer="adam", lr=0.05)
+    model, loss_fn, opt, X, y = make_run(optimizer="adam", lr=0.05)
     straight = fit(model, loss_fn, opt, X, y, steps=23, batch_size=batch_size, rng=3, log_every=5)
 
-    model2, loss2, opt2, _, _ = setup(optimizer="adam", lr=0.05)
+    model2, loss2, opt2, _, _ = make_run(optimizer="adam", lr=0.05)
     state = TrainingState()
     fit(model2, loss2, opt2, X, y, steps=12, batch_size=batch_size, rng=3, log_every=5, state=state)
     assert state.history[-1]["step"] == 12                  # an end-of-run row ...
@@ -78,7 +78,7 @@ def test_continuing_a_state_is_bit_identical_to_an_uninterrupted_run(batch_size)
 
 
 def test_divergence_names_the_step_after_the_last_completed_update():
-    _, loss_fn, _, X, y = setup()
+    _, loss_fn, _, X, y = make_run()
     rng = np.random.default_rng(0)
     model = Sequential(Linear(2, 16, rng=rng), ReLU(), Linear(16, 3, rng=rng))
     opt = SGD(model.parameters(), lr=1e200)
@@ -105,7 +105,7 @@ def test_a_nan_gradient_is_caught_before_the_update():
 
 
 def test_should_stop_ends_between_steps():
-    model, loss_fn, opt, X, y = setup()
+    model, loss_fn, opt, X, y = make_run()
     state = TrainingState()
     fit(model, loss_fn, opt, X, y, steps=100, state=state, should_stop=lambda: state.step >= 7)
     assert state.step == 7 and state.history[-1]["step"] == 7
@@ -118,13 +118,13 @@ def test_should_stop_ends_between_steps():
     (dict(steps=5, batch_size=0), ValueError, r"batch_size must be a positive int, got 0"),
 ])
 def test_bad_arguments(kwargs, error, message):
-    model, loss_fn, opt, X, y = setup()
+    model, loss_fn, opt, X, y = make_run()
     with pytest.raises(error, match=message):
         fit(model, loss_fn, opt, X, y, **kwargs)
 
 
 def test_steps_cannot_go_backwards():
-    model, loss_fn, opt, X, y = setup()
+    model, loss_fn, opt, X, y = make_run()
     state = TrainingState()
     fit(model, loss_fn, opt, X, y, steps=5, state=state)
     with pytest.raises(ValueError, match=r"already made 5 updates; steps=3 would go backwards"):
@@ -132,7 +132,7 @@ def test_steps_cannot_go_backwards():
 
 
 def test_no_output_without_progress(capsys):
-    model, loss_fn, opt, X, y = setup()
+    model, loss_fn, opt, X, y = make_run()
     fit(model, loss_fn, opt, X, y, steps=5)
     assert capsys.readouterr() == ("", "")
 

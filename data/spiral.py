@@ -40,10 +40,14 @@ def make_spiral(n_per_class: int = 100, n_classes: int = 3, noise: float = 0.2,
     xs, ys = [], []
     for c in range(n_classes):
         r = np.linspace(0.0, 1.0, n_per_class)
-        t = np.linspace(4.0 * c, 4.0 * (c + 1), n_per_class) + noise * rng.standard_normal(n_per_class)
-        xs.append(np.column_stack([r * np.sin(t), r * np.cos(t)]))
+        with np.errstate(over="ignore", invalid="ignore"):     # a huge noise: caught below
+            t = np.linspace(4.0 * c, 4.0 * (c + 1), n_per_class) + noise * rng.standard_normal(n_per_class)
+            xs.append(np.column_stack([r * np.sin(t), r * np.cos(t)]))
         ys.append(np.full(n_per_class, c, dtype=np.int64))
-    return np.concatenate(xs).astype(dtype, copy=False), np.concatenate(ys)
+    X = np.concatenate(xs).astype(dtype, copy=False)
+    if not np.isfinite(X).all():            # only a noise near the float limit gets here
+        raise ValueError(f"Invalid noise: {noise} is too large (the angles overflow)")
+    return X, np.concatenate(ys)
 
 
 def _check_count(name: str, value) -> int:

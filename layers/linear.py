@@ -41,7 +41,10 @@ class Linear(Layer):
         std = _init_std(init, self.in_features, self.out_features)
         rng = _check_rng(rng)
         self.init = init
-        self.params["W"] = (std * rng.standard_normal((self.in_features, self.out_features))).astype(self.dtype)
+        with np.errstate(over="ignore"):    # checked just below, with a clearer message
+            self.params["W"] = (std * rng.standard_normal((self.in_features, self.out_features))).astype(self.dtype)
+        if not np.isfinite(self.params["W"]).all():
+            raise ValueError(f"Invalid init standard deviation: {std} overflows {self.dtype}")
         self.params["b"] = np.zeros(self.out_features, dtype=self.dtype)
         self.grads["W"] = None
         self.grads["b"] = None

@@ -63,16 +63,18 @@ def test_the_loop_is_the_plain_loop():
 
 
 @pytest.mark.parametrize("batch_size", [None, 7])
-def test_continuing_a_state_is_bit_identical_to_an_uninterrupted_run(batch_size):
+@pytest.mark.parametrize("stops", [[12], [10], [5, 12, 20]], ids=["off-grid", "on-a-log-row", "three-stops"])
+def test_continuing_a_state_is_bit_identical_to_an_uninterrupted_run(batch_size, stops):
     model, loss_fn, opt, X, y = make_run(optimizer="adam", lr=0.05)
     straight = fit(model, loss_fn, opt, X, y, steps=23, batch_size=batch_size, rng=3, log_every=5)
 
     model2, loss2, opt2, _, _ = make_run(optimizer="adam", lr=0.05)
     state = TrainingState()
-    fit(model2, loss2, opt2, X, y, steps=12, batch_size=batch_size, rng=3, log_every=5, state=state)
-    assert state.history[-1]["step"] == 12                  # an end-of-run row ...
+    for stop in stops:
+        fit(model2, loss2, opt2, X, y, steps=stop, batch_size=batch_size, rng=3, log_every=5, state=state)
+        assert state.history[-1]["step"] == stop            # an end-of-run row ...
     resumed = fit(model2, loss2, opt2, X, y, steps=23, batch_size=batch_size, rng=3, log_every=5, state=state)
-    assert resumed.rows == straight.rows                    # ... replaced, so the rows are the same
+    assert resumed.rows == straight.rows                    # ... measured again, so the rows are the same
     for name, value in model.state_dict().items():
         np.testing.assert_array_equal(model2.state_dict()[name], value)
 
@@ -104,6 +106,26 @@ def test_a_nan_gradient_is_caught_before_the_update():
         np.testing.assert_array_equal(value, before[name])
 
 
+def test_an_overflowing_optimizer_state_is_caught_at_the_next_row():
+    X, y = make_spiral(10, 3, seed=0, dtype=np.float32)
+    model = Sequential(Linear(2, 3, rng=np.random.default_rng(0), init=1e10, dtype=np.float32))
+    opt = Adam(model.parameters(), weight_decay=1e10)       # (1e10 · 1e10)² overflows float32 in v
+    with pytest.raises(Diverged, match=r"step 5: the optimizer's exp_avg_sq/0\.W is inf"):
+        fit(model, SoftmaxCrossEntropy(), opt, X, y, steps=20, log_every=5)
+
+
+def test_a_continued_state_must_get_the_same_data_and_batch_size():
+    model, loss_fn, opt, X, y = make_run()
+    state = TrainingState()
+    fit(model, loss_fn, opt, X, y, steps=3, batch_size=8, rng=0, state=state)
+    with pytest.raises(ValueError, match=r"continues a run with batch_size=8, got batch_size=None"):
+        fit(model, loss_fn, opt, X, y, steps=6, state=state)
+    with pytest.raises(ValueError, match=r"continues a run on other data"):
+        fit(model, loss_fn, opt, X + 1, y, steps=6, batch_size=8, state=state)
+    fit(model, loss_fn, opt, X.copy(), y.copy(), steps=6, batch_size=8, state=state)    # equal data is fine
+    assert state.step == 6
+
+
 def test_should_stop_ends_between_steps():
     model, loss_fn, opt, X, y = make_run()
     state = TrainingState()
@@ -116,6 +138,8 @@ def test_should_stop_ends_between_steps():
     (dict(steps=2.5), TypeError, r"steps must be an int, got 2\.5"),
     (dict(steps=5, log_every=0), ValueError, r"log_every must be at least 1, got 0"),
     (dict(steps=5, batch_size=0), ValueError, r"batch_size must be a positive int, got 0"),
+    (dict(steps=5, val=np.zeros((3, 2))), TypeError, r"val must be a pair \(X_val, y_val\), got ndarray"),
+    (dict(steps=5, val=(np.zeros((3, 2)), np.zeros(2))), ValueError, r"val has 3 samples but 2 labels"),
 ])
 def test_bad_arguments(kwargs, error, message):
     model, loss_fn, opt, X, y = make_run()

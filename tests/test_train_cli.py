@@ -90,26 +90,31 @@ def test_each_activation_and_depth_zero(tmp_path, activation):
     assert "Linear(in_features=2, out_features=3" in linear.stdout and "ReLU" not in linear.stdout
 
 
-@pytest.mark.parametrize("flags", [
-    ["--optimizer", "sgd", "--lr", 0.5, "--momentum", 0.9, "--weight-decay", 1e-3],
-    ["--optimizer", "adam", "--lr", 0.02, "--batch-size", 13, "--val-fraction", 0.2, "--weight-decay", 1e-4],
-], ids=["sgd-full-batch", "adam-minibatch"])
-def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, flags):
+def assert_same_files(a: Path, b: Path):
+    """Two runs' checkpoints hold the same bytes in every entry, and their histories are identical."""
+    first, second = read_npz(a / "checkpoint.npz"), read_npz(b / "checkpoint.npz")
+    assert first.keys() == second.keys()
+    for name in first:                       # weights, optimizer, batch order and generator, history
+        x, y = first[name], second[name]
+        assert (x.dtype, x.shape, x.tobytes()) == (y.dtype, y.shape, y.tobytes()), name
+    assert (a / "history.csv").read_bytes() == (b / "history.csv").read_bytes()
+
+
+@pytest.mark.parametrize("flags, stops", [
+    (["--optimizer", "sgd", "--lr", 0.5, "--momentum", 0.9, "--weight-decay", 1e-3], [11]),
+    (["--optimizer", "adam", "--lr", 0.02, "--batch-size", 13, "--val-fraction", 0.2, "--weight-decay", 1e-4], [12]),
+    (["--momentum", 0.9, "--lr", 0.3, "--batch-size", 16, "--dtype", "float32", "--val-fraction", 0.1], [8, 21]),
+], ids=["sgd-full-batch-off-grid", "adam-minibatch-on-a-log-row", "float32-resumed-twice"])
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, flags, stops):
     common = [*SMALL, *flags, "--log-every", 4, "--checkpoint-every", 5]
     assert train(*common, "--steps", 30, "--out", tmp_path / "straight", cwd=tmp_path).returncode == 0
-    first = train(*common, "--steps", 11, "--out", tmp_path / "split", cwd=tmp_path)
+    first = train(*common, "--steps", stops[0], "--out", tmp_path / "split", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
-    second = train("--resume", tmp_path / "split" / "checkpoint.npz", "--steps", 30, "--no-progress", cwd=tmp_path)
-    assert second.returncode == 0, second.stderr
-    assert "resuming at step 11" in second.stdout
-
-    straight = read_npz(tmp_path / "straight" / "checkpoint.npz")
-    split = read_npz(tmp_path / "split" / "checkpoint.npz")
-    assert straight.keys() == split.keys()
-    for name in straight:                     # weights, optimizer, batch order and generator, history
-        a, b = straight[name], split[name]
-        assert (a.dtype, a.shape, a.tobytes()) == (b.dtype, b.shape, b.tobytes()), name
-    assert (tmp_path / "straight" / "history.csv").read_bytes() == (tmp_path / "split" / "history.csv").read_bytes()
+    for stop in stops[1:] + [30]:
+        resumed = train("--resume", tmp_path / "split" / "checkpoint.npz", "--steps", stop, "--no-progress", cwd=tmp_path)
+        assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming at step {stops[-1]}" in resumed.stdout
+    assert_same_files(tmp_path / "straight", tmp_path / "split")
 
 
 def test_divergence_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
@@ -145,6 +150,71 @@ def test_bad_flags_give_one_line_and_exit_2(tmp_path, args, fragment):
     assert not (tmp_path / "runs").exists()                  # nothing written
 
 
+def test_an_overflowing_optimizer_state_is_divergence_too(tmp_path):
+    """Adam's squared gradients overflow float32 here while weights and scores stay finite."""
+    out = tmp_path / "run"
+    result = train(*SMALL, "--depth", 0, "--dtype", "float32", "--optimizer", "adam", "--init", 1e10,
+                   "--weight-decay", 1e10, "--steps", 10, "--checkpoint-every", 1, "--out", out, cwd=tmp_path)
+    assert_one_clean_error_line(result, 1, "training diverged at step 1: the optimizer's exp_avg_sq/0.W is inf")
+    assert not (out / "checkpoint.npz").exists()
+
+
+def damaged_checkpoint(tmp_path, **changes):
+    """A real checkpoint whose config JSON was edited: valid JSON, wrong settings."""
+    assert train(*SMALL, "--steps", 3, "--out", tmp_path / "good", cwd=tmp_path).returncode == 0
+    arrays = read_npz(tmp_path / "good" / "checkpoint.npz")
+    config = json.loads(str(arrays["config"]))
+    step = changes.pop("step", None)
+    for name, value in changes.items():
+        if value is None:
+            del config[name]
+        else:
+            config[name] = value
+    arrays["config"] = np.array(json.dumps(config))
+    if step is not None:
+        arrays["step"] = np.array(step)
+    path = tmp_path / "damaged.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize("changes, fragment", [
+    (dict(hidden=None), "hidden is missing"),
+    (dict(activation="gelu"), "activation 'gelu' is not one of relu, leaky_relu, tanh, sigmoid"),
+    (dict(hidden="16"), "hidden '16' is not a whole number"),
+    (dict(checkpoint_every=0), "checkpoint_every: 0 is below the minimum of 1"),
+    (dict(optimizer="rmsprop"), "optimizer 'rmsprop' is not one of sgd, adam"),
+    (dict(lr=float("inf")), "lr: inf is not a finite number"),
+    (dict(step=-5), "its step count is -5"),
+])
+def test_a_checkpoint_with_damaged_settings_gives_one_line(tmp_path, changes, fragment):
+    path = damaged_checkpoint(tmp_path, **changes)
+    result = train("--resume", path, "--steps", 10, "--out", tmp_path / "next", cwd=tmp_path)
+    assert_one_clean_error_line(result, 1, "damaged checkpoint", fragment)
+    assert not (tmp_path / "next").exists()
+
+
+def test_unwritable_output_folders_give_one_line(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    result = train(*SMALL, "--steps", 2, "--out", tmp_path / "a-file" / "run", cwd=tmp_path)
+    assert_one_clean_error_line(result, 1, "cannot write the run's files")
+    assert_one_clean_error_line(train(*SMALL, "--out", tmp_path / "a-file", cwd=tmp_path), 2, "is a file, not a folder")
+    assert_one_clean_error_line(train(*SMALL, "--out", "", cwd=tmp_path), 2, "argument --out: an empty name is not a folder")
+    if Path("/proc/self").is_dir():          # a folder nobody can create files in, even root
+        assert_one_clean_error_line(train(*SMALL, "--steps", 2, "--out", "/proc/self", cwd=tmp_path), 1,
+                                    "cannot write the run's files")
+
+
+def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path, monkeypatch):
+    import train as train_module
+    monkeypatch.chdir(tmp_path)
+    first = train_module.claim(Path("runs/20261128-120000"), own=False, default_name=True)
+    second = train_module.claim(Path("runs/20261128-120000"), own=False, default_name=True)
+    assert (first.name, second.name) == ("20261128-120000", "20261128-120000-2")
+    with pytest.raises(train_module.Failure, match="already holds a run"):
+        train_module.claim(first, own=False, default_name=False)
+
+
 def test_unusable_checkpoints_give_one_line(tmp_path):
     missing = train("--resume", tmp_path / "nope.npz", cwd=tmp_path)
     assert_one_clean_error_line(missing, 1, "nope.npz: no such file")
@@ -155,11 +225,18 @@ def test_unusable_checkpoints_give_one_line(tmp_path):
     Sequential(Linear(2, 2, rng=rng)).save(tmp_path / "weights.npz")
     assert_one_clean_error_line(train("--resume", tmp_path / "weights.npz", cwd=tmp_path), 1,
                                 "weights.npz: it holds model weights only")
+    assert train(*SMALL, "--steps", 2, "--out", tmp_path / "run", cwd=tmp_path).returncode == 0
+    data = (tmp_path / "run" / "checkpoint.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
+    assert_one_clean_error_line(train("--resume", tmp_path / "cut.npz", cwd=tmp_path), 1, "cut.npz: not a readable .npz file")
 
 
 def test_resume_refuses_flags_that_contradict_the_checkpoint(tmp_path):
     assert train(*SMALL, "--steps", 4, "--out", tmp_path / "run", cwd=tmp_path).returncode == 0
     checkpoint = tmp_path / "run" / "checkpoint.npz"
+    agreeing = train("--resume", checkpoint, "--init", "auto", "--hidden", 16, "--steps", 5, "--no-progress",
+                     "--out", tmp_path / "agreeing", cwd=tmp_path)
+    assert agreeing.returncode == 0, agreeing.stderr         # flags equal to the checkpoint's are fine
     before = checkpoint.read_bytes()
     result = train("--resume", checkpoint, "--hidden", 32, "--activation", "tanh", "--steps", 8, cwd=tmp_path)
     assert_one_clean_error_line(result, 2, "--hidden 32 (the checkpoint has 16)", "--activation tanh (the checkpoint has relu)")
@@ -196,3 +273,13 @@ def test_ctrl_c_saves_and_the_run_resumes(tmp_path):
     resumed = train("--resume", out / "checkpoint.npz", "--steps", step + 5, "--no-progress", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert f"step {step + 5}" in resumed.stdout.splitlines()[-1]
+
+
+def test_ctrl_c_while_starting_up_leaves_quietly(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    process = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *SMALL, "--out", str(tmp_path / "run")],
+                               cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)                           # Python is up; NumPy and matplotlib are still loading
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in stderr, stderr

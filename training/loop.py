@@ -50,22 +50,29 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, steps: int,
     accuracy on all of (X, y) and on ``val = (X_val, y_val)``. Full-batch runs reuse the
     training forward pass for this, so logging costs them only the validation pass.
 
-    ``state`` continues an earlier run: ``steps`` counts all updates, those already made
-    included. ``on_step(state)`` is called after every update (for checkpoints), and
+    ``state`` continues an earlier run, called with the same data and batch size: ``steps``
+    counts all updates, those already made included, and the batches continue where they
+    stopped. ``on_step(state)`` is called after every update (for checkpoints), and
     ``should_stop()`` before every step (to stop cleanly between steps).
 
     Raises ``Diverged`` naming the step as soon as a score, the loss or a gradient is not
-    finite, before that step's update touches the weights.
+    finite, before that step's update touches the weights; at every history row it also
+    checks the weights and the optimizer's state (an overflowing Adam buffer freezes a run
+    without ever producing a NaN score).
     """
     steps = _check_count("steps", steps, minimum=0)
     log_every = _check_count("log_every", log_every, minimum=1)
+    _check_val(val)
     state = TrainingState() if state is None else state
     if steps < state.step:
         raise ValueError(f"the run has already made {state.step} updates; steps={steps} would go backwards")
-    if batch_size is not None and state.batches is None:
-        state.batches = BatchStream(X, y, batch_size, rng=rng)
-    if state.history and state.history[-1]["step"] % log_every:
-        state.history.rows.pop()            # an end-of-run row: re-measured when this run ends
+    if state.batches is None:
+        if batch_size is not None:
+            state.batches = BatchStream(X, y, batch_size, rng=rng)
+    else:
+        _check_continuation(state.batches, X, y, batch_size)
+    if state.history and state.history[-1]["step"] == state.step:
+        state.history.rows.pop()            # the last run's end row: this run measures it again
     params = model.parameters()
 
     bar = tqdm(total=steps, initial=state.step, disable=not progress, unit="step", mininterval=0.25,
@@ -84,14 +91,14 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, steps: int,
                 _require_finite(step, f"the gradient of {p.name}", p.grad)
             if step % log_every == 0:
                 measured = (loss, _accuracy(scores, y)) if full_batch else None
-                _log(state.history, step, model, loss_fn, X, y, val, bar, measured)
+                _log(state.history, step, model, loss_fn, X, y, val, bar, measured, optimizer)
             optimizer.step()
             state.step += 1
             bar.update(1)
             if on_step is not None:
                 on_step(state)
         if not state.history or state.history[-1]["step"] != state.step:
-            _log(state.history, state.step, model, loss_fn, X, y, val, bar, None)
+            _log(state.history, state.step, model, loss_fn, X, y, val, bar, None, optimizer)
     return state.history
 
 
@@ -101,7 +108,12 @@ def evaluate(model, loss_fn, X: np.ndarray, y: np.ndarray) -> tuple[float, float
     return loss_fn.forward(scores, y), _accuracy(scores, y)
 
 
-def _log(history, step, model, loss_fn, X, y, val, bar, measured) -> None:
+def _log(history, step, model, loss_fn, X, y, val, bar, measured, optimizer) -> None:
+    for p in model.parameters():
+        _require_finite(step, f"a weight of {p.name}", p.value)
+    if hasattr(optimizer, "state_dict"):
+        for name, value in optimizer.state_dict().items():
+            _require_finite(step, f"the optimizer's {name}", value)
     loss, accuracy = measured if measured is not None else _finite_evaluation(step, model, loss_fn, X, y, "training")
     val_loss, val_accuracy = math.nan, math.nan
     if val is not None:
@@ -129,6 +141,25 @@ def _require_finite(step: int, what: str, values) -> None:
     finite = np.isfinite(values)
     if not finite.all():
         raise Diverged(step, what, np.asarray(values)[~finite].flat[0])
+
+
+def _check_val(val) -> None:
+    if val is None:
+        return
+    if not (isinstance(val, (tuple, list)) and len(val) == 2):
+        raise TypeError(f"val must be a pair (X_val, y_val), got {type(val).__name__}")
+    if len(val[0]) != len(val[1]):
+        raise ValueError(f"val has {len(val[0])} samples but {len(val[1])} labels; they must match")
+
+
+def _check_continuation(batches: BatchStream, X, y, batch_size) -> None:
+    """A continued mini-batch run must be called with the data and batch size it started with."""
+    if batch_size != batches.batch_size:
+        raise ValueError(f"the state continues a run with batch_size={batches.batch_size}, got batch_size={batch_size}")
+    same_data = (batches.X is X and batches.y is y) or (
+        np.shape(batches.X) == np.shape(X) and np.array_equal(batches.X, X) and np.array_equal(batches.y, y))
+    if not same_data:
+        raise ValueError("the state continues a run on other data: pass the X and y it started with")
 
 
 def _check_count(name: str, value, *, minimum: int) -> int:

@@ -29,7 +29,9 @@ def plot_curves(history: History, path, *, title: str = "") -> None:
     if history.has_validation:
         loss_ax.plot(steps, history.column("val_loss"), color="#ff7f0e", label="validation")
         acc_ax.plot(steps, 100 * history.column("val_accuracy"), color="#ff7f0e", label="validation")
-    loss_ax.set_yscale("log")
+    losses = history.column("loss")
+    if np.all(np.isfinite(losses) & (losses > 0)):
+        loss_ax.set_yscale("log")           # a perfect fit (loss 0) stays on a linear scale
     loss_ax.set(xlabel="step (updates made)", ylabel="mean cross-entropy loss", title="Loss")
     acc_ax.set(xlabel="step (updates made)", ylabel="accuracy (%)", title="Accuracy", ylim=(0, 101))
     for ax in (loss_ax, acc_ax):
@@ -71,7 +73,7 @@ def plot_decision_boundary(model, X: np.ndarray, y: np.ndarray, path, *, val=Non
             ax.scatter(held_out[:, 0], held_out[:, 1], s=18, facecolors="white", edgecolors=colours[c],
                        linewidths=1.2, label=f"class {c}, validation ({len(held_out)})")
     ax.set(xlabel="x₁", ylabel="x₂", title=title or "Decision regions", aspect="equal")
-    ax.legend(loc="upper right", framealpha=0.9)
+    ax.legend(loc="best", framealpha=0.9)
     _save(fig, path)
 
 

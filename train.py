@@ -137,16 +137,19 @@ def build_parser() -> Parser:
     d = DEFAULTS
     data = p.add_argument_group("data")
     data.add_argument("--points", type=PARSE["points"], help=f"points per class (default {d['points']})")
-    data.add_argument("--classes", type=PARSE["classes"], help=f"number of classes, spiral arms (default {d['classes']})")
+    data.add_argument("--classes", type=PARSE["classes"],
+                      help=f"number of classes, spiral arms (default {d['classes']})")
     data.add_argument("--noise", type=PARSE["noise"], help=f"angle noise of the spiral (default {d['noise']})")
     data.add_argument("--val-fraction", type=PARSE["val_fraction"],
                       help="share of the points held out for validation (default 0: train on all)")
-    data.add_argument("--seed", type=PARSE["seed"], help=f"seed for data, split, weights and shuffling (default {d['seed']})")
+    data.add_argument("--seed", type=PARSE["seed"],
+                      help=f"seed for data, split, weights and shuffling (default {d['seed']})")
     model = p.add_argument_group("model")
     model.add_argument("--hidden", type=PARSE["hidden"], help=f"units per hidden layer (default {d['hidden']})")
     model.add_argument("--depth", type=PARSE["depth"],
                        help=f"number of hidden layers; 0 is a linear classifier (default {d['depth']})")
-    model.add_argument("--activation", choices=CHOICES["activation"], help=f"hidden activation (default {d['activation']})")
+    model.add_argument("--activation", choices=CHOICES["activation"],
+                       help=f"hidden activation (default {d['activation']})")
     model.add_argument("--init", type=PARSE["init"],
                        help="weight init: he, xavier, a std such as 0.01 (the loop's), or auto: he for "
                             "relu/leaky_relu, xavier for tanh/sigmoid (default auto)")
@@ -160,10 +163,12 @@ def build_parser() -> Parser:
     run = p.add_argument_group("run")
     run.add_argument("--steps", type=PARSE["steps"], help=f"total number of updates (default {d['steps']})")
     run.add_argument("--batch-size", type=PARSE["batch_size"], help="mini-batch size (default: the full batch)")
-    run.add_argument("--log-every", type=PARSE["log_every"], help=f"steps between history rows (default {d['log_every']})")
+    run.add_argument("--log-every", type=PARSE["log_every"],
+                     help=f"steps between history rows (default {d['log_every']})")
     run.add_argument("--checkpoint-every", type=PARSE["checkpoint_every"],
                      help=f"steps between checkpoints written during the run (default {d['checkpoint_every']})")
-    run.add_argument("--out", metavar="DIR", type=folder, help="folder for the run's files (default runs/<date>-<time>)")
+    run.add_argument("--out", metavar="DIR", type=folder,
+                     help="folder for the run's files (default runs/<date>-<time>)")
     run.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in CHECKPOINT")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -304,9 +309,8 @@ def choose_out(args, checkpoint) -> tuple[Path, bool]:
     own = checkpoint is not None and (out / "checkpoint.npz").exists() and \
         (out / "checkpoint.npz").resolve() == Path(checkpoint.path).resolve()
     if holds_a_run(out) and not own:
-        raise Failure(f"{out} already holds a run; choose another --out"
-                      + (f", or continue it with --resume {out / 'checkpoint.npz'}" if (out / "checkpoint.npz").exists() else ""),
-                      EXIT_USAGE)
+        hint = f", or continue it with --resume {out / 'checkpoint.npz'}" if (out / "checkpoint.npz").exists() else ""
+        raise Failure(f"{out} already holds a run; choose another --out{hint}", EXIT_USAGE)
     return out, own
 
 
@@ -496,7 +500,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         message, code = f"cannot write the run's files: {exc}", EXIT_FAILED
     except MemoryError:
-        message, code = "out of memory: the model or data is too large (try a smaller --hidden, --depth or --points)", EXIT_FAILED
+        message = "out of memory: the model or data is too large (try a smaller --hidden, --depth or --points)"
+        code = EXIT_FAILED
     except KeyboardInterrupt:
         message, code = "aborted; the last checkpoint on disk is unchanged", EXIT_INTERRUPTED
     print(f"train.py: error: {message}", file=sys.stderr)

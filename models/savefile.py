@@ -81,10 +81,12 @@ def read_npz(path) -> dict[str, np.ndarray]:
                 arrays = {name: loaded[name] for name in loaded.files}
         except ValueError as exc:
             if "pickle" in str(exc):
-                raise ValueError(f"cannot load {path}: it holds pickled Python objects, which are never loaded") from exc
+                raise ValueError(
+                    f"cannot load {path}: it holds pickled Python objects, which are never loaded") from exc
             raise ValueError(f"cannot load {path}: damaged .npz file ({exc})") from exc
         except Exception as exc:
-            raise ValueError(f"cannot load {path}: damaged or truncated .npz file ({type(exc).__name__}: {exc})") from exc
+            raise ValueError(
+                f"cannot load {path}: damaged or truncated .npz file ({type(exc).__name__}: {exc})") from exc
     for name, value in arrays.items():
         if not isinstance(value, np.ndarray):   # a zip member that is not a .npy array comes back as bytes
             raise ValueError(f"cannot load {path}: its entry {name!r} is not a NumPy array (not an .npz file)")

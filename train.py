@@ -44,7 +44,7 @@ from models import Sequential  # noqa: E402
 from models.savefile import write_atomically  # noqa: E402
 from optim import SGD, Adam  # noqa: E402
 from training import (Diverged, TrainingState, fit, plot_curves, plot_decision_boundary,  # noqa: E402
-                      read_checkpoint, restore, save_checkpoint)
+                      read_checkpoint, require_finite_state, restore, save_checkpoint)
 
 ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "tanh": Tanh, "sigmoid": Sigmoid}
 DTYPES = {"float64": np.float64, "float32": np.float32}
@@ -452,12 +452,7 @@ def run(args: argparse.Namespace, parser: Parser) -> int:
 def save_good_checkpoint(path: Path, model, optimizer, state: TrainingState, config: dict) -> None:
     """Save, unless a weight or optimizer buffer is no longer finite: a diverged state never
     replaces a good checkpoint."""
-    arrays = [(f"a weight of {p.name}", p.value) for p in model.parameters()]
-    arrays += [(f"the optimizer's {name}", value) for name, value in optimizer.state_dict().items()]
-    for what, values in arrays:
-        finite = np.isfinite(values)
-        if not finite.all():
-            raise Diverged(state.step, what, np.asarray(values)[~finite].flat[0])
+    require_finite_state(state.step, model, optimizer)
     save_checkpoint(path, model, optimizer, state, config)
 
 

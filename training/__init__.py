@@ -2,13 +2,14 @@
 
 from training.checkpoint import Checkpoint, read_checkpoint, restore, save_checkpoint
 from training.history import History
-from training.loop import Diverged, TrainingState, evaluate, fit
+from training.loop import Diverged, TrainingState, evaluate, fit, require_finite_state
 from training.plots import plot_curves, plot_decision_boundary
 
 __all__ = [
     "fit",
     "evaluate",
     "Diverged",
+    "require_finite_state",
     "TrainingState",
     "History",
     "Checkpoint",

@@ -108,12 +108,21 @@ def evaluate(model, loss_fn, X: np.ndarray, y: np.ndarray) -> tuple[float, float
     return loss_fn.forward(scores, y), _accuracy(scores, y)
 
 
-def _log(history, step, model, loss_fn, X, y, val, bar, measured, optimizer) -> None:
+def require_finite_state(step: int, model, optimizer) -> None:
+    """Raise ``Diverged`` unless every weight and every optimizer buffer is finite.
+
+    ``fit`` checks this at every history row; a checkpoint writer checks it before saving, so
+    that a diverged state never replaces a good checkpoint.
+    """
     for p in model.parameters():
         _require_finite(step, f"a weight of {p.name}", p.value)
     if hasattr(optimizer, "state_dict"):
         for name, value in optimizer.state_dict().items():
             _require_finite(step, f"the optimizer's {name}", value)
+
+
+def _log(history, step, model, loss_fn, X, y, val, bar, measured, optimizer) -> None:
+    require_finite_state(step, model, optimizer)
     loss, accuracy = measured if measured is not None else _finite_evaluation(step, model, loss_fn, X, y, "training")
     val_loss, val_accuracy = math.nan, math.nan
     if val is not None:

@@ -279,9 +279,17 @@ def build_model(config: dict) -> Sequential:
     model = Sequential()
     for d_in, d_out in zip(widths[:-1], widths[1:]):
         model.append(Linear(d_in, d_out, rng=rng, init=config["init"], dtype=dtype))
-        model.append(ACTIVATIONS[config["activation"]]())
+        model.append(make_activation(config["activation"]))
     model.append(Linear(widths[-1], config["classes"], rng=rng, init=config["init"], dtype=dtype))
     return model
+
+
+def make_activation(name: str):
+    """The activation layer; ReLU and LeakyReLU work in place (PyTorch's inplace=True), which spares
+    a new [N x h] array in each direction. Inside the model this never touches the caller's arrays."""
+    if name in ("relu", "leaky_relu"):
+        return ACTIVATIONS[name](inplace=True)
+    return ACTIVATIONS[name]()
 
 
 def build_optimizer(config: dict, model: Sequential):

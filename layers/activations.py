@@ -7,7 +7,7 @@ from numbers import Real
 
 import numpy as np
 
-from layers.base import Layer
+from layers.base import Layer, check_flag, read_only
 
 
 class ReLU(Layer):
@@ -20,10 +20,15 @@ class ReLU(Layer):
 
     The derivative is a 0/1 switch. At exactly x = 0 it is taken as 0, as in the loop and in
     PyTorch, so a unit that outputs 0 passes no gradient back.
+
+    With ``inplace=True`` (PyTorch's flag), forward writes y over x and backward writes ∂L/∂x
+    over dy, which saves a new ``[N x h]`` array each way. Inside a ``Sequential`` the
+    model's own arrays are overwritten, never the caller's.
     """
 
-    def __init__(self):
+    def __init__(self, *, inplace: bool = False):
         super().__init__()
+        self.inplace = check_flag("inplace", inplace)
         self._mask = None                   # cache: the switch 1[x > 0], needed by (1)
         self._dtype = None                  # cache: the input's dtype, which dy must share
 
@@ -31,12 +36,15 @@ class ReLU(Layer):
         x = self._check_input(x)
         self._mask = x > 0
         self._dtype = x.dtype
-        return np.maximum(x, 0)
+        return read_only(np.maximum(x, 0, out=self._out(x)))
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         mask = self._require_cache(self._mask)
         dy = self._check_upstream(dy, mask.shape, self._dtype)
-        return dy * mask                                          # (1)
+        return np.multiply(dy, mask, out=self._out(dy))           # (1)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
 
 
 class LeakyReLU(Layer):
@@ -48,10 +56,12 @@ class LeakyReLU(Layer):
       (1) ∂L/∂x = dy ⊙ (1 if x > 0, else α)
 
     At exactly x = 0 the slope is taken as α, matching the forward's x > 0 test and PyTorch.
+    ``inplace=True`` overwrites x and dy, as for ``ReLU``.
     """
 
-    def __init__(self, negative_slope: float = 0.01):
+    def __init__(self, negative_slope: float = 0.01, *, inplace: bool = False):
         super().__init__()
+        self.inplace = check_flag("inplace", inplace)
         if isinstance(negative_slope, bool) or not isinstance(negative_slope, Real):
             raise TypeError(f"negative_slope must be a float, got {negative_slope!r}")
         if not math.isfinite(negative_slope):
@@ -64,15 +74,15 @@ class LeakyReLU(Layer):
         on = x > 0
         # exactly 1 where x > 0 and exactly α elsewhere; np.where would read better but is ~5x slower
         self._slope = (on + self.negative_slope * ~on).astype(x.dtype, copy=False)
-        return x * self._slope
+        return read_only(np.multiply(x, self._slope, out=self._out(x)))
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         slope = self._require_cache(self._slope)
         dy = self._check_upstream(dy, slope.shape, slope.dtype)
-        return dy * slope                                         # (1)
+        return np.multiply(dy, slope, out=self._out(dy))          # (1)
 
     def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
 
 class Tanh(Layer):
@@ -92,8 +102,8 @@ class Tanh(Layer):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._check_input(x)
-        self._y = np.tanh(x)
-        return self._y.copy()               # the caller may change its copy; (1) needs this one
+        self._y = read_only(np.tanh(x))     # shared with the caller, so nobody may change it
+        return self._y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         y = self._require_cache(self._y)
@@ -122,8 +132,8 @@ class Sigmoid(Layer):
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._check_input(x)
         with np.errstate(under="ignore"):   # e^(−|x|) rounds to 0 for |x| > 745: the right answer
-            self._y = np.exp(np.minimum(x, 0)) / (1 + np.exp(-np.abs(x)))
-        return self._y.copy()               # the caller may change its copy; (1) needs this one
+            self._y = read_only(np.exp(np.minimum(x, 0)) / (1 + np.exp(-np.abs(x))))
+        return self._y                      # shared with the caller, and read-only
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         y = self._require_cache(self._y)

@@ -4,6 +4,10 @@ A layer holds its trainable arrays in ``params`` and their gradients in ``grads`
 maps ``x -> y`` in ``forward`` and keeps what its backward pass needs in a cache, and in
 ``backward`` takes ``dy = ∂L/∂y``, overwrites ``grads`` and returns ``dx = ∂L/∂x``.
 Models and optimizers use only this contract, never a concrete layer class.
+
+Arrays passed in are never changed, unless the layer was built with ``inplace=True``
+(PyTorch's flag), which its ``inplace`` attribute says. A layer that keeps its output for
+``backward`` returns it read-only (``read_only``), so that nobody can change it behind its back.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ class Layer:
     Subclasses implement ``forward(x)`` and ``backward(dy)`` and may override ``extra_repr``.
     ``layer(x)`` is ``layer.forward(x)``, as in PyTorch.
     """
+
+    inplace = False                         # True: forward and backward overwrite their argument
 
     def __init__(self):
         self.params: dict[str, np.ndarray] = {}
@@ -92,6 +98,11 @@ class Layer:
             )
         return x
 
+    def _out(self, a: np.ndarray) -> np.ndarray | None:
+        """Where a result the shape of ``a`` goes: over ``a`` itself if built with ``inplace=True``
+        (and ``a`` may be written), else a new array (``None``, as NumPy's ``out=`` takes it)."""
+        return a if self.inplace and a.flags.writeable else None
+
     def _check_upstream(self, dy, shape: tuple, dtype: np.dtype | None = None) -> np.ndarray:
         """``dy`` must be an array with the shape (and, if given, dtype) of the last output."""
         if not isinstance(dy, np.ndarray):
@@ -130,6 +141,39 @@ class Loss:
     def _require_cache(self, cache):
         """Return ``cache``, or raise if ``forward`` has not filled it yet."""
         return require_cache(self, cache)
+
+
+def check_flag(name: str, value) -> bool:
+    """A constructor's True/False switch; anything else is a ``TypeError`` naming it."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def keep_for_backward(x: np.ndarray) -> np.ndarray:
+    """``x`` itself if nothing can change it before ``backward``, else a copy of it.
+
+    A read-only array that owns its memory cannot be changed through any other name: the
+    outputs of the activations are such arrays (see ``read_only``), so inside a model the
+    ``[N x h]`` input of a ``Linear`` is kept without a copy. Anything else, such as the
+    caller's own data, is copied: it may be edited between ``forward`` and ``backward``.
+    """
+    if x.flags.owndata and not x.flags.writeable:
+        return x
+    return x.copy()
+
+
+def read_only(y: np.ndarray) -> np.ndarray:
+    """Mark a fresh output ``y`` read-only and return it.
+
+    An activation keeps its output (or a switch made from it) for ``backward`` and hands the
+    same array on; read-only, it cannot be edited behind the layer's back (NumPy raises
+    "assignment destination is read-only"; edit ``y.copy()`` instead), and the next layer
+    may keep it without copying it (``keep_for_backward``).
+    """
+    y = np.asarray(y)                   # a 0-d input gives a NumPy scalar; make it an array
+    y.flags.writeable = False
+    return y
 
 
 def require_cache(owner, cache):

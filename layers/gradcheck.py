@@ -97,25 +97,26 @@ def check_gradients(module, x: np.ndarray, *, loss=None, y=None, dy=None, eps: f
     params = _parameters_of(module)
     _warn_unless_float64(x, params)
 
+    # the module gets copies: a layer built with inplace=True overwrites what it is given
     if loss is None:
-        out = module.forward(x)
+        out = module.forward(x.copy())
         upstream = _upstream(dy, out, seed)
 
         def objective() -> float:
-            return float(np.sum(module.forward(x) * upstream))
+            return float(np.sum(module.forward(x.copy()) * upstream))
 
         def analytic() -> np.ndarray:
-            module.forward(x)
-            return module.backward(upstream)
+            module.forward(x.copy())
+            return module.backward(upstream.copy())
     else:
         if y is None:
             raise ValueError("check_gradients with a loss needs the labels y as well")
 
         def objective() -> float:
-            return float(loss.forward(module.forward(x), y))
+            return float(loss.forward(module.forward(x.copy()), y))
 
         def analytic() -> np.ndarray:
-            loss.forward(module.forward(x), y)
+            loss.forward(module.forward(x.copy()), y)
             return module.backward(loss.backward())
 
     dx = analytic()

@@ -7,7 +7,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from layers.base import Layer
+from layers.base import Layer, keep_for_backward
 
 INIT_CHOICES = ("he", "xavier")
 
@@ -48,7 +48,7 @@ class Linear(Layer):
         self.params["b"] = np.zeros(self.out_features, dtype=self.dtype)
         self.grads["W"] = None
         self.grads["b"] = None
-        self._x = None                      # cache: a copy of the input, needed by (1)
+        self._x = None                      # cache: the input (or a copy of it), needed by (1)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._check_input(x)
@@ -61,7 +61,7 @@ class Linear(Layer):
                 f"{self!r} holds {self.dtype} weights but got {x.dtype} input; "
                 f"convert the input with x.astype(np.{self.dtype})"
             )
-        self._x = x.copy()                  # a copy: later changes to the caller's x cannot corrupt (1)
+        self._x = keep_for_backward(x)      # so that later changes to the caller's x cannot corrupt (1)
         y = x @ self.params["W"]                                  # [N x D_out]
         y += self.params["b"]               # in place: no second [N x D_out] array
         return y

@@ -27,6 +27,10 @@ class Sequential:
     Parameters are named ``"<position>.<key>"``, for example ``"0.W"``, in ``parameters()``
     and ``state_dict()``. An optimizer holds the parameters it was given, as in PyTorch: after
     swapping a layer that has weights, make a new optimizer, or the new layer never trains.
+
+    The arrays passed between the layers belong to the model, so a layer built with
+    ``inplace=True`` may overwrite them; ``forward`` and ``backward`` never change the caller's
+    ``x`` or ``dy``.
     """
 
     def __init__(self, *layers):
@@ -41,13 +45,15 @@ class Sequential:
     # The forward and backward passes ------------------------------------------------------
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        data = x
         for layer in self._layers:
-            x = layer.forward(x)
+            x = layer.forward(_not_the_callers(x, data, layer))
         return x
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
+        upstream = dy
         for layer in reversed(self._layers):
-            dy = layer.backward(dy)
+            dy = layer.backward(_not_the_callers(dy, upstream, layer))
         return dy
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -199,3 +205,14 @@ class Sequential:
                     f"the same {layer!r} instance is already at position {other}: each position needs "
                     "its own instance, because a layer caches its input for backward"
                 )
+
+
+def _not_the_callers(a, callers, layer):
+    """``a``, or a copy of it if ``layer`` overwrites its argument and ``a`` is (part of) the caller's array.
+
+    Between the layers, the arrays belong to the model, so an ``inplace=True`` layer may reuse
+    them; the caller's own ``x`` and ``dy`` it gets as copies.
+    """
+    if getattr(layer, "inplace", False) and np.may_share_memory(a, callers):
+        return np.array(a, copy=True)
+    return a

@@ -9,7 +9,9 @@ from models import Sequential
 
 TOL = 1e-7                                  # the bar every correct backward must clear
 SHAPES = [(1, 1, 1), (3, 5, 2), (7, 4, 9), (16, 3, 3)]      # (N, D_in, D_out)
-ACTIVATIONS = {"relu": ReLU, "leaky_relu": lambda: LeakyReLU(0.1), "tanh": Tanh, "sigmoid": Sigmoid}
+ACTIVATIONS = {"relu": ReLU, "leaky_relu": lambda: LeakyReLU(0.1), "tanh": Tanh, "sigmoid": Sigmoid,
+               "relu inplace": lambda: ReLU(inplace=True),
+               "leaky_relu inplace": lambda: LeakyReLU(0.1, inplace=True)}
 
 
 def away_from_zero(rng, shape, margin=0.05):

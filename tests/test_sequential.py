@@ -314,3 +314,64 @@ def test_saved_files_are_plain_zip_archives_of_npy_arrays(tmp_path):
         assert sorted(archive.namelist()) == sorted(
             ["format.npy", "architecture.npy", "model/0.W.npy", "model/0.b.npy", "model/2.W.npy", "model/2.b.npy"]
         )
+
+
+# Layers built with inplace=True overwrite the model's arrays, never the caller's ------------
+
+@pytest.mark.parametrize("order", ["relu first", "relu last", "relu inside"])
+def test_an_inplace_model_never_changes_the_callers_arrays_and_computes_the_same(order):
+    rng = np.random.default_rng(7)
+    def build(inplace):
+        r = np.random.default_rng(0)
+        layers = {"relu first": [ReLU(inplace=inplace), Linear(2, 4, rng=r)],
+                  "relu last": [Linear(2, 4, rng=r), ReLU(inplace=inplace)],
+                  "relu inside": [Linear(2, 4, rng=r), ReLU(inplace=inplace), Linear(4, 4, rng=r)]}[order]
+        return Sequential(*layers)
+    x = rng.standard_normal((5, 2))
+    dy = rng.standard_normal((5, 4))
+    usual, inplace = build(False), build(True)
+    expected_y, expected_dx = usual.forward(x), usual.backward(dy)
+    x_before, dy_before = x.copy(), dy.copy()
+    y = inplace.forward(x)
+    dx = inplace.backward(dy)
+    np.testing.assert_array_equal(x, x_before)
+    np.testing.assert_array_equal(dy, dy_before)
+    assert x.flags.writeable and dy.flags.writeable
+    np.testing.assert_array_equal(y, expected_y)
+    np.testing.assert_array_equal(dx, expected_dx)
+    for p, q in zip(inplace.parameters(), usual.parameters()):
+        np.testing.assert_array_equal(p.grad, q.grad)
+
+
+def test_an_inplace_model_trains_bit_for_bit_like_the_usual_one():
+    from optim import SGD
+    X = np.random.default_rng(8).standard_normal((20, 2))
+    y = np.arange(20) % 3
+    runs = []
+    for inplace in (False, True):
+        r = np.random.default_rng(0)
+        model = Sequential(Linear(2, 8, rng=r), ReLU(inplace=inplace), Linear(8, 3, rng=r))
+        loss_fn, optimizer = SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.5)
+        losses = []
+        for _ in range(20):
+            losses.append(loss_fn.forward(model.forward(X), y))
+            model.backward(loss_fn.backward())
+            optimizer.step()
+        runs.append((losses, model.state_dict()))
+    assert runs[0][0] == runs[1][0]
+    for name, value in runs[0][1].items():
+        np.testing.assert_array_equal(runs[1][1][name], value)
+
+
+def test_returned_scores_and_input_gradients_are_never_overwritten_by_a_later_step():
+    r = np.random.default_rng(0)
+    model = Sequential(Linear(2, 4, rng=r), ReLU(inplace=True), Linear(4, 3, rng=r))
+    x1, x2 = r.standard_normal((5, 2)), r.standard_normal((5, 2))
+    dy1, dy2 = r.standard_normal((5, 3)), r.standard_normal((5, 3))
+    y1 = model.forward(x1)
+    dx1 = model.backward(dy1)
+    y1_before, dx1_before = y1.copy(), dx1.copy()
+    model.forward(x2)
+    model.backward(dy2)
+    np.testing.assert_array_equal(y1, y1_before)
+    np.testing.assert_array_equal(dx1, dx1_before)

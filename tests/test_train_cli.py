@@ -85,7 +85,8 @@ def test_each_activation_and_depth_zero(tmp_path, activation):
     result = train(*SMALL, "--depth", 2, "--activation", activation, "--steps", 3, "--out", tmp_path / "a", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "a" / "config.json").read_text())["model"].count(
-        {"relu": "ReLU()", "leaky_relu": "LeakyReLU(", "sigmoid": "Sigmoid()"}[activation]) == 2
+        {"relu": "ReLU(inplace=True)", "leaky_relu": "LeakyReLU(negative_slope=0.01, inplace=True)",
+         "sigmoid": "Sigmoid()"}[activation]) == 2
     linear = train(*SMALL, "--depth", 0, "--steps", 3, "--out", tmp_path / "b", cwd=tmp_path)
     assert "Linear(in_features=2, out_features=3" in linear.stdout and "ReLU" not in linear.stdout
 

@@ -107,6 +107,20 @@ def torch_timer(torch, dtype):
     return time_torch
 
 
+def blas_description() -> str:
+    """NumPy's BLAS and its thread count: what the environment sets, or the library's default."""
+    name = "its BLAS"
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]       # NumPy >= 1.26
+        name = f"{blas['name']} {blas.get('version', '')}".strip()
+    except (TypeError, KeyError):
+        pass
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        if os.environ.get(variable):
+            return f"{name}, {variable}={os.environ[variable]}"
+    return f"{name} on its default threads (one per core)"
+
+
 def import_torch():
     try:
         import torch
@@ -207,8 +221,8 @@ def time_per_sample(batch: int, hidden: int, repeats: int, steps: int) -> float:
 
 
 def report_scaling(batches, widths, repeats: int, steps: int) -> None:
-    print("\nMini-batch steps, float64 framework: microseconds per sample (and nanoseconds per "
-          "sample per hidden unit)")
+    print("\nMini-batch steps, float64 framework: microseconds per sample")
+    print("(in brackets: nanoseconds per sample per hidden unit)")
     print(f"  {'batch':>6s} " + " ".join(f"{'h = ' + str(h):>20s}" for h in widths))
     per_unit = []
     for batch in batches:
@@ -219,26 +233,34 @@ def report_scaling(batches, widths, repeats: int, steps: int) -> None:
             cells.append(f"{1e6 * seconds:9.3f} ({1e9 * seconds / hidden:6.3f})")
         print(f"  {batch:6d} " + " ".join(f"{cell:>20s}" for cell in cells))
     print(f"  Time per sample per hidden unit varies by a factor of {max(per_unit) / min(per_unit):.1f} "
-          f"over the table: tiny steps pay Python's fixed cost per call,")
-    print("  and the largest arrays (4096 x 4000 floats = 131 MB each) run at the speed of main memory.")
+          "over the table:")
+    print("  tiny steps pay Python's fixed cost per call, and the largest arrays")
+    print("  (4096 x 4000 floats, 131 MB each) run at the speed of main memory.")
 
 
 def epoch_memory(hidden: int, batch: int) -> None:
-    """One epoch over EPOCH_POINTS points; prints the peak memory. Runs in its own process."""
-    tracemalloc.start()
+    """Two epochs over EPOCH_POINTS points, the first timed, the second traced; prints the peak
+    memory and the time. Runs in its own process, so that its peak is its own."""
     X, y = make_spiral(n_per_class=EPOCH_POINTS // 2, n_classes=2, noise=0.5, seed=0)
     rng = np.random.default_rng(0)
     model = Sequential(Linear(2, hidden, rng=rng), ReLU(inplace=True), Linear(hidden, 2, rng=rng))
     loss_fn = SoftmaxCrossEntropy()
     optimizer = SGD(model.parameters(), lr=0.1)
-    start = time.perf_counter()
-    for X_batch, y_batch in minibatches(X, y, batch, rng=rng):
-        loss_fn.forward(model.forward(X_batch), y_batch)
-        model.backward(loss_fn.backward())
-        optimizer.step()
-    seconds = time.perf_counter() - start
+
+    def epoch() -> float:
+        start = time.perf_counter()
+        for X_batch, y_batch in minibatches(X, y, batch, rng=rng):
+            loss_fn.forward(model.forward(X_batch), y_batch)
+            model.backward(loss_fn.backward())
+            optimizer.step()
+        return time.perf_counter() - start
+
+    seconds = epoch()                       # timed without tracemalloc, which slows every allocation
+    tracemalloc.start()
+    epoch()
     _, traced_peak = tracemalloc.get_traced_memory()
-    print(f"{peak_rss_mb():.0f} {traced_peak / 2**20:.0f} {seconds:.2f}")
+    data_mb = (X.nbytes + y.nbytes) / 2**20
+    print(f"{peak_rss_mb():.0f} {data_mb:.0f} {traced_peak / 2**20:.0f} {seconds:.2f}")
 
 
 def peak_rss_mb() -> float:
@@ -261,12 +283,13 @@ def peak_rss_mb() -> float:
 def report_memory(hidden: int, batch: int) -> None:
     child = subprocess.run([sys.executable, "-m", "benchmarks.bench_step", "--epoch-memory",
                             str(hidden), str(batch)], capture_output=True, text=True, check=True)
-    rss_peak, traced_peak, seconds = child.stdout.split()
+    rss_peak, data_mb, traced_peak, seconds = child.stdout.split()
     verdict = "met" if float(rss_peak) < MEMORY_LIMIT_MB else "MISSED"
     print(f"\nOne epoch over {EPOCH_POINTS:,} spiral points (h = {hidden}, batch {batch}), "
           f"in a fresh process: {seconds} s")
-    print(f"  peak memory: {rss_peak} MB resident for the whole process, of which {traced_peak} MB "
-          f"NumPy arrays (tracemalloc)   target < {MEMORY_LIMIT_MB} MB: {verdict}")
+    print(f"  peak memory {rss_peak} MB for the whole process: the data take {data_mb} MB, and the")
+    print(f"  arrays made during an epoch at most {traced_peak} MB at a time (tracemalloc)")
+    print(f"  target < {MEMORY_LIMIT_MB} MB: {verdict}")
 
 
 def main() -> None:
@@ -280,9 +303,9 @@ def main() -> None:
         return
     rounds, steps = (9, 5) if args.quick else (31, 10)
     torch = import_torch()
-    print(f"NumPy {np.__version__}, {os.cpu_count()} cores; "
-          + (f"PyTorch {torch.__version__} with {torch.get_num_threads()} threads" if torch else
-             "PyTorch not installed"))
+    print(f"NumPy {np.__version__} with {blas_description()}, {os.cpu_count()} cores")
+    print(f"PyTorch {torch.__version__} with {torch.get_num_threads()} threads" if torch else
+          "PyTorch is not installed: its rows are skipped")
     X, y = make_spiral(n_per_class=400, n_classes=2, noise=0.5, seed=0)
     init = loop_initial_weights(2, 1000, 2, np.random.default_rng(1))
     variants = {"loop f64": time_loop, "framework f64": framework_timer(np.float64),

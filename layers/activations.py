@@ -21,8 +21,9 @@ class ReLU(Layer):
     The derivative is a 0/1 switch. At exactly x = 0 it is taken as 0, as in the loop and in
     PyTorch, so a unit that outputs 0 passes no gradient back.
 
-    With ``inplace=True`` (PyTorch's flag), forward writes y over x and backward writes ∂L/∂x
-    over dy, which saves a new ``[N x h]`` array each way. Inside a ``Sequential`` the
+    With ``inplace=True`` (PyTorch's flag), forward writes y over x and marks it read-only (the
+    next layer may keep it for backward), and backward writes ∂L/∂x over dy; this saves a new
+    ``[N x h]`` array each way. A read-only x or dy is left alone. Inside a ``Sequential`` the
     model's own arrays are overwritten, never the caller's.
     """
 
@@ -102,7 +103,7 @@ class Tanh(Layer):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._check_input(x)
-        self._y = read_only(np.tanh(x))     # shared with the caller, so nobody may change it
+        self._y = read_only(np.tanh(x))     # the caller gets this very array: read-only, it stays fit for (1)
         return self._y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
@@ -133,7 +134,7 @@ class Sigmoid(Layer):
         x = self._check_input(x)
         with np.errstate(under="ignore"):   # e^(−|x|) rounds to 0 for |x| > 745: the right answer
             self._y = read_only(np.exp(np.minimum(x, 0)) / (1 + np.exp(-np.abs(x))))
-        return self._y                      # shared with the caller, and read-only
+        return self._y                      # read-only, so the caller cannot spoil what (1) needs
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         y = self._require_cache(self._y)

@@ -151,12 +151,13 @@ def check_flag(name: str, value) -> bool:
 
 
 def keep_for_backward(x: np.ndarray) -> np.ndarray:
-    """``x`` itself if nothing can change it before ``backward``, else a copy of it.
+    """``x`` itself if it is read-only and owns its memory, else a copy of it.
 
-    A read-only array that owns its memory cannot be changed through any other name: the
-    outputs of the activations are such arrays (see ``read_only``), so inside a model the
-    ``[N x h]`` input of a ``Linear`` is kept without a copy. Anything else, such as the
-    caller's own data, is copied: it may be edited between ``forward`` and ``backward``.
+    The outputs of the activations are such arrays (see ``read_only``), so inside a model the
+    ``[N x h]`` input of a ``Linear`` is kept without a copy. Only deliberate tricks change them:
+    setting ``writeable`` back to True, or writing through a view made before the flag was
+    cleared. Anything else, such as the caller's own data, is copied: it may be edited between
+    ``forward`` and ``backward``.
     """
     if x.flags.owndata and not x.flags.writeable:
         return x
@@ -164,7 +165,7 @@ def keep_for_backward(x: np.ndarray) -> np.ndarray:
 
 
 def read_only(y: np.ndarray) -> np.ndarray:
-    """Mark a fresh output ``y`` read-only and return it.
+    """Mark an output ``y`` read-only and return it (an in-place layer's y is its argument x).
 
     An activation keeps its output (or a switch made from it) for ``backward`` and hands the
     same array on; read-only, it cannot be edited behind the layer's back (NumPy raises

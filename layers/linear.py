@@ -61,7 +61,7 @@ class Linear(Layer):
                 f"{self!r} holds {self.dtype} weights but got {x.dtype} input; "
                 f"convert the input with x.astype(np.{self.dtype})"
             )
-        self._x = keep_for_backward(x)      # so that later changes to the caller's x cannot corrupt (1)
+        self._x = keep_for_backward(x)      # a copy unless read-only: the caller may change its x before (1)
         y = x @ self.params["W"]                                  # [N x D_out]
         y += self.params["b"]               # in place: no second [N x D_out] array
         return y

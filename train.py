@@ -38,7 +38,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from data import BatchStream, make_spiral  # noqa: E402
+from data import BatchStream, make_spiral, spawn_generators  # noqa: E402
 from layers import LeakyReLU, Linear, ReLU, Sigmoid, SoftmaxCrossEntropy, Tanh  # noqa: E402
 from models import Sequential  # noqa: E402
 from models.savefile import write_atomically  # noqa: E402
@@ -261,19 +261,27 @@ def combination_problems(config: dict) -> list[str]:
 
 # Building the run from its configuration ------------------------------------------------
 
+def generators(config: dict) -> dict[str, np.random.Generator]:
+    """Independent random streams for the data, the weights, the split and the shuffling, all
+    from the one seed. The first two are what ``spawn_generators(seed, 2)`` gives a script."""
+    names = ("data", "init", "split", "shuffle")
+    return dict(zip(names, spawn_generators(config["seed"], len(names))))
+
+
 def build_data(config: dict):
-    """The spiral, split into training and validation sets by the seed."""
+    """The spiral, split into training and validation sets."""
     dtype = DTYPES[config["dtype"]]
-    X, y = make_spiral(config["points"], config["classes"], config["noise"], seed=config["seed"], dtype=dtype)
+    X, y = make_spiral(config["points"], config["classes"], config["noise"], seed=generators(config)["data"],
+                       dtype=dtype)
     n_val = round(config["val_fraction"] * len(X))
-    order = np.random.default_rng([config["seed"], 1]).permutation(len(X))
+    order = generators(config)["split"].permutation(len(X))
     val_rows, train_rows = np.sort(order[:n_val]), np.sort(order[n_val:])
     val = (X[val_rows], y[val_rows]) if n_val else None
     return X[train_rows], y[train_rows], val
 
 
 def build_model(config: dict) -> Sequential:
-    rng = np.random.default_rng(config["seed"])
+    rng = generators(config)["init"]
     dtype = DTYPES[config["dtype"]]
     widths = [2] + [config["hidden"]] * config["depth"]
     model = Sequential()
@@ -391,7 +399,7 @@ def run(args: argparse.Namespace, parser: Parser) -> int:
     optimizer = build_optimizer(config, model)
     state = TrainingState()
     if config["batch_size"] is not None:
-        state.batches = BatchStream(X, y, config["batch_size"], rng=np.random.default_rng([config["seed"], 2]))
+        state.batches = BatchStream(X, y, config["batch_size"], rng=generators(config)["shuffle"])
     if checkpoint is not None:
         try:
             restore(checkpoint, model, optimizer, state)

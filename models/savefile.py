@@ -63,6 +63,8 @@ def read_npz(path) -> dict[str, np.ndarray]:
         raise ValueError(f"cannot load {path}: no such file")
     if path.is_dir():
         raise ValueError(f"cannot load {path}: it is a folder, not an .npz file")
+    if path.stat().st_size == 0:
+        raise ValueError(f"cannot load {path}: the file is empty")
     try:
         file = open(path, "rb")             # opened here, so that it is closed whatever np.load does
     except OSError as exc:

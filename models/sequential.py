@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from contextlib import contextmanager
+
 import numpy as np
 
 from layers.base import Parameter
@@ -45,15 +48,18 @@ class Sequential:
     # The forward and backward passes ------------------------------------------------------
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        data = x
-        for layer in self._layers:
-            x = layer.forward(_not_the_callers(x, data, layer))
+        data = self._require_layers(x)
+        for position, layer in enumerate(self._layers):
+            with _naming_the_layer(position):
+                x = layer.forward(_not_the_callers(x, data, layer))
         return x
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        upstream = dy
-        for layer in reversed(self._layers):
-            dy = layer.backward(_not_the_callers(dy, upstream, layer))
+        upstream = self._require_layers(dy)
+        for position in reversed(range(len(self._layers))):
+            layer = self._layers[position]
+            with _naming_the_layer(position):
+                dy = layer.backward(_not_the_callers(dy, upstream, layer))
         return dy
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -108,6 +114,9 @@ class Sequential:
         """
         arrays = read_npz(path)
         check_format(path, arrays)
+        saved = str(arrays["architecture"]) if "architecture" in arrays else None
+        if saved is not None and (different := layer_difference(saved, self)):
+            raise ValueError(f"cannot load {path}: it was saved from another architecture: {different}")
         state = {
             name[len(_MODEL_PREFIX):]: value
             for name, value in arrays.items()
@@ -115,12 +124,17 @@ class Sequential:
         }
         converted, problems = self._convert(state)
         if problems:
-            saved = str(arrays["architecture"]) if "architecture" in arrays else "an unknown model"
             raise ValueError(
                 f"cannot load {path}: it does not fit this model: " + "; ".join(problems)
-                + f"\nthe file holds:\n{saved}\nthis model is:\n{self!r}"
+                + f"\nthe file holds:\n{saved or 'an unknown model'}\nthis model is:\n{self!r}"
             )
         self._copy_in(converted)
+
+    def _require_layers(self, array):
+        if not self._layers:
+            raise ValueError("this Sequential has no layers: build it with some, e.g. "
+                             "Sequential(Linear(2, 100), ReLU(), Linear(100, 3)), or append them")
+        return array
 
     def _convert(self, state: dict) -> tuple[dict, list[str]]:
         """Each value converted to its weight's dtype, and everything that keeps ``state`` from fitting."""
@@ -216,3 +230,33 @@ def _not_the_callers(a, callers, layer):
     if getattr(layer, "inplace", False) and np.may_share_memory(a, callers):
         return np.array(a, copy=True)
     return a
+
+
+def layer_difference(saved: str, model: Sequential) -> str | None:
+    """Where the kinds of layer in ``saved`` (a Sequential's repr, as files keep it) and in ``model``
+    first differ, or None when they agree position by position.
+
+    Only the kinds are compared: sizes are checked with the weights, and a flag such as
+    ``inplace`` changes how a layer computes, not what.
+    """
+    saved_layers = re.findall(r"^ *\((\d+)\): ((\w+)\(.*\))$", saved, flags=re.MULTILINE)
+    kinds = [type(layer).__name__ for layer in model]
+    if [kind for _, _, kind in saved_layers] == kinds:
+        return None
+    if len(saved_layers) != len(kinds):
+        return f"the file's model has {len(saved_layers)} layers, this model has {len(kinds)}"
+    position = next(i for i, (_, _, kind) in enumerate(saved_layers) if kind != kinds[i])
+    return (f"layer {position} differs: the file has {saved_layers[position][1]}, "
+            f"this model has {model[position]!r}")
+
+
+@contextmanager
+def _naming_the_layer(position: int):
+    """Prefix a layer's ValueError or TypeError with its position, ``model[2]: ...``, so that an
+    error from deep inside a model says which layer raised it."""
+    try:
+        yield
+    except (ValueError, TypeError) as exc:
+        if type(exc) not in (ValueError, TypeError):
+            raise                           # a subclass may take other arguments: leave it as it is
+        raise type(exc)(f"model[{position}]: {exc}") from exc

@@ -35,7 +35,8 @@ class Adam(Optimizer):
             check_hyperparameter("beta1", betas[0], high=1.0),
             check_hyperparameter("beta2", betas[1], high=1.0),
         )
-        self.eps = check_hyperparameter("epsilon value", eps)
+        self.eps = check_hyperparameter("epsilon value", eps, above_low=True,
+                                        why="; with ε = 0 a gradient entry that stays 0 gives 0/0 = nan")
         self.weight_decay = check_hyperparameter("weight_decay value", weight_decay)
         super().__init__(params)
 

@@ -66,14 +66,19 @@ class Optimizer:
         return ""
 
 
-def check_hyperparameter(label: str, value, *, low: float = 0.0, high: float | None = None) -> float:
-    """A finite real number with low <= value (< high); else ``ValueError`` naming ``label`` and the value."""
+def check_hyperparameter(label: str, value, *, low: float = 0.0, high: float | None = None,
+                         above_low: bool = False, why: str = "") -> float:
+    """A finite real number with low <= value (or low < value, if ``above_low``) and value < high;
+    else a ``ValueError`` naming ``label``, the value and the range (and ``why``, if given)."""
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"Invalid {label}: {value!r} (expected a number)")
-    ok = math.isfinite(value) and value >= low and (high is None or value < high)
-    if not ok:
-        bounds = f"{low} <= {label} < {high}" if high is not None else f"{label} >= {low}"
-        raise ValueError(f"Invalid {label}: {value} (expected a finite number with {bounds})")
+    above = value > low if above_low else value >= low
+    if not (math.isfinite(value) and above and (high is None or value < high)):
+        if high is not None:
+            bounds = f"{low} {'<' if above_low else '<='} {label} < {high}"
+        else:
+            bounds = f"{label} {'>' if above_low else '>='} {low}"
+        raise ValueError(f"Invalid {label}: {value} (expected a finite number with {bounds}{why})")
     return float(value)
 
 
@@ -89,12 +94,15 @@ def _check_params(params, owner: str) -> list:
     for i, p in enumerate(params):
         if not all(hasattr(p, attr) for attr in ("name", "value", "grad")):
             raise TypeError(
-                f"{owner} parameter {i} is a {type(p).__name__}, expected a Parameter from model.parameters()"
+                f"{owner} parameter {i} is a {type(p).__name__}, expected a Parameter: "
+                "pass model.parameters(), not the arrays themselves"
             )
         if not (isinstance(p.value, np.ndarray) and np.issubdtype(p.value.dtype, np.floating)):
             raise TypeError(f"{owner} parameter {p.name!r} must be a floating-point NumPy array")
         if id(p.value) in seen:
-            raise ValueError(f"{owner} got parameter {p.name!r} twice (also as {seen[id(p.value)]!r})")
+            also = "" if seen[id(p.value)] == p.name else f" (also as {seen[id(p.value)]!r})"
+            raise ValueError(f"{owner} got parameter {p.name!r} twice{also}: pass each parameter once, "
+                             "as model.parameters() lists them")
         seen[id(p.value)] = p.name
     return params
 
@@ -108,5 +116,12 @@ def _gradient_of(p) -> np.ndarray:
     if np.shape(grad) != p.value.shape:
         raise ValueError(
             f"the gradient of {p.name!r} has shape {np.shape(grad)}, but the parameter has shape {p.value.shape}"
+        )
+    finite = np.isfinite(grad)
+    if not finite.all():
+        where = tuple(int(i) for i in np.argwhere(~finite)[0])
+        raise ValueError(
+            f"the gradient of {p.name!r} is {grad[where]} at index {where}: no parameter was updated "
+            "(a diverging model produces these: try a smaller learning rate)"
         )
     return grad

@@ -24,7 +24,8 @@ class SGD(Optimizer):
     def __init__(self, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
                  nesterov: bool = False):
         self.lr = check_hyperparameter("learning rate", lr)
-        self.momentum = check_hyperparameter("momentum", momentum)
+        self.momentum = check_hyperparameter("momentum", momentum, high=1.0,
+                                             why="; at 1 or more the velocity never decays and training diverges")
         self.weight_decay = check_hyperparameter("weight_decay value", weight_decay)
         if not isinstance(nesterov, (bool, np.bool_)):
             raise TypeError(f"nesterov must be True or False, got {nesterov!r}")

@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from layers import Layer, Linear
+from layers import Layer, Linear, ReLU, SoftmaxCrossEntropy
+from models import Sequential
 from optim import SGD, Adam
 
 
@@ -67,7 +68,7 @@ def test_adam_first_step_moves_each_entry_by_about_lr():
 
 def test_adam_second_step_by_hand():
     layer = param_with_grad([0.0], [1.0])
-    opt = Adam(layer.parameters(), lr=0.1, betas=(0.5, 0.75), eps=0.0)
+    opt = Adam(layer.parameters(), lr=0.1, betas=(0.5, 0.75), eps=1e-300)     # ε far below an ulp of √v̂
     opt.step()
     layer.grads["b"] = np.array([3.0])
     opt.step()
@@ -142,6 +143,8 @@ NAN = float("nan")
     (dict(lr=float("inf")), r"Invalid learning rate: inf"),
     (dict(lr=0.1, momentum=-0.5), r"Invalid momentum: -0\.5"),
     (dict(lr=0.1, momentum=NAN), r"Invalid momentum: nan"),
+    (dict(lr=0.1, momentum=1.0), r"Invalid momentum: 1\.0 \(expected a finite number with 0\.0 <= momentum < 1\.0; "
+                                 r"at 1 or more the velocity never decays"),
     (dict(lr=0.1, weight_decay=-1e-3), r"Invalid weight_decay value: -0\.001"),
     (dict(lr=0.1, weight_decay=NAN), r"Invalid weight_decay value: nan"),
     (dict(lr=0.1, nesterov=True), r"Nesterov momentum requires a momentum > 0"),
@@ -159,6 +162,7 @@ def test_sgd_hyperparameters_are_validated(kwargs, message):
     (dict(betas=(0.9, NAN)), r"Invalid beta2: nan"),
     (dict(betas=(0.9, -0.1)), r"Invalid beta2: -0\.1"),
     (dict(eps=-1e-8), r"Invalid epsilon value: -1e-08"),
+    (dict(eps=0.0), r"Invalid epsilon value: 0\.0 \(expected a finite number with epsilon value > 0\.0; with ε = 0"),
     (dict(weight_decay=NAN), r"Invalid weight_decay value: nan"),
 ])
 def test_adam_hyperparameters_are_validated(kwargs, message):
@@ -260,3 +264,24 @@ def test_an_optimizer_keeps_the_parameters_it_was_given_as_in_pytorch():
     np.testing.assert_array_equal(model[0].params["W"], new_weights)        # the new layer did not move
     SGD(model.parameters(), lr=0.1).step()
     assert not np.array_equal(model[0].params["W"], new_weights)           # a new optimizer moves it
+
+
+@pytest.mark.parametrize("make", [lambda p: SGD(p, lr=0.1, momentum=0.9), lambda p: Adam(p, lr=0.1)], ids=["SGD", "Adam"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_a_non_finite_gradient_is_refused_and_nothing_changes(make, bad):
+    model = Sequential(Linear(2, 3, rng=np.random.default_rng(0)), ReLU(), Linear(3, 2, rng=np.random.default_rng(1)))
+    optimizer = make(model.parameters())
+    loss_fn = SoftmaxCrossEntropy()
+    loss_fn.forward(model.forward(np.ones((4, 2))), np.array([0, 1, 0, 1]))
+    model.backward(loss_fn.backward())
+    optimizer.step()                        # a good step first, so the buffers hold something
+    loss_fn.forward(model.forward(np.ones((4, 2))), np.array([0, 1, 0, 1]))
+    model.backward(loss_fn.backward())
+    model[2].grads["W"][1, 0] = bad          # the last parameter: every other one was checked before it
+    weights, state = model.state_dict(), optimizer.state_dict()
+    with pytest.raises(ValueError, match=rf"the gradient of '2\.W' is {bad} at index \(1, 0\): no parameter was updated"):
+        optimizer.step()
+    for name, value in model.state_dict().items():
+        assert value.tobytes() == weights[name].tobytes(), name          # bit for bit
+    for name, value in optimizer.state_dict().items():
+        assert np.asarray(value).tobytes() == np.asarray(state[name]).tobytes(), name

@@ -272,7 +272,7 @@ def corrupted_member(path):
 
 @pytest.mark.parametrize("make, message", [
     (lambda p: p, r"cannot load .*bad\.npz: no such file"),
-    (lambda p: write_bytes(p, b""), r"cannot load .*bad\.npz: not"),
+    (lambda p: write_bytes(p, b""), r"cannot load .*bad\.npz: the file is empty"),
     (lambda p: write_bytes(p, b"hello, this is not numpy"), r"cannot load .*bad\.npz: not an \.npz file \(and never unpickled\)"),
     (zip_of_text, r"cannot load .*bad\.npz: its entry 'format' is not a NumPy array"),
     (truncated, r"cannot load .*bad\.npz: not a readable \.npz file"),
@@ -375,3 +375,43 @@ def test_returned_scores_and_input_gradients_are_never_overwritten_by_a_later_st
     model.backward(dy2)
     np.testing.assert_array_equal(y1, y1_before)
     np.testing.assert_array_equal(dx1, dx1_before)
+
+
+# Errors say which layer ---------------------------------------------------------------------
+
+def test_an_empty_model_refuses_to_run():
+    for call in (Sequential().forward, Sequential().backward):
+        with pytest.raises(ValueError, match=r"this Sequential has no layers: build it with some"):
+            call(np.ones((2, 2)))
+
+
+def test_a_layers_error_names_its_position_and_both_sizes():
+    r = np.random.default_rng(0)
+    model = Sequential(Linear(2, 3, rng=r), ReLU(), Linear(4, 2, rng=r))
+    with pytest.raises(ValueError, match=r"^model\[2\]: Linear\(in_features=4, out_features=2, dtype=float64\) "
+                                         r"expects input of shape \[N x 4\], got shape \(5, 3\)"):
+        model.forward(np.ones((5, 2)))
+    with pytest.raises(TypeError, match=r"^model\[0\]: Linear\(.*\) holds float64 weights but got float32 input"):
+        model.forward(np.ones((5, 2), dtype=np.float32))
+    model = two_layer()
+    model.forward(np.ones((5, 2)))
+    with pytest.raises(ValueError, match=r"^model\[2\]: .*expects dy with the shape of its last output \(5, 3\)"):
+        model.backward(np.ones((5, 4)))
+
+
+def test_loading_a_file_of_another_architecture_says_which_layer_differs(tmp_path):
+    path = tmp_path / "tanh.npz"
+    r = np.random.default_rng(0)
+    Sequential(Linear(2, 4, rng=r), Tanh(), Linear(4, 3, rng=r)).save(path)
+    model = two_layer()                     # the same weight shapes, but ReLU where the file has Tanh
+    before = model.state_dict()
+    with pytest.raises(ValueError, match=r"cannot load .*tanh\.npz: it was saved from another architecture: "
+                                         r"layer 1 differs: the file has Tanh\(\), this model has ReLU\(\)"):
+        model.load(path)
+    with pytest.raises(ValueError, match=r"the file's model has 3 layers, this model has 2"):
+        Sequential(Linear(2, 4, rng=r), Tanh()).load(path)
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[name])
+    r = np.random.default_rng(0)
+    Sequential(Linear(2, 4, rng=r), ReLU(inplace=True), Linear(4, 3, rng=r)).save(path)
+    model.load(path)                        # inplace changes how ReLU computes, not what: it loads

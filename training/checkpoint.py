@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.savefile import FORMAT, check_format, read_npz, write_npz_atomically
+from models.sequential import layer_difference
 from training.history import History
 from training.loop import TrainingState
 
@@ -26,6 +27,7 @@ class Checkpoint:
     """A checkpoint read from disk, not yet applied to anything."""
 
     path: str
+    architecture: str | None
     config: dict
     step: int
     model: dict
@@ -61,6 +63,9 @@ def read_checkpoint(path) -> Checkpoint:
         raise ValueError(
             f"cannot resume from {path}: it holds model weights only (Sequential.save), not a training checkpoint"
         )
+    missing = [name for name in ("step",) if name not in arrays]
+    if missing:
+        raise ValueError(f"cannot resume from {path}: damaged checkpoint (the entry {missing[0]!r} is missing)")
     try:
         config = json.loads(str(arrays["config"]))
         step = int(arrays["step"])
@@ -69,20 +74,30 @@ def read_checkpoint(path) -> Checkpoint:
         raise ValueError(f"cannot resume from {path}: damaged checkpoint ({exc})") from exc
     if not isinstance(config, dict):
         raise ValueError(f"cannot resume from {path}: damaged checkpoint (its config is not a JSON object)")
-    return Checkpoint(path=str(path), config=config, step=step, model=_group(arrays, "model/"),
+    architecture = str(arrays["architecture"]) if "architecture" in arrays else None
+    return Checkpoint(path=str(path), architecture=architecture, config=config, step=step, model=_group(arrays, "model/"),
                       optimizer=_group(arrays, "optim/"), batches=_group(arrays, "batches/"), history=history)
 
 
 def restore(checkpoint: Checkpoint, model, optimizer, state: TrainingState) -> None:
-    """Put the checkpoint's weights, optimizer state, batch position and history in place."""
+    """Put the checkpoint's weights, optimizer state, batch position and history in place.
+
+    All or nothing: if any part does not fit, the parts already loaded are put back as they were.
+    """
+    weights, buffers = model.state_dict(), optimizer.state_dict()
     try:
+        different = layer_difference(checkpoint.architecture, model) if checkpoint.architecture else None
+        if different:
+            raise ValueError(f"it was saved from another architecture: {different}")
+        if state.batches is None and checkpoint.batches:
+            raise ValueError("it was saved by a mini-batch run, but this run is full-batch")
         model.load_state_dict(checkpoint.model)
         optimizer.load_state_dict(checkpoint.optimizer)
         if state.batches is not None:
             state.batches.load_state_dict(checkpoint.batches)
-        elif checkpoint.batches:
-            raise ValueError("it was saved by a mini-batch run, but this run is full-batch")
     except ValueError as exc:
+        model.load_state_dict(weights)
+        optimizer.load_state_dict(buffers)
         raise ValueError(f"cannot resume from {checkpoint.path}: {exc}") from exc
     state.step = checkpoint.step
     state.history = checkpoint.history

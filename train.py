@@ -469,6 +469,10 @@ def save_good_checkpoint(path: Path, model, optimizer, state: TrainingState, con
     """Save, unless a weight or optimizer buffer is no longer finite: a diverged state never
     replaces a good checkpoint."""
     require_finite_state(state.step, model, optimizer)
+    # A save cut short by a hard kill (power loss, SIGKILL) leaves its hidden temporary file; the
+    # run's folder belongs to this run alone, so any such file is stale: remove it.
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
     save_checkpoint(path, model, optimizer, state, config)
 
 

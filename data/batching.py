@@ -91,10 +91,10 @@ class BatchStream:
 def _check_batching(X, y, batch_size, shuffle) -> None:
     if not (hasattr(X, "shape") and hasattr(y, "shape")):
         raise TypeError("minibatches expects NumPy arrays X [N x ...] and y [N]")
-    if X.ndim == 0 or y.ndim == 0:
-        raise ValueError("minibatches expects X and y with one row per sample, got a scalar")
-    if len(X) != len(y):
-        raise ValueError(f"X has {len(X)} samples but y has {len(y)}; they must match")
+    if X.ndim == 0 or y.ndim != 1:
+        raise ValueError(f"minibatches expects X [N x ...] and labels y [N], got shapes {X.shape} and {y.shape}")
+    if len(X) != len(y) or len(X) == 0:
+        raise ValueError(f"X has {len(X)} samples and y has {len(y)}: they need the same number, at least 1")
     if isinstance(batch_size, bool) or not isinstance(batch_size, Integral):
         raise TypeError(f"batch_size must be a positive int, got {batch_size!r}")
     if batch_size < 1:

@@ -115,8 +115,6 @@ class Sequential:
         arrays = read_npz(path)
         check_format(path, arrays)
         saved = str(arrays["architecture"]) if "architecture" in arrays else None
-        if saved is not None and (different := layer_difference(saved, self)):
-            raise ValueError(f"cannot load {path}: it was saved from another architecture: {different}")
         state = {
             name[len(_MODEL_PREFIX):]: value
             for name, value in arrays.items()
@@ -128,6 +126,9 @@ class Sequential:
                 f"cannot load {path}: it does not fit this model: " + "; ".join(problems)
                 + f"\nthe file holds:\n{saved or 'an unknown model'}\nthis model is:\n{self!r}"
             )
+        # weights of the right shapes can still belong to other layers (Tanh for ReLU, another slope)
+        if saved is not None and (different := layer_difference(saved, self)):
+            raise ValueError(f"cannot load {path}: it was saved from another architecture: {different}")
         self._copy_in(converted)
 
     def _require_layers(self, array):
@@ -233,30 +234,41 @@ def _not_the_callers(a, callers, layer):
 
 
 def layer_difference(saved: str, model: Sequential) -> str | None:
-    """Where the kinds of layer in ``saved`` (a Sequential's repr, as files keep it) and in ``model``
-    first differ, or None when they agree position by position.
+    """Where the layers in ``saved`` (a Sequential's repr, as files keep it) and in ``model`` first
+    differ, or None when they agree position by position (or ``saved`` cannot be read).
 
-    Only the kinds are compared: sizes are checked with the weights, and a flag such as
-    ``inplace`` changes how a layer computes, not what.
+    Each layer is compared by its repr without ``inplace``, which changes how a layer computes,
+    not what: so a different kind, size or slope is found, and named.
     """
-    saved_layers = re.findall(r"^ *\((\d+)\): ((\w+)\(.*\))$", saved, flags=re.MULTILINE)
-    kinds = [type(layer).__name__ for layer in model]
-    if [kind for _, _, kind in saved_layers] == kinds:
-        return None
-    if len(saved_layers) != len(kinds):
-        return f"the file's model has {len(saved_layers)} layers, this model has {len(kinds)}"
-    position = next(i for i, (_, _, kind) in enumerate(saved_layers) if kind != kinds[i])
-    return (f"layer {position} differs: the file has {saved_layers[position][1]}, "
-            f"this model has {model[position]!r}")
+    positions = re.findall(r"^ *\((\d+)\): ", saved, flags=re.MULTILINE)
+    saved_layers = re.findall(r"^ *\(\d+\): (.*)$", saved, flags=re.MULTILINE)
+    if not positions or positions != [str(i) for i in range(len(positions))]:
+        return None                         # not a repr this project wrote: the weights are checked instead
+    ours = [repr(layer) for layer in model]
+    if len(saved_layers) != len(ours):
+        return f"the file's model has {_layers(len(saved_layers))}, this model has {_layers(len(ours))}"
+    for position, (theirs, mine) in enumerate(zip(saved_layers, ours)):
+        if _without_inplace(theirs) != _without_inplace(mine):
+            return f"layer {position} differs: the file has {theirs}, this model has {mine}"
+    return None
+
+
+def _layers(n: int) -> str:
+    return f"{n} layer" if n == 1 else f"{n} layers"
+
+
+def _without_inplace(layer_repr: str) -> str:
+    return re.sub(r"(, )?inplace=True", "", layer_repr).replace("(, ", "(")
 
 
 @contextmanager
 def _naming_the_layer(position: int):
-    """Prefix a layer's ValueError or TypeError with its position, ``model[2]: ...``, so that an
-    error from deep inside a model says which layer raised it."""
+    """Prefix a layer's error message with its position, ``model[2]: ...``, so that an error from
+    deep inside a model says which layer raised it. The exception itself (type, traceback, notes)
+    is re-raised unchanged; only a message held as its single text argument is prefixed."""
     try:
         yield
-    except (ValueError, TypeError) as exc:
-        if type(exc) not in (ValueError, TypeError):
-            raise                           # a subclass may take other arguments: leave it as it is
-        raise type(exc)(f"model[{position}]: {exc}") from exc
+    except (ValueError, TypeError, RuntimeError) as exc:
+        if len(exc.args) == 1 and isinstance(exc.args[0], str):
+            exc.args = (f"model[{position}]: {exc.args[0]}",)
+        raise

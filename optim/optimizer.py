@@ -72,8 +72,12 @@ def check_hyperparameter(label: str, value, *, low: float = 0.0, high: float | N
     else a ``ValueError`` naming ``label``, the value and the range (and ``why``, if given)."""
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"Invalid {label}: {value!r} (expected a number)")
-    above = value > low if above_low else value >= low
-    if not (math.isfinite(value) and above and (high is None or value < high)):
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:                   # an int beyond any float, such as 10**400
+        finite = False
+    above = finite and (value > low if above_low else value >= low)
+    if not (finite and above and (high is None or value < high)):
         if high is not None:
             bounds = f"{low} {'<' if above_low else '<='} {label} < {high}"
         else:

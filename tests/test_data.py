@@ -81,11 +81,13 @@ def test_shuffling_follows_the_generator():
 
 
 @pytest.mark.parametrize("args, error, message", [
-    ((np.zeros((5, 2)), np.zeros(4), 2), ValueError, r"X has 5 samples but y has 4; they must match"),
+    ((np.zeros((5, 2)), np.zeros(4), 2), ValueError, r"X has 5 samples and y has 4: they need the same number, at least 1"),
+    ((np.zeros((0, 2)), np.zeros(0), 2), ValueError, r"X has 0 samples and y has 0: they need the same number, at least 1"),
+    ((np.zeros((4, 2)), np.zeros((4, 3)), 2), ValueError, r"labels y \[N\], got shapes \(4, 2\) and \(4, 3\)"),
     ((np.zeros((5, 2)), np.zeros(5), 0), ValueError, r"batch_size must be a positive int, got 0"),
     ((np.zeros((5, 2)), np.zeros(5), 2.0), TypeError, r"batch_size must be a positive int, got 2\.0"),
     (([[0.0]], [0], 1), TypeError, r"minibatches expects NumPy arrays"),
-    ((np.array(1.0), np.array(1), 1), ValueError, r"one row per sample, got a scalar"),
+    ((np.array(1.0), np.array(1), 1), ValueError, r"expects X \[N x \.\.\.\] and labels y \[N\], got shapes \(\) and \(\)"),
 ])
 def test_minibatch_errors_are_raised_at_the_call(args, error, message):
     with pytest.raises(error, match=message):

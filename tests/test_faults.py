@@ -135,3 +135,65 @@ def test_every_unusable_checkpoint_is_a_value_error_naming_it_and_changes_nothin
     for name, value in optimizer.state_dict().items():
         assert np.asarray(value).tobytes() == np.asarray(buffers[name]).tobytes(), name
     assert state.step == 5
+
+
+def test_a_failed_restore_puts_back_exactly_what_was_there_even_if_it_was_not_finite(tmp_path):
+    X, y = make_spiral(10, 3, seed=0)
+    path = tmp_path / "minibatch.npz"
+    model, optimizer, _ = make_run()
+    state = TrainingState()
+    from data import BatchStream
+    state.batches = BatchStream(X, y, 4, rng=np.random.default_rng(0))
+    fit(model, SoftmaxCrossEntropy(), optimizer, X, y, steps=3, batch_size=4, state=state)
+    save_checkpoint(path, model, optimizer, state, {"hidden": 8})
+    arrays = read_npz(path)
+    arrays["batches/position"] = np.array(99)                  # the last part to load does not fit
+    write_npz_atomically(path, arrays)
+    model, optimizer, _ = make_run(seed=3)
+    optimizer.buffers["momentum_buffer"][0][0, 0] = np.inf      # a state load_state_dict would refuse
+    weights = [p.value.copy() for p in model.parameters()]
+    buffers = [b.copy() for b in optimizer.buffers["momentum_buffer"]]
+    target = TrainingState()
+    target.batches = BatchStream(X, y, 4, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"cannot resume from .*minibatch\.npz: batch state does not fit"):
+        restore(read_checkpoint(path), model, optimizer, target)
+    for p, before in zip(model.parameters(), weights):
+        assert p.value.tobytes() == before.tobytes()
+    for buffer, before in zip(optimizer.buffers["momentum_buffer"], buffers):
+        assert buffer.tobytes() == before.tobytes()
+
+
+def test_a_full_batch_checkpoint_in_a_mini_batch_run_says_so(tmp_path):
+    from data import BatchStream
+    path = save_run(tmp_path / "full.npz")
+    model, optimizer, state = make_run(seed=1)
+    X, y = make_spiral(10, 3, seed=0)
+    state.batches = BatchStream(X, y, 4, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"full\.npz: it was saved by a full-batch run, but this run is mini-batch"):
+        restore(read_checkpoint(path), model, optimizer, state)
+
+
+def test_a_save_killed_outright_leaves_a_temporary_file_that_the_next_save_removes(tmp_path):
+    """A hard kill runs no cleanup code, so the hidden temporary file stays, next to the intact last
+    checkpoint; train.py's next checkpoint (for example on --resume) removes it."""
+    import subprocess
+    import sys
+    from tests.test_train_cli import ROOT, SMALL, train
+    assert train(*SMALL, "--steps", "4", "--out", tmp_path / "run", cwd=tmp_path).returncode == 0
+    checkpoint = tmp_path / "run" / "checkpoint.npz"
+    killer = (
+        "import os, sys, numpy as np\n"
+        "from models import savefile\n"
+        "def die(file, **arrays):\n"
+        "    file.write(b'half a checkpoint'); file.flush(); os._exit(9)\n"
+        "savefile.np.savez = die\n"
+        f"savefile.write_npz_atomically({str(checkpoint)!r}, {{'x': np.ones(3)}})\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", killer], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert killed.returncode == 9
+    leftovers = list((tmp_path / "run").glob(".checkpoint.npz.*.tmp"))
+    assert len(leftovers) == 1
+    assert read_checkpoint(checkpoint).step == 4                   # the last checkpoint is intact
+    resumed = train("--resume", checkpoint, "--steps", "6", "--no-progress", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert not list((tmp_path / "run").glob(".checkpoint.npz.*.tmp"))

@@ -141,6 +141,7 @@ NAN = float("nan")
     (dict(lr=-0.1), r"Invalid learning rate: -0\.1"),
     (dict(lr=NAN), r"Invalid learning rate: nan"),
     (dict(lr=float("inf")), r"Invalid learning rate: inf"),
+    (dict(lr=10**400), r"Invalid learning rate: 1000000.* \(expected a finite number"),
     (dict(lr=0.1, momentum=-0.5), r"Invalid momentum: -0\.5"),
     (dict(lr=0.1, momentum=NAN), r"Invalid momentum: nan"),
     (dict(lr=0.1, momentum=1.0), r"Invalid momentum: 1\.0 \(expected a finite number with 0\.0 <= momentum < 1\.0; "

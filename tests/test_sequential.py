@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 import models.savefile
-from layers import Linear, ReLU, SoftmaxCrossEntropy, Tanh
+from layers import LeakyReLU, Linear, ReLU, SoftmaxCrossEntropy, Tanh
 from models import Sequential
+from models.sequential import layer_difference
 
 
 def two_layer(hidden=4, seed=0, dtype=np.float64):
@@ -408,10 +409,34 @@ def test_loading_a_file_of_another_architecture_says_which_layer_differs(tmp_pat
     with pytest.raises(ValueError, match=r"cannot load .*tanh\.npz: it was saved from another architecture: "
                                          r"layer 1 differs: the file has Tanh\(\), this model has ReLU\(\)"):
         model.load(path)
-    with pytest.raises(ValueError, match=r"the file's model has 3 layers, this model has 2"):
-        Sequential(Linear(2, 4, rng=r), Tanh()).load(path)
+    short = tmp_path / "short.npz"
+    Sequential(Linear(2, 4, rng=r), Tanh()).save(short)            # the same weights, one layer fewer
+    with pytest.raises(ValueError, match=r"short\.npz: it was saved from another architecture: "
+                                         r"the file's model has 2 layers, this model has 3"):
+        Sequential(Linear(2, 4, rng=r), Tanh(), ReLU()).load(short)
+    with pytest.raises(ValueError, match=r"it does not fit this model: unexpected 2\.W, 2\.b"):
+        Sequential(Linear(2, 4, rng=r), Tanh()).load(path)          # weights that do not fit come first
     for name, value in model.state_dict().items():
         np.testing.assert_array_equal(value, before[name])
     r = np.random.default_rng(0)
     Sequential(Linear(2, 4, rng=r), ReLU(inplace=True), Linear(4, 3, rng=r)).save(path)
     model.load(path)                        # inplace changes how ReLU computes, not what: it loads
+
+
+def test_a_different_slope_is_another_architecture_and_an_unreadable_one_is_left_to_the_weights(tmp_path):
+    r = np.random.default_rng(0)
+    path = tmp_path / "leaky.npz"
+    Sequential(Linear(2, 3, rng=r), LeakyReLU(0.1, inplace=True)).save(path)
+    with pytest.raises(ValueError, match=r"layer 1 differs: the file has LeakyReLU\(negative_slope=0\.1, "
+                                         r"inplace=True\), this model has LeakyReLU\(negative_slope=0\.2\)"):
+        Sequential(Linear(2, 3, rng=r), LeakyReLU(0.2)).load(path)
+    Sequential(Linear(2, 3, rng=r), LeakyReLU(0.1)).load(path)      # inplace alone is no difference
+    model = Sequential(Linear(2, 3, rng=r), LeakyReLU(0.1))
+    assert layer_difference("garbage", model) is None
+    assert layer_difference("Sequential(\n  (0): Linear(2, 3)\n  (5): Tanh()\n)", model) is None
+
+
+def test_a_call_order_error_inside_a_model_names_the_position_too():
+    model = two_layer()
+    with pytest.raises(RuntimeError, match=r"^model\[2\]: Linear\(.*\)\.backward\(\) was called before forward\(\)"):
+        model.backward(np.ones((5, 3)))

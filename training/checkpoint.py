@@ -84,23 +84,31 @@ def restore(checkpoint: Checkpoint, model, optimizer, state: TrainingState) -> N
 
     All or nothing: if any part does not fit, the parts already loaded are put back as they were.
     """
-    weights, buffers = model.state_dict(), optimizer.state_dict()
+    saved = [array.copy() for array in _state_arrays(model, optimizer)]
+    step_count = optimizer.step_count
     try:
+        if (state.batches is None) != (not checkpoint.batches):
+            kinds = ("full-batch", "mini-batch") if checkpoint.batches else ("mini-batch", "full-batch")
+            raise ValueError(f"it was saved by a {kinds[1]} run, but this run is {kinds[0]}")
+        model.load_state_dict(checkpoint.model)
         different = layer_difference(checkpoint.architecture, model) if checkpoint.architecture else None
         if different:
             raise ValueError(f"it was saved from another architecture: {different}")
-        if state.batches is None and checkpoint.batches:
-            raise ValueError("it was saved by a mini-batch run, but this run is full-batch")
-        model.load_state_dict(checkpoint.model)
         optimizer.load_state_dict(checkpoint.optimizer)
         if state.batches is not None:
             state.batches.load_state_dict(checkpoint.batches)
     except ValueError as exc:
-        model.load_state_dict(weights)
-        optimizer.load_state_dict(buffers)
+        for array, before in zip(_state_arrays(model, optimizer), saved):
+            array[...] = before             # copied back as they were, whatever they hold
+        optimizer.step_count = step_count
         raise ValueError(f"cannot resume from {checkpoint.path}: {exc}") from exc
     state.step = checkpoint.step
     state.history = checkpoint.history
+
+
+def _state_arrays(model, optimizer) -> list:
+    """Every array a restore may change in place: the weights and the optimizer's buffers."""
+    return [p.value for p in model.parameters()] + [a for arrays in optimizer.buffers.values() for a in arrays]
 
 
 def _group(arrays: dict, prefix: str) -> dict:

@@ -1,5 +1,10 @@
-"""Models: composition. ``Sequential`` chains layers; it relies only on the layer contract."""
+"""Models: composition. ``Sequential`` chains layers; it relies only on the layer contract.
+
+``to_torch`` and ``from_torch`` carry a ``Sequential`` to PyTorch and back; torch is imported only
+when they are called.
+"""
 
 from models.sequential import Sequential
+from models.torch_bridge import from_torch, to_torch
 
-__all__ = ["Sequential"]
+__all__ = ["Sequential", "to_torch", "from_torch"]

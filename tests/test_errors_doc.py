@@ -22,12 +22,14 @@ from __future__ import annotations
 import ast
 import contextlib
 import errno
+import importlib.util
 import io
 import json
 import os
 import re
 import shutil
 import signal
+import sys
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +42,7 @@ import train
 from data import BatchStream, make_spiral, minibatches, spawn_generators
 from layers import (Layer, LeakyReLU, Linear, Loss, Parameter, ReLU, SoftmaxCrossEntropy, Tanh,
                     check_gradients)
-from models import Sequential
+from models import Sequential, from_torch, to_torch
 from optim import SGD, Adam, Optimizer
 from tests.test_faults import make_run, other_layers_checkpoint, save_run, wider_checkpoint
 from tests.test_sequential import (corrupted_member, foreign_npz, pickled_npz, single_npy, truncated,
@@ -52,6 +54,11 @@ from training import History, TrainingState, fit, read_checkpoint, restore, save
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "errors.md"
 LIBRARY = ["layers", "models", "optim", "data", "training", "train.py"]
+# Rows whose example needs PyTorch, and the functions whose raises only they reach: without torch,
+# these rows are skipped and those raises are not asked for.
+HAVE_TORCH = importlib.util.find_spec("torch") is not None
+TORCH_ROWS = {"E-from-torch-type", "E-from-torch-module", "E-from-torch-bias", "E-from-torch-dtype"}
+TORCH_ONLY_SITES = {("models/torch_bridge.py", "from_torch"), ("models/torch_bridge.py", "_our_layer")}
 
 
 # The doc's rows -----------------------------------------------------------------------------
@@ -90,7 +97,7 @@ class Outcome:
 
 @dataclass
 class Cli:
-    """A train.py row: ``python train.py *argv``, after ``setup()`` prepared the folder."""
+    """A train.py row: ``python train.py *argv``, after ``prepared()`` prepared the folder."""
 
     argv: list[str]
     setup: object = None
@@ -374,7 +381,7 @@ def edited_finished_run(config_changes=None, **entries):
 
 
 @contextlib.contextmanager
-def setup(action, *patches):
+def prepared(action, *patches):
     """Run ``action()`` in the scratch folder, then keep ``patches`` (owner, name, value) in place."""
     if action is not None:
         action()
@@ -402,6 +409,35 @@ def ctrl_c_twice():
         signal.raise_signal(signal.SIGINT)
         return fit(*args, **kwargs)
     return (train, "fit", fit_after_two_interrupts)
+
+
+def without_torch(call):
+    """``call()`` as it runs where PyTorch is not installed (``import torch`` fails)."""
+    with patched_dict(sys.modules, "torch", None):
+        return call()
+
+
+@contextlib.contextmanager
+def patched_dict(mapping, key, value):
+    missing = object()
+    old = mapping.get(key, missing)
+    mapping[key] = value
+    try:
+        yield
+    finally:
+        if old is missing:
+            del mapping[key]
+        else:
+            mapping[key] = old
+
+
+def from_torch_of(make):
+    """``from_torch`` of a ``torch.nn.Sequential`` built from ``make(nn)``, without touching
+    torch's global generator (``nn.Linear`` draws its first weights from it)."""
+    import torch
+    with torch.random.fork_rng():
+        modules = make(torch.nn)
+    return from_torch(modules)
 
 
 LOSS = SoftmaxCrossEntropy
@@ -482,6 +518,15 @@ TRIGGERS = {
     "E-save-no-folder": lambda: two_layer().save("nowhere/model.npz"),
     "E-save-onto-folder": lambda: (Path("model.npz").mkdir(), two_layer().save("model.npz")),
     "E-save-objects": lambda: Sequential(Scale(np.array([1.0, None]))).save("model.npz"),
+    # PyTorch bridge
+    "E-torch-missing": lambda: without_torch(lambda: to_torch(Sequential(linear()))),
+    "E-to-torch-model": lambda: to_torch([linear()]),
+    "E-to-torch-layer": lambda: to_torch(Sequential(linear(), Scale())),
+    "E-to-torch-dtype": lambda: to_torch(Sequential(linear(dtype=np.longdouble))),
+    "E-from-torch-type": lambda: from_torch_of(lambda nn: nn.Linear(2, 3)),
+    "E-from-torch-module": lambda: from_torch_of(lambda nn: nn.Sequential(nn.Linear(2, 3), nn.Dropout(0.5))),
+    "E-from-torch-bias": lambda: from_torch_of(lambda nn: nn.Sequential(nn.Linear(2, 3, bias=False))),
+    "E-from-torch-dtype": lambda: from_torch_of(lambda nn: nn.Sequential(nn.Linear(2, 3).bfloat16())),
     # Optimizers
     "E-opt-params-model": lambda: SGD(two_layer(), lr=0.1),
     "E-opt-params-empty": lambda: SGD(Sequential(ReLU()).parameters(), lr=0.1),
@@ -569,23 +614,23 @@ TRIGGERS = {
     "E-cli-val-fraction": Cli(["--points", "2", "--val-fraction", "0.1"]),
     "E-cli-resume-missing": Cli(["--resume", "nope.npz"]),
     "E-cli-resume-damaged": Cli(["--resume", "run/checkpoint.npz", "--steps", "10"],
-                                lambda: setup(lambda: edited_finished_run({"activation": "gelu"}))),
+                                lambda: prepared(lambda: edited_finished_run({"activation": "gelu"}))),
     "E-cli-resume-step": Cli(["--resume", "run/checkpoint.npz", "--steps", "10"],
-                             lambda: setup(lambda: edited_finished_run(step=np.array(-5)))),
+                             lambda: prepared(lambda: edited_finished_run(step=np.array(-5)))),
     "E-cli-resume-clash": Cli(["--resume", "run/checkpoint.npz", "--hidden", "32", "--steps", "10"],
-                              lambda: setup(a_finished_run)),
-    "E-cli-resume-steps": Cli(["--resume", "run/checkpoint.npz", "--steps", "2"], lambda: setup(a_finished_run)),
+                              lambda: prepared(a_finished_run)),
+    "E-cli-resume-steps": Cli(["--resume", "run/checkpoint.npz", "--steps", "2"], lambda: prepared(a_finished_run)),
     "E-cli-resume-weights": Cli(["--resume", "run/checkpoint.npz", "--steps", "10"],
-                                lambda: setup(lambda: edited_finished_run(**{"model/0.W": np.zeros((2, 8))}))),
-    "E-cli-out-file": Cli([*SMALL, "--out", "notes.txt"], lambda: setup(lambda: Path("notes.txt").write_text(""))),
-    "E-cli-out-taken": Cli([*SMALL, "--out", "run"], lambda: setup(a_finished_run)),
-    "E-cli-out-claimed": Cli([*SMALL, "--out", "run"], lambda: setup(None, another_run_claims("run"))),
+                                lambda: prepared(lambda: edited_finished_run(**{"model/0.W": np.zeros((2, 8))}))),
+    "E-cli-out-file": Cli([*SMALL, "--out", "notes.txt"], lambda: prepared(lambda: Path("notes.txt").write_text(""))),
+    "E-cli-out-taken": Cli([*SMALL, "--out", "run"], lambda: prepared(a_finished_run)),
+    "E-cli-out-claimed": Cli([*SMALL, "--out", "run"], lambda: prepared(None, another_run_claims("run"))),
     "E-cli-unwritable": Cli([*SMALL, "--out", "notes.txt/run"],
-                            lambda: setup(lambda: Path("notes.txt").write_text(""))),
+                            lambda: prepared(lambda: Path("notes.txt").write_text(""))),
     "E-cli-memory": Cli([*SMALL, "--hidden", "100000000000"],
-                        lambda: setup(None, (train, "build_model", raise_if_called(MemoryError())))),
+                        lambda: prepared(None, (train, "build_model", raise_if_called(MemoryError())))),
     "E-cli-diverged": Cli([*SMALL, "--lr", "1e200", "--steps", "50", "--checkpoint-every", "1", "--out", "run"]),
-    "E-cli-abort": Cli([*SMALL, "--steps", "50", "--out", "run"], lambda: setup(None, ctrl_c_twice())),
+    "E-cli-abort": Cli([*SMALL, "--steps", "50", "--out", "run"], lambda: prepared(None, ctrl_c_twice())),
 }
 
 # Rows also run as ``python train.py`` in a subprocess (about 1 s each), proving that main()'s
@@ -613,7 +658,8 @@ def _steps_backwards():
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory) -> dict[str, Outcome]:
     base = tmp_path_factory.mktemp("errors")
-    return {row: run_trigger(trigger, base / row) for row, trigger in TRIGGERS.items()}
+    return {row: run_trigger(trigger, base / row) for row, trigger in TRIGGERS.items()
+            if HAVE_TORCH or row not in TORCH_ROWS}
 
 
 @pytest.fixture(scope="module")
@@ -630,6 +676,8 @@ def test_every_row_has_a_trigger_and_every_trigger_a_row(documented):
 def test_the_example_raises_exactly_what_the_row_says(row, outcomes, documented):
     if row not in documented:
         pytest.fail(f"{row} is not in docs/errors.md")
+    if row in TORCH_ROWS and not HAVE_TORCH:
+        pytest.skip(f"{row} needs torch")
     outcome = outcomes[row]
     assert (outcome.kind, outcome.message) == documented[row]
 
@@ -644,6 +692,8 @@ def test_every_raise_in_the_library_has_a_documented_example(outcomes):
     sites = raise_sites()
     reached = set().union(*(sites_reached(outcome, sites) for outcome in outcomes.values()))
     excluded = {site for site in sites if (site.file, site.function, site.error) in EXCLUDED}
+    if not HAVE_TORCH:
+        excluded |= {site for site in sites if (site.file, site.function) in TORCH_ONLY_SITES}
     missing = [str(site) for site in sites if site not in reached and site not in excluded]
     assert missing == [], "raise statements that no row of docs/errors.md reaches"
     gone = [key for key in EXCLUDED if not any((s.file, s.function, s.error) == key for s in sites)]
@@ -656,7 +706,7 @@ def test_the_site_finder_sees_every_kind_of_raise():
     assert len(sites) > 100
     kinds = {site.error for site in sites}
     assert {"ValueError", "TypeError", "RuntimeError", "NotImplementedError", "Failure",
-            "argparse.ArgumentTypeError", "KeyboardInterrupt", "type(exc)"} <= kinds
+            "argparse.ArgumentTypeError", "KeyboardInterrupt"} <= kinds
 
 
 def test_the_doc_parser_reads_escaped_pipes_and_line_breaks():

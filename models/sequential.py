@@ -211,7 +211,7 @@ class Sequential:
             else:
                 hint = ""
             raise TypeError(
-                f"layer at position {position} is a {type(layer).__name__}, expected a layer with "
+                f"layer at position {position} is {layer!r:.40} (type {type(layer).__name__}), expected a layer with "
                 f"forward, backward and params/grads dicts{hint}"
             )
         for other, existing in enumerate(self._layers):

@@ -71,7 +71,7 @@ def check_hyperparameter(label: str, value, *, low: float = 0.0, high: float | N
     """A finite real number with low <= value (or low < value, if ``above_low``) and value < high;
     else a ``ValueError`` naming ``label``, the value and the range (and ``why``, if given)."""
     if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"Invalid {label}: {value!r} (expected a number)")
+        raise TypeError(f"Invalid {label}: {value!r} (expected a real number, such as 0.1)")
     try:
         finite = math.isfinite(value)
     except OverflowError:                   # an int beyond any float, such as 10**400
@@ -98,7 +98,7 @@ def _check_params(params, owner: str) -> list:
     for i, p in enumerate(params):
         if not all(hasattr(p, attr) for attr in ("name", "value", "grad")):
             raise TypeError(
-                f"{owner} parameter {i} is a {type(p).__name__}, expected a Parameter: "
+                f"{owner} parameter {i} is {p!r:.40} (type {type(p).__name__}), expected a Parameter: "
                 "pass model.parameters(), not the arrays themselves"
             )
         if not (isinstance(p.value, np.ndarray) and np.issubdtype(p.value.dtype, np.floating)):

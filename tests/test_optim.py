@@ -121,7 +121,7 @@ def test_a_gradient_of_the_wrong_shape_is_rejected():
 @pytest.mark.parametrize("params, error, message", [
     (Linear(2, 2, rng=np.random.default_rng(0)), TypeError, r"SGD expects the list returned by model\.parameters\(\), got Linear"),
     ([], ValueError, r"SGD got an empty parameter list"),
-    ([np.zeros(2)], TypeError, r"SGD parameter 0 is a ndarray, expected a Parameter"),
+    ([np.zeros(2)], TypeError, r"SGD parameter 0 is array\(\[0\., 0\.\]\) \(type ndarray\), expected a Parameter"),
 ])
 def test_bad_parameter_lists(params, error, message):
     with pytest.raises(error, match=message):
@@ -172,7 +172,7 @@ def test_adam_hyperparameters_are_validated(kwargs, message):
 
 
 @pytest.mark.parametrize("make, error, message", [
-    (lambda p: SGD(p, lr="0.1"), TypeError, r"Invalid learning rate: '0\.1' \(expected a number\)"),
+    (lambda p: SGD(p, lr="0.1"), TypeError, r"Invalid learning rate: '0\.1' \(expected a real number, such as 0\.1\)"),
     (lambda p: SGD(p, lr=0.1, momentum=0.9, nesterov=1), TypeError, r"nesterov must be True or False, got 1"),
     (lambda p: Adam(p, betas=0.9), TypeError, r"Invalid betas: 0\.9 \(expected a pair"),
 ])

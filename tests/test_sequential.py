@@ -89,8 +89,8 @@ def test_the_same_layer_instance_twice_is_rejected():
 
 
 @pytest.mark.parametrize("bad, error, message", [
-    (SoftmaxCrossEntropy(), TypeError, r"position 0 is a SoftmaxCrossEntropy, .* looks like a loss; keep it outside the model"),
-    (3, TypeError, r"layer at position 0 is a int, expected a layer with forward, backward and params/grads dicts"),
+    (SoftmaxCrossEntropy(), TypeError, r"position 0 is SoftmaxCrossEntropy\(\) \(type SoftmaxCrossEntropy\), .* looks like a loss; keep it outside the model"),
+    (3, TypeError, r"layer at position 0 is 3 \(type int\), expected a layer with forward, backward and params/grads dicts"),
     (Sequential(ReLU()), TypeError, r"a Sequential cannot hold another Sequential"),
 ])
 def test_non_layers_are_rejected(bad, error, message):

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from numbers import Integral
 
 import numpy as np
 
-from data.seeding import as_generator
+from data.seeding import as_generator, check_count
 
 
 def minibatches(X: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool = True,
@@ -95,9 +94,6 @@ def _check_batching(X, y, batch_size, shuffle) -> None:
         raise ValueError(f"minibatches expects X [N x ...] and labels y [N], got shapes {X.shape} and {y.shape}")
     if len(X) != len(y) or len(X) == 0:
         raise ValueError(f"X has {len(X)} samples and y has {len(y)}: they need the same number, at least 1")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, Integral):
-        raise TypeError(f"batch_size must be a positive int, got {batch_size!r}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size}")
+    check_count("batch_size", batch_size)
     if not isinstance(shuffle, (bool, np.bool_)):
         raise TypeError(f"shuffle must be True or False, got {shuffle!r}")

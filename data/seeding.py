@@ -29,6 +29,14 @@ def spawn_generators(seed: int, n: int) -> list[np.random.Generator]:
         raise TypeError(f"seed must be an int, got {seed!r}")
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
-    if isinstance(n, bool) or not isinstance(n, Integral) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
-    return [np.random.default_rng(child) for child in np.random.SeedSequence(int(seed)).spawn(int(n))]
+    n = check_count("n", n)
+    return [np.random.default_rng(child) for child in np.random.SeedSequence(int(seed)).spawn(n)]
+
+
+def check_count(name: str, value) -> int:
+    """A positive int (a count of samples, classes, streams, ...), or an error naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be a positive int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value}")
+    return int(value)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 
-from data.seeding import as_generator
+from data.seeding import as_generator, check_count
 
 
 def make_spiral(n_per_class: int = 100, n_classes: int = 3, noise: float = 0.2,
@@ -24,8 +24,8 @@ def make_spiral(n_per_class: int = 100, n_classes: int = 3, noise: float = 0.2,
     noise = 0.5. ``seed`` is an int, a ``np.random.Generator`` (which is advanced), or None
     for fresh randomness; NumPy's global random state is never used.
     """
-    n_per_class = _check_count("n_per_class", n_per_class)
-    n_classes = _check_count("n_classes", n_classes)
+    n_per_class = check_count("n_per_class", n_per_class)
+    n_classes = check_count("n_classes", n_classes)
     if isinstance(noise, bool) or not isinstance(noise, Real):
         raise TypeError(f"noise must be a number, got {noise!r}")
     if not math.isfinite(noise) or noise < 0:
@@ -48,11 +48,3 @@ def make_spiral(n_per_class: int = 100, n_classes: int = 3, noise: float = 0.2,
     if not np.isfinite(X).all():            # only a noise near the float limit gets here
         raise ValueError(f"Invalid noise: {noise} is too large (the angles overflow)")
     return X, np.concatenate(ys)
-
-
-def _check_count(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be a positive int, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value}")
-    return int(value)

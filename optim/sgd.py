@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from layers.base import check_flag
 from optim.optimizer import Optimizer, check_hyperparameter
 
 
@@ -27,11 +28,9 @@ class SGD(Optimizer):
         self.momentum = check_hyperparameter("momentum", momentum, high=1.0,
                                              why="; at 1 or more the velocity never decays and training diverges")
         self.weight_decay = check_hyperparameter("weight_decay value", weight_decay)
-        if not isinstance(nesterov, (bool, np.bool_)):
-            raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
-        if nesterov and self.momentum == 0:
+        self.nesterov = check_flag("nesterov", nesterov)
+        if self.nesterov and self.momentum == 0:
             raise ValueError("Nesterov momentum requires a momentum > 0, got momentum=0")
-        self.nesterov = bool(nesterov)
         self.buffer_names = ("momentum_buffer",) if self.momentum > 0 else ()
         super().__init__(params)
 

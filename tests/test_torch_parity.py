@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="the PyTorch parity tests need torch")
 
 from data import make_spiral  # noqa: E402
-from layers import Layer, LeakyReLU, Linear, ReLU, Sigmoid, SoftmaxCrossEntropy, Tanh  # noqa: E402
+from layers import LeakyReLU, Linear, ReLU, Sigmoid, SoftmaxCrossEntropy, Tanh  # noqa: E402
 from models import Sequential  # noqa: E402
 from optim import SGD, Adam  # noqa: E402
 

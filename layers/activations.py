@@ -44,6 +44,9 @@ class ReLU(Layer):
         dy = self._check_upstream(dy, mask.shape, self._dtype)
         return np.multiply(dy, mask, out=self._out(dy))           # (1)
 
+    def config(self) -> dict:
+        return {"inplace": self.inplace}
+
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
 
@@ -81,6 +84,9 @@ class LeakyReLU(Layer):
         slope = self._require_cache(self._slope)
         dy = self._check_upstream(dy, slope.shape, slope.dtype)
         return np.multiply(dy, slope, out=self._out(dy))          # (1)
+
+    def config(self) -> dict:
+        return {"negative_slope": self.negative_slope, "inplace": self.inplace}
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")

@@ -71,6 +71,14 @@ class Layer:
         """This layer's trainable arrays, named ``prefix + key``."""
         return [Parameter(prefix + key, self.params, self.grads, key) for key in self.params]
 
+    def config(self) -> dict:
+        """The constructor arguments that say what this layer computes, as JSON-ready values.
+
+        Saved files keep ``{"kind": type name, **config()}`` per layer and compare them field by
+        field when loading. Subclasses with constructor arguments override it.
+        """
+        return {}
+
     def extra_repr(self) -> str:
         """The constructor arguments worth showing in ``repr`` (PyTorch's convention)."""
         return ""

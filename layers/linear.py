@@ -73,6 +73,9 @@ class Linear(Layer):
         self.grads["b"] = dy.sum(axis=0)                          # (2)
         return dy @ self.params["W"].T                            # (3)
 
+    def config(self) -> dict:
+        return {"in_features": self.in_features, "out_features": self.out_features, "dtype": str(self.dtype)}
+
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, dtype={self.dtype}"
 

@@ -1,0 +1,132 @@
+"""The argument checks every package shares: each rule written once, under one name.
+
+A check returns the value it accepts (converted: an ``int``, a ``float``, a ``np.dtype``, a
+``Generator``), so a caller reads ``self.lr = check_real("learning rate", lr, low=0)``, and raises
+the conventional error otherwise: ``TypeError`` for a value of the wrong kind, ``ValueError`` for
+one out of range, ``RuntimeError`` for a call in the wrong order. Each message names the argument,
+the value it got and what it expected. This module imports nothing but NumPy.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+
+
+def check_count(name: str, value, *, minimum: int = 1) -> int:
+    """A whole number >= ``minimum``: a count of samples, units, steps, classes, streams, ..."""
+    expected = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be {expected}, got {value!r} ({type(value).__name__})")
+    if value < minimum:
+        raise ValueError(f"{name} must be {expected}, got {value}")
+    return int(value)
+
+
+def check_real(name: str, value, *, low: float | None = None, high: float | None = None,
+               low_open: bool = False, why: str = "") -> float:
+    """A finite real number with low <= value (low < value if ``low_open``) and value < high.
+
+    The message reads like PyTorch's ("Invalid learning rate: -1.0 (expected ... >= 0)"), with
+    ``why`` appended when a bound has a reason worth telling.
+    """
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"Invalid {name}: {value!r} (expected a real number, such as 0.1)")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:                   # an int beyond any float, such as 10**400
+        finite = False
+    above = low is None or (value > low if low_open else value >= low)
+    below = high is None or value < high
+    if not (finite and above and below):
+        bounds = [f"{low} {'<' if low_open else '<='} {name}" if low is not None else name]
+        if high is not None:
+            bounds.append(f"< {high}")
+        raise ValueError(f"Invalid {name}: {value} (expected a finite number with {' '.join(bounds)}{why})")
+    return float(value)
+
+
+def check_flag(name: str, value) -> bool:
+    """A True/False switch (Python's or NumPy's bool)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_float_dtype(name: str, dtype) -> np.dtype:
+    """A NumPy floating-point dtype, given as np.float32, "float64", np.dtype(...), ..."""
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        dtype = None
+    if dtype is None or not np.issubdtype(dtype, np.floating):
+        raise TypeError(f"{name} must be a NumPy floating dtype such as np.float64, got {dtype!r}")
+    return dtype
+
+
+def as_generator(name: str, rng) -> np.random.Generator:
+    """A ``np.random.Generator`` (used as it is, so it advances), an int seed, or None (fresh
+    randomness) becomes a Generator. NumPy's global random state is never used."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None:
+        return np.random.default_rng()
+    if isinstance(rng, Integral) and not isinstance(rng, bool):
+        if rng < 0:
+            raise ValueError(f"{name} must be a np.random.Generator, an int seed >= 0 or None, got {rng}")
+        return np.random.default_rng(int(rng))
+    raise TypeError(
+        f"{name} must be a np.random.Generator, an int seed >= 0 or None, got {rng!r}; "
+        "for example np.random.default_rng(0)"
+    )
+
+
+def check_floats(owner, x, *, what: str = "input", features: int | None = None, dtype=None) -> np.ndarray:
+    """A floating-point NumPy array, [N x ``features``] if given, of ``dtype`` if given.
+
+    ``owner`` (a layer, a loss, ...) and ``what`` name the culprit in the message.
+    """
+    if not isinstance(x, np.ndarray):
+        raise TypeError(
+            f"{owner!r} expects a NumPy array as its {what}, got {type(x).__name__}; "
+            "convert it with np.asarray(x, dtype=np.float64)"
+        )
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(
+            f"{owner!r} expects a floating-point {what}, got dtype {x.dtype}; "
+            "convert it with x.astype(np.float64)"
+        )
+    if features is not None and (x.ndim != 2 or x.shape[1] != features):
+        raise ValueError(f"{owner!r} expects {what} of shape [N x {features}], got shape {x.shape}")
+    if dtype is not None and x.dtype != dtype:
+        raise TypeError(
+            f"{owner!r} holds {dtype} weights but got a {x.dtype} {what}; "
+            f"convert it with x.astype(np.{dtype})"
+        )
+    return x
+
+
+def check_upstream(owner, dy, shape: tuple, dtype) -> np.ndarray:
+    """The gradient handed to ``backward``: an array with the shape and dtype of the last output."""
+    if not isinstance(dy, np.ndarray):
+        raise TypeError(f"{owner!r}.backward expects a NumPy array, got {type(dy).__name__}")
+    if dy.shape != shape:
+        raise ValueError(
+            f"{owner!r}.backward expects dy with the shape of its last output {shape}, got {dy.shape}"
+        )
+    if dy.dtype != dtype:
+        raise TypeError(
+            f"{owner!r}.backward expects dy with the dtype of its last output ({dtype}), got {dy.dtype}"
+        )
+    return dy
+
+
+def require_cache(owner, cache):
+    """``cache``, or the error for calling ``owner.backward`` before ``forward``."""
+    if cache is None:
+        raise RuntimeError(
+            f"{owner!r}.backward() was called before forward(): run forward on a batch first, then backward"
+        )
+    return cache

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from data.seeding import as_generator, check_count
+from checks import as_generator, check_count, check_flag
 
 
 def minibatches(X: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool = True,
@@ -19,7 +19,7 @@ def minibatches(X: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool 
     The arguments are checked at once, not when the first batch is drawn.
     """
     _check_batching(X, y, batch_size, shuffle)
-    rng = as_generator(rng)
+    rng = as_generator("rng", rng)
     order = rng.permutation(len(X)) if shuffle else None
     return _batches(X, y, int(batch_size), order)
 
@@ -47,7 +47,7 @@ class BatchStream:
         self.X, self.y = X, y
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
-        self.rng = as_generator(rng)
+        self.rng = as_generator("rng", rng)
         self._order = np.arange(0)          # this pass's order of samples; empty before the first
         self._position = 0                  # how many of them have been handed out
 
@@ -95,5 +95,4 @@ def _check_batching(X, y, batch_size, shuffle) -> None:
     if len(X) != len(y) or len(X) == 0:
         raise ValueError(f"X has {len(X)} samples and y has {len(y)}: they need the same number, at least 1")
     check_count("batch_size", batch_size)
-    if not isinstance(shuffle, (bool, np.bool_)):
-        raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
+    check_flag("shuffle", shuffle)

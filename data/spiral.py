@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import math
-from numbers import Real
-
 import numpy as np
 
-from data.seeding import as_generator, check_count
+from checks import as_generator, check_count, check_float_dtype, check_real
 
 
 def make_spiral(n_per_class: int = 100, n_classes: int = 3, noise: float = 0.2,
@@ -26,17 +23,9 @@ def make_spiral(n_per_class: int = 100, n_classes: int = 3, noise: float = 0.2,
     """
     n_per_class = check_count("n_per_class", n_per_class)
     n_classes = check_count("n_classes", n_classes)
-    if isinstance(noise, bool) or not isinstance(noise, Real):
-        raise TypeError(f"noise must be a number, got {noise!r}")
-    if not math.isfinite(noise) or noise < 0:
-        raise ValueError(f"Invalid noise: {noise} (expected a finite number >= 0)")
-    try:
-        dtype = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype must be a NumPy floating dtype such as np.float64, got {dtype!r}") from None
-    if not np.issubdtype(dtype, np.floating):
-        raise TypeError(f"dtype must be a NumPy floating dtype such as np.float64, got {dtype}")
-    rng = as_generator(seed)
+    noise = check_real("noise", noise, low=0.0)
+    dtype = check_float_dtype("dtype", dtype)
+    rng = as_generator("seed", seed)
     xs, ys = [], []
     for c in range(n_classes):
         r = np.linspace(0.0, 1.0, n_per_class)

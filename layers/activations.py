@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-from numbers import Real
-
 import numpy as np
 
-from layers.base import Layer, check_flag, read_only
+from checks import check_flag, check_real
+from layers.base import Layer, read_only
 
 
 class ReLU(Layer):
@@ -35,14 +33,12 @@ class ReLU(Layer):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._check_input(x)
-        self._mask = x > 0
-        self._dtype = x.dtype
-        return read_only(np.maximum(x, 0, out=self._out(x)))
+        self._mask, self._dtype = x > 0, x.dtype
+        return read_only(np.maximum(x, 0, out=self._out(x)))      # y = max(0, x)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        mask = self._require_cache(self._mask)
-        dy = self._check_upstream(dy, mask.shape, self._dtype)
-        return np.multiply(dy, mask, out=self._out(dy))           # (1)
+        dy = self._check_upstream(dy, self._mask, self._dtype)
+        return np.multiply(dy, self._mask, out=self._out(dy))     # (1)
 
     def config(self) -> dict:
         return {"inplace": self.inplace}
@@ -66,11 +62,7 @@ class LeakyReLU(Layer):
     def __init__(self, negative_slope: float = 0.01, *, inplace: bool = False):
         super().__init__()
         self.inplace = check_flag("inplace", inplace)
-        if isinstance(negative_slope, bool) or not isinstance(negative_slope, Real):
-            raise TypeError(f"negative_slope must be a float, got {negative_slope!r}")
-        if not math.isfinite(negative_slope):
-            raise ValueError(f"Invalid negative_slope: {negative_slope} (expected a finite number)")
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = check_real("negative_slope", negative_slope)
         self._slope = None                  # cache: the local slope (1 or α), needed by (1)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -78,12 +70,11 @@ class LeakyReLU(Layer):
         on = x > 0
         # exactly 1 where x > 0 and exactly α elsewhere; np.where would read better but is ~5x slower
         self._slope = (on + self.negative_slope * ~on).astype(x.dtype, copy=False)
-        return read_only(np.multiply(x, self._slope, out=self._out(x)))
+        return read_only(np.multiply(x, self._slope, out=self._out(x)))   # y = x or α·x
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        slope = self._require_cache(self._slope)
-        dy = self._check_upstream(dy, slope.shape, slope.dtype)
-        return np.multiply(dy, slope, out=self._out(dy))          # (1)
+        dy = self._check_upstream(dy, self._slope)
+        return np.multiply(dy, self._slope, out=self._out(dy))    # (1)
 
     def config(self) -> dict:
         return {"negative_slope": self.negative_slope, "inplace": self.inplace}
@@ -113,9 +104,8 @@ class Tanh(Layer):
         return self._y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        y = self._require_cache(self._y)
-        dy = self._check_upstream(dy, y.shape, y.dtype)
-        return dy * (1 - y * y)                                   # (1)
+        dy = self._check_upstream(dy, self._y)
+        return dy * (1 - self._y * self._y)                       # (1)
 
 
 class Sigmoid(Layer):
@@ -143,7 +133,6 @@ class Sigmoid(Layer):
         return self._y                      # read-only, so the caller cannot spoil what (1) needs
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        y = self._require_cache(self._y)
-        dy = self._check_upstream(dy, y.shape, y.dtype)
+        dy = self._check_upstream(dy, self._y)
         with np.errstate(under="ignore"):   # a product below the smallest float rounds to 0: right
-            return dy * y * (1 - y)                               # (1)
+            return dy * self._y * (1 - self._y)                   # (1)

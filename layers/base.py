@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from checks import check_finite, check_floats, check_labels, check_upstream, require_cache
+
 
 class Parameter:
     """One trainable array and the place its gradient appears: ``params[key]`` and ``grads[key]``.
@@ -86,46 +88,26 @@ class Layer:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"
 
-    # Helpers for subclasses ---------------------------------------------------------------
+    # Helpers for subclasses: each check is one call into the shared rules of checks/ -------------
+
+    def _check_input(self, x, *, features: int | None = None, dtype=None) -> np.ndarray:
+        """``x`` if it is a floating-point array ([N x features] and of ``dtype``, if given)."""
+        return check_floats(self, x, features=features, dtype=dtype)
+
+    def _check_upstream(self, dy, cache, dtype=None) -> np.ndarray:
+        """``dy`` if forward has filled ``cache`` and dy has its shape (and ``dtype``, default the
+        cache's): an elementwise layer's cache has the shape of its output."""
+        cache = require_cache(self, cache)
+        return check_upstream(self, dy, cache.shape, cache.dtype if dtype is None else dtype)
 
     def _require_cache(self, cache):
         """Return ``cache``, or raise if ``forward`` has not filled it yet."""
         return require_cache(self, cache)
 
-    def _check_input(self, x) -> np.ndarray:
-        """Forward inputs must be floating-point NumPy arrays (the dtype is then preserved)."""
-        if not isinstance(x, np.ndarray):
-            raise TypeError(
-                f"{self!r}.forward expects a NumPy array, got {type(x).__name__}; "
-                "convert it with np.asarray(x, dtype=np.float64)"
-            )
-        if not np.issubdtype(x.dtype, np.floating):
-            raise TypeError(
-                f"{self!r}.forward expects a floating-point array, got dtype {x.dtype}; "
-                "convert it with x.astype(np.float64)"
-            )
-        return x
-
     def _out(self, a: np.ndarray) -> np.ndarray | None:
         """Where a result the shape of ``a`` goes: over ``a`` itself if built with ``inplace=True``
         (and ``a`` may be written), else a new array (``None``, as NumPy's ``out=`` takes it)."""
         return a if self.inplace and a.flags.writeable else None
-
-    def _check_upstream(self, dy, shape: tuple, dtype: np.dtype | None = None) -> np.ndarray:
-        """``dy`` must be an array with the shape (and, if given, dtype) of the last output."""
-        if not isinstance(dy, np.ndarray):
-            raise TypeError(f"{self!r}.backward expects a NumPy array, got {type(dy).__name__}")
-        if dy.shape != shape:
-            raise ValueError(
-                f"{self!r}.backward expects dy with the shape of its last output {shape}, "
-                f"got {dy.shape}"
-            )
-        if dtype is not None and dy.dtype != dtype:
-            raise TypeError(
-                f"{self!r}.backward expects dy with the dtype of its last output ({dtype}), "
-                f"got {dy.dtype}"
-            )
-        return dy
 
 
 class Loss:
@@ -150,12 +132,13 @@ class Loss:
         """Return ``cache``, or raise if ``forward`` has not filled it yet."""
         return require_cache(self, cache)
 
-
-def check_flag(name: str, value) -> bool:
-    """A constructor's True/False switch; anything else is a ``TypeError`` naming it."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
+    def _check_input(self, scores, y) -> tuple[np.ndarray, np.ndarray]:
+        """Scores [N x K]: finite floats, N ≥ 1; labels y [N]: integers in 0 … K−1."""
+        scores = check_floats(self, scores, what="scores", ndim=2)
+        if scores.size == 0:
+            raise ValueError(f"scores must be non-empty, got shape {scores.shape}")
+        check_finite("a score", scores)
+        return scores, check_labels(y, *scores.shape)
 
 
 def keep_for_backward(x: np.ndarray) -> np.ndarray:
@@ -183,13 +166,3 @@ def read_only(y: np.ndarray) -> np.ndarray:
     y = np.asarray(y)                   # a 0-d input gives a NumPy scalar; make it an array
     y.flags.writeable = False
     return y
-
-
-def require_cache(owner, cache):
-    """Return ``cache``, or raise the error for calling ``owner.backward`` before ``forward``."""
-    if cache is None:
-        raise RuntimeError(
-            f"{owner!r}.backward() was called before forward(): "
-            "run forward on a batch first, then backward"
-        )
-    return cache

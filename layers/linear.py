@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import math
-from numbers import Integral, Real
 
 import numpy as np
 
+from checks import as_generator, check_count, check_float_dtype, check_real, check_upstream
 from layers.base import Layer, keep_for_backward
-
-INIT_CHOICES = ("he", "xavier")
 
 
 class Linear(Layer):
@@ -32,35 +30,23 @@ class Linear(Layer):
       init=0.01       std = 0.01                     the monolithic loop's choice
     """
 
-    def __init__(self, in_features: int, out_features: int, *, rng: np.random.Generator | None = None,
+    def __init__(self, in_features: int, out_features: int, *, rng: np.random.Generator | int | None = None,
                  init: str | float = "he", dtype=np.float64):
         super().__init__()
-        self.in_features = _check_size("in_features", in_features)
-        self.out_features = _check_size("out_features", out_features)
-        self.dtype = _check_float_dtype(dtype)
-        std = _init_std(init, self.in_features, self.out_features)
-        rng = _check_rng(rng)
+        self.in_features = check_count("in_features", in_features)
+        self.out_features = check_count("out_features", out_features)
+        self.dtype = check_float_dtype("dtype", dtype)
         self.init = init
-        with np.errstate(over="ignore"):    # checked just below, with a clearer message
-            self.params["W"] = (std * rng.standard_normal((self.in_features, self.out_features))).astype(self.dtype)
-        if not np.isfinite(self.params["W"]).all():
-            raise ValueError(f"Invalid init standard deviation: {std} overflows {self.dtype}")
+        std = init_std(init, self.in_features, self.out_features, self.dtype)
+        W = std * as_generator("rng", rng).standard_normal((self.in_features, self.out_features))
+        self.params["W"] = W.astype(self.dtype)                   # W ~ std · N(0, 1)
         self.params["b"] = np.zeros(self.out_features, dtype=self.dtype)
         self.grads["W"] = None
         self.grads["b"] = None
         self._x = None                      # cache: the input (or a copy of it), needed by (1)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        x = self._check_input(x)
-        if x.ndim != 2 or x.shape[1] != self.in_features:
-            raise ValueError(
-                f"{self!r} expects input of shape [N x {self.in_features}], got shape {x.shape}"
-            )
-        if x.dtype != self.dtype:
-            raise TypeError(
-                f"{self!r} holds {self.dtype} weights but got {x.dtype} input; "
-                f"convert the input with x.astype(np.{self.dtype})"
-            )
+        x = self._check_input(x, features=self.in_features, dtype=self.dtype)
         self._x = keep_for_backward(x)      # a copy unless read-only: the caller may change its x before (1)
         y = x @ self.params["W"]                                  # [N x D_out]
         y += self.params["b"]               # in place: no second [N x D_out] array
@@ -68,7 +54,7 @@ class Linear(Layer):
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         x = self._require_cache(self._x)
-        dy = self._check_upstream(dy, (x.shape[0], self.out_features), self.dtype)
+        dy = check_upstream(self, dy, (len(x), self.out_features), self.dtype)
         self.grads["W"] = x.T @ dy                                # (1)
         self.grads["b"] = dy.sum(axis=0)                          # (2)
         return dy @ self.params["W"].T                            # (3)
@@ -80,44 +66,15 @@ class Linear(Layer):
         return f"in_features={self.in_features}, out_features={self.out_features}, dtype={self.dtype}"
 
 
-def _check_size(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be a positive int, got {value!r} ({type(value).__name__})")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value}")
-    return int(value)
-
-
-def _check_float_dtype(dtype) -> np.dtype:
-    try:
-        dt = np.dtype(dtype)
-    except TypeError as exc:
-        raise TypeError(f"dtype must be a NumPy floating dtype such as np.float64, got {dtype!r}") from exc
-    if not np.issubdtype(dt, np.floating):
-        raise TypeError(f"dtype must be a NumPy floating dtype such as np.float64, got {dt}")
-    return dt
-
-
-def _init_std(init, fan_in: int, fan_out: int) -> float:
+def init_std(init: str | float, fan_in: int, fan_out: int, dtype: np.dtype) -> float:
+    """The standard deviation of the initial weights, by name ("he", "xavier") or given as a number."""
+    if init == "he":
+        return math.sqrt(2.0 / fan_in)
+    if init == "xavier":
+        return math.sqrt(2.0 / (fan_in + fan_out))
     if isinstance(init, str):
-        if init == "he":
-            return math.sqrt(2.0 / fan_in)
-        if init == "xavier":
-            return math.sqrt(2.0 / (fan_in + fan_out))
         raise ValueError(f"Invalid init: {init!r} (expected 'he', 'xavier' or a standard deviation such as 0.01)")
-    if isinstance(init, bool) or not isinstance(init, Real):
-        raise TypeError(f"init must be 'he', 'xavier' or a float standard deviation, got {init!r}")
-    if not math.isfinite(init) or init < 0:
-        raise ValueError(f"Invalid init standard deviation: {init} (expected a finite number >= 0)")
-    return float(init)
-
-
-def _check_rng(rng) -> np.random.Generator:
-    if rng is None:
-        return np.random.default_rng()
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(
-            f"rng must be a np.random.Generator or None, got {type(rng).__name__}; "
-            "pass rng=np.random.default_rng(seed)"
-        )
-    return rng
+    std = check_real("init standard deviation", init, low=0.0)
+    if std > np.finfo(dtype).max / 10:      # 10 σ: no draw from N(0, 1) reaches it
+        raise ValueError(f"Invalid init standard deviation: {std} overflows {dtype}")
+    return std

@@ -30,62 +30,21 @@ class SoftmaxCrossEntropy(Loss):
         self._y = None                      # cache: the labels, needed by (1)
 
     def forward(self, scores: np.ndarray, y) -> float:
-        scores = _check_scores(scores)
-        n, k = scores.shape
-        y = _check_labels(y, n, k)
+        scores, y = self._check_input(scores, y)
         with np.errstate(over="ignore"):    # only scores beyond ±1e308 overflow, to the true −log P = inf
             shifted = scores - scores.max(axis=1, keepdims=True)                  # S − m    [N x K]
         log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))  # log P    [N x K]
         self._probs = np.exp(log_probs)                                           # P        [N x K]
         self._y = y.copy()
-        loss = -log_probs[np.arange(n), y].mean()                                 # L
+        loss = -log_probs[np.arange(len(y)), y].mean()                            # L
         return float(loss) + 0.0            # + 0.0 turns a perfect fit's −0.0 into 0.0
 
     def backward(self) -> np.ndarray:
         probs = self._require_cache(self._probs)
-        n, k = probs.shape
-        onehot = np.eye(k, dtype=probs.dtype)[self._y]                            # [N x K]
-        return (probs - onehot) / n                                               # (1)
+        onehot = np.eye(probs.shape[1], dtype=probs.dtype)[self._y]               # [N x K]
+        return (probs - onehot) / len(probs)                                      # (1)
 
     @property
     def probs(self) -> np.ndarray | None:
         """P = softmax(scores) from the last forward (a copy), or None before the first."""
         return None if self._probs is None else self._probs.copy()
-
-
-def _check_scores(scores) -> np.ndarray:
-    if not isinstance(scores, np.ndarray):
-        raise TypeError(f"scores must be a NumPy array [N x K], got {type(scores).__name__}")
-    if not np.issubdtype(scores.dtype, np.floating):
-        raise TypeError(f"scores must be a floating-point array, got dtype {scores.dtype}")
-    if scores.ndim != 2:
-        raise ValueError(f"scores must be 2-D [N x K], got shape {scores.shape}")
-    if scores.size == 0:
-        raise ValueError(f"scores must be non-empty, got shape {scores.shape}")
-    finite = np.isfinite(scores)
-    if not finite.all():
-        row, col = np.argwhere(~finite)[0]
-        raise ValueError(
-            f"scores must be finite, got {scores[row, col]} at row {row}, column {col} "
-            "(a diverging model produces these: try a smaller learning rate)"
-        )
-    return scores
-
-
-def _check_labels(y, n: int, k: int) -> np.ndarray:
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise ValueError(f"labels must be a 1-D array with one label per row of scores, got shape {y.shape}")
-    if not np.issubdtype(y.dtype, np.integer):
-        raise TypeError(f"labels must be integers (class indices), got dtype {y.dtype}")
-    if y.shape[0] != n:
-        raise ValueError(f"got {y.shape[0]} labels for {n} rows of scores; expected one label per row")
-    bad = np.flatnonzero((y < 0) | (y >= k))
-    if bad.size:
-        i = bad[0]
-        hint = "; NumPy would silently read a negative label as counting from the last class" if y[i] < 0 else ""
-        raise ValueError(
-            f"label {y[i]} at index {i} is out of range for {k} classes "
-            f"(expected 0 <= label < {k}{hint})"
-        )
-    return y

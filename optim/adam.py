@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from optim.optimizer import Optimizer, check_hyperparameter
+from checks import check_real
+from optim.optimizer import Optimizer
 
 
 class Adam(Optimizer):
@@ -28,16 +29,13 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0):
-        self.lr = check_hyperparameter("learning rate", lr)
+        self.lr = check_real("learning rate", lr, low=0.0)
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise TypeError(f"Invalid betas: {betas!r} (expected a pair such as (0.9, 0.999))")
-        self.betas = (
-            check_hyperparameter("beta1", betas[0], high=1.0),
-            check_hyperparameter("beta2", betas[1], high=1.0),
-        )
-        self.eps = check_hyperparameter("epsilon value", eps, above_low=True,
-                                        why="; with ε = 0 a gradient entry that stays 0 gives 0/0 = nan")
-        self.weight_decay = check_hyperparameter("weight_decay value", weight_decay)
+        self.betas = (check_real("beta1", betas[0], low=0.0, high=1.0), check_real("beta2", betas[1], low=0.0, high=1.0))
+        self.eps = check_real("epsilon value", eps, low=0.0, low_open=True,
+                              why="; with ε = 0 a gradient entry that stays 0 gives 0/0 = nan")
+        self.weight_decay = check_real("weight_decay value", weight_decay, low=0.0)
         super().__init__(params)
 
     def update(self, i: int, theta: np.ndarray, grad: np.ndarray) -> None:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import math
-from numbers import Real
-
 import numpy as np
 
+from checks import check_finite
 from layers.state import convert_state
 
 
@@ -66,26 +64,6 @@ class Optimizer:
         return ""
 
 
-def check_hyperparameter(label: str, value, *, low: float = 0.0, high: float | None = None,
-                         above_low: bool = False, why: str = "") -> float:
-    """A finite real number with low <= value (or low < value, if ``above_low``) and value < high;
-    else a ``ValueError`` naming ``label``, the value and the range (and ``why``, if given)."""
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"Invalid {label}: {value!r} (expected a real number, such as 0.1)")
-    try:
-        finite = math.isfinite(value)
-    except OverflowError:                   # an int beyond any float, such as 10**400
-        finite = False
-    above = finite and (value > low if above_low else value >= low)
-    if not (finite and above and (high is None or value < high)):
-        if high is not None:
-            bounds = f"{low} {'<' if above_low else '<='} {label} < {high}"
-        else:
-            bounds = f"{label} {'>' if above_low else '>='} {low}"
-        raise ValueError(f"Invalid {label}: {value} (expected a finite number with {bounds}{why})")
-    return float(value)
-
-
 def _check_params(params, owner: str) -> list:
     if isinstance(params, np.ndarray) or not hasattr(params, "__iter__") or hasattr(params, "forward"):
         raise TypeError(
@@ -121,11 +99,4 @@ def _gradient_of(p) -> np.ndarray:
         raise ValueError(
             f"the gradient of {p.name!r} has shape {np.shape(grad)}, but the parameter has shape {p.value.shape}"
         )
-    finite = np.isfinite(grad)
-    if not finite.all():
-        where = tuple(int(i) for i in np.argwhere(~finite)[0])
-        raise ValueError(
-            f"the gradient of {p.name!r} is {grad[where]} at index {where}: no parameter was updated "
-            "(a diverging model produces these: try a smaller learning rate)"
-        )
-    return grad
+    return check_finite(f"the gradient of {p.name!r}", grad, consequence=": no parameter was updated")

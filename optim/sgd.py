@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from layers.base import check_flag
-from optim.optimizer import Optimizer, check_hyperparameter
+from checks import check_flag, check_real
+from optim.optimizer import Optimizer
 
 
 class SGD(Optimizer):
@@ -24,10 +24,10 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
                  nesterov: bool = False):
-        self.lr = check_hyperparameter("learning rate", lr)
-        self.momentum = check_hyperparameter("momentum", momentum, high=1.0,
-                                             why="; at 1 or more the velocity never decays and training diverges")
-        self.weight_decay = check_hyperparameter("weight_decay value", weight_decay)
+        self.lr = check_real("learning rate", lr, low=0.0)
+        self.momentum = check_real("momentum", momentum, low=0.0, high=1.0,
+                                   why="; at 1 or more the velocity never decays and training diverges")
+        self.weight_decay = check_real("weight_decay value", weight_decay, low=0.0)
         self.nesterov = check_flag("nesterov", nesterov)
         if self.nesterov and self.momentum == 0:
             raise ValueError("Nesterov momentum requires a momentum > 0, got momentum=0")

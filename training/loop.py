@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from numbers import Integral
 
 import numpy as np
 from tqdm import tqdm
 
+from checks import NonFiniteError, check_count, check_finite
 from data import BatchStream
 from training.history import History
 
@@ -42,7 +42,7 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, steps: int,
         on_step=None, should_stop=None) -> History:
     """Train until ``steps`` updates have been made, and return the history.
 
-    Each step is the loop of CONTEXT.md: forward, loss, backward, optimizer step. Without
+    Each step is the course loop's iteration: forward, loss, backward, optimizer step. Without
     ``batch_size`` every step uses all of (X, y); with it, steps take mini-batches that cover
     the data once per pass, shuffled by ``rng``.
 
@@ -55,13 +55,13 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, steps: int,
     stopped. ``on_step(state)`` is called after every update (for checkpoints), and
     ``should_stop()`` before every step (to stop cleanly between steps).
 
-    Raises ``Diverged`` naming the step as soon as a score, the loss or a gradient is not
-    finite, before that step's update touches the weights; at every history row it also
-    checks the weights and the optimizer's state (an overflowing Adam buffer freezes a run
-    without ever producing a NaN score).
+    Raises ``Diverged`` naming the step as soon as a score or a gradient is not finite, before
+    that step's update touches the weights (the loss checks its scores and the optimizer its
+    gradients, once each per step); at every history row it also checks the weights and the
+    optimizer's state (an overflowing Adam buffer freezes a run without ever producing a NaN score).
     """
-    steps = _check_count("steps", steps, minimum=0)
-    log_every = _check_count("log_every", log_every, minimum=1)
+    steps = check_count("steps", steps, minimum=0)
+    log_every = check_count("log_every", log_every)
     _check_val(val)
     state = TrainingState() if state is None else state
     if steps < state.step:
@@ -82,17 +82,16 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, steps: int,
             step = state.step
             full_batch = state.batches is None
             X_batch, y_batch = (X, y) if full_batch else state.batches.next_batch()
-            scores = model.forward(X_batch)
-            _require_finite(step, "a score", scores)
-            loss = loss_fn.forward(scores, y_batch)
-            _require_finite(step, "the loss", np.array(loss))
-            model.backward(loss_fn.backward())
-            for p in params:
-                _require_finite(step, f"the gradient of {p.name}", p.grad)
-            if step % log_every == 0:
-                measured = (loss, _accuracy(scores, y)) if full_batch else None
-                _log(state.history, step, model, loss_fn, X, y, val, bar, measured, optimizer)
-            optimizer.step()
+            try:
+                scores = model.forward(X_batch)
+                loss = loss_fn.forward(scores, y_batch)
+                model.backward(loss_fn.backward())
+                if step % log_every == 0:
+                    measured = (loss, _accuracy(scores, y)) if full_batch else None
+                    _log(state.history, step, model, loss_fn, X, y, val, bar, measured, optimizer)
+                optimizer.step()
+            except NonFiniteError as exc:   # the loss's scores or the optimizer's gradients
+                raise Diverged(step, exc.what, exc.value) from None
             state.step += 1
             bar.update(1)
             if on_step is not None:
@@ -145,11 +144,10 @@ def _accuracy(scores: np.ndarray, y: np.ndarray) -> float:
 
 
 def _require_finite(step: int, what: str, values) -> None:
-    if values is None:
-        return
-    finite = np.isfinite(values)
-    if not finite.all():
-        raise Diverged(step, what, np.asarray(values)[~finite].flat[0])
+    try:
+        check_finite(what, values)
+    except NonFiniteError as exc:
+        raise Diverged(step, what, exc.value) from None
 
 
 def _check_val(val) -> None:
@@ -169,11 +167,3 @@ def _check_continuation(batches: BatchStream, X, y, batch_size) -> None:
         np.shape(batches.X) == np.shape(X) and np.array_equal(batches.X, X) and np.array_equal(batches.y, y))
     if not same_data:
         raise ValueError("the state continues a run on other data: pass the X and y it started with")
-
-
-def _check_count(name: str, value, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    return int(value)

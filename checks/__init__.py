@@ -41,10 +41,13 @@ def check_real(name: str, value, *, low: float | None = None, high: float | None
     above = low is None or (value > low if low_open else value >= low)
     below = high is None or value < high
     if not (finite and above and below):
-        bounds = [f"{low} {'<' if low_open else '<='} {name}" if low is not None else name]
-        if high is not None:
-            bounds.append(f"< {high}")
-        raise ValueError(f"Invalid {name}: {value} (expected a finite number with {' '.join(bounds)}{why})")
+        if low is not None and high is not None:
+            bounds = f" with {low:g} {'<' if low_open else '<='} {name} < {high:g}"
+        elif low is not None:
+            bounds = f" with {name} {'>' if low_open else '>='} {low:g}"
+        else:
+            bounds = "" if high is None else f" with {name} < {high:g}"
+        raise ValueError(f"Invalid {name}: {value} (expected a finite number{bounds}{why})")
     return float(value)
 
 
@@ -58,12 +61,12 @@ def check_flag(name: str, value) -> bool:
 def check_float_dtype(name: str, dtype) -> np.dtype:
     """A NumPy floating-point dtype, given as np.float32, "float64", np.dtype(...), ..."""
     try:
-        dtype = np.dtype(dtype)
+        converted = np.dtype(dtype)
     except TypeError:
-        dtype = None
-    if dtype is None or not np.issubdtype(dtype, np.floating):
-        raise TypeError(f"{name} must be a NumPy floating dtype such as np.float64, got {dtype!r}")
-    return dtype
+        converted = None
+    if converted is None or not np.issubdtype(converted, np.floating):
+        raise TypeError(f"{name} must be a NumPy floating dtype such as np.float64, got {dtype if converted is None else converted}")
+    return converted
 
 
 def as_generator(name: str, rng) -> np.random.Generator:
@@ -83,28 +86,25 @@ def as_generator(name: str, rng) -> np.random.Generator:
     )
 
 
-def check_floats(owner, x, *, what: str = "input", features: int | None = None, dtype=None) -> np.ndarray:
-    """A floating-point NumPy array, [N x ``features``] if given, of ``dtype`` if given.
+def check_floats(owner, x, *, what: str = "input", features: int | None = None, dtype=None,
+                 ndim: int | None = None) -> np.ndarray:
+    """A floating-point NumPy array: [N x ``features``] if given, ``ndim``-D if given, of ``dtype`` if given.
 
     ``owner`` (a layer, a loss, ...) and ``what`` name the culprit in the message.
     """
+    takes = f"{owner!r}.forward expects " + ("" if what == "input" else f"{what} as ")
     if not isinstance(x, np.ndarray):
-        raise TypeError(
-            f"{owner!r} expects a NumPy array as its {what}, got {type(x).__name__}; "
-            "convert it with np.asarray(x, dtype=np.float64)"
-        )
+        raise TypeError(f"{takes}a NumPy array, got {type(x).__name__}; "
+                        "convert it with np.asarray(x, dtype=np.float64)")
     if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(
-            f"{owner!r} expects a floating-point {what}, got dtype {x.dtype}; "
-            "convert it with x.astype(np.float64)"
-        )
+        raise TypeError(f"{takes}a floating-point array, got dtype {x.dtype}; convert it with x.astype(np.float64)")
     if features is not None and (x.ndim != 2 or x.shape[1] != features):
         raise ValueError(f"{owner!r} expects {what} of shape [N x {features}], got shape {x.shape}")
+    if ndim is not None and x.ndim != ndim:
+        raise ValueError(f"{takes}a {ndim}-D array, got shape {x.shape}")
     if dtype is not None and x.dtype != dtype:
-        raise TypeError(
-            f"{owner!r} holds {dtype} weights but got a {x.dtype} {what}; "
-            f"convert it with x.astype(np.{dtype})"
-        )
+        raise TypeError(f"{owner!r} holds {dtype} weights but got {x.dtype} {what}; "
+                        f"convert the {what} with x.astype(np.{dtype})")
     return x
 
 
@@ -121,6 +121,43 @@ def check_upstream(owner, dy, shape: tuple, dtype) -> np.ndarray:
             f"{owner!r}.backward expects dy with the dtype of its last output ({dtype}), got {dy.dtype}"
         )
     return dy
+
+
+def check_labels(y, n: int, k: int) -> np.ndarray:
+    """Class labels: a 1-D integer array of ``n`` labels, each in 0 .. k−1."""
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"labels must be a 1-D array with one label per row of scores, got shape {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise TypeError(f"labels must be integers (class indices), got dtype {y.dtype}")
+    if y.shape[0] != n:
+        raise ValueError(f"got {y.shape[0]} labels for {n} rows of scores; expected one label per row")
+    bad = np.flatnonzero((y < 0) | (y >= k))
+    if bad.size:
+        i = bad[0]
+        hint = "; NumPy would silently read a negative label as counting from the last class" if y[i] < 0 else ""
+        raise ValueError(f"label {y[i]} at index {i} is out of range for {k} classes (expected 0 <= label < {k}{hint})")
+    return y
+
+
+class NonFiniteError(ValueError):
+    """An array that must be finite holds NaN or infinity. ``what`` names it, ``value`` is the first
+    bad entry and ``index`` where it sits, so a training loop can report it as divergence."""
+
+    def __init__(self, message: str, what: str, value: float, index: tuple):
+        super().__init__(message)
+        self.what, self.value, self.index = what, value, index
+
+
+def check_finite(what: str, array, *, consequence: str = "") -> np.ndarray:
+    """``array`` if every entry is finite, else a ``NonFiniteError`` naming ``what`` and the first bad entry."""
+    finite = np.isfinite(array)
+    if not finite.all():
+        index = tuple(int(i) for i in np.argwhere(~finite)[0])
+        value = np.asarray(array)[index]
+        raise NonFiniteError(f"{what} is {value} at index {index}{consequence} "
+                             "(a diverging model produces these: try a smaller learning rate)", what, value, index)
+    return array
 
 
 def require_cache(owner, cache):

@@ -65,7 +65,8 @@ def check_float_dtype(name: str, dtype) -> np.dtype:
     except TypeError:
         converted = None
     if converted is None or not np.issubdtype(converted, np.floating):
-        raise TypeError(f"{name} must be a NumPy floating dtype such as np.float64, got {dtype if converted is None else converted}")
+        got = dtype if converted is None else converted
+        raise TypeError(f"{name} must be a NumPy floating dtype such as np.float64, got {got}")
     return converted
 
 
@@ -97,7 +98,8 @@ def check_floats(owner, x, *, what: str = "input", features: int | None = None, 
         raise TypeError(f"{takes}a NumPy array, got {type(x).__name__}; "
                         "convert it with np.asarray(x, dtype=np.float64)")
     if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"{takes}a floating-point array, got dtype {x.dtype}; convert it with x.astype(np.float64)")
+        raise TypeError(f"{takes}a floating-point array, got dtype {x.dtype}; "
+                        "convert it with x.astype(np.float64)")
     if features is not None and (x.ndim != 2 or x.shape[1] != features):
         raise ValueError(f"{owner!r} expects {what} of shape [N x {features}], got shape {x.shape}")
     if ndim is not None and x.ndim != ndim:
@@ -135,8 +137,10 @@ def check_labels(y, n: int, k: int) -> np.ndarray:
     bad = np.flatnonzero((y < 0) | (y >= k))
     if bad.size:
         i = bad[0]
-        hint = "; NumPy would silently read a negative label as counting from the last class" if y[i] < 0 else ""
-        raise ValueError(f"label {y[i]} at index {i} is out of range for {k} classes (expected 0 <= label < {k}{hint})")
+        hint = "; NumPy would silently read a negative label as counting from the last class"
+        hint = hint if y[i] < 0 else ""
+        raise ValueError(f"label {y[i]} at index {i} is out of range for {k} classes "
+                         f"(expected 0 <= label < {k}{hint})")
     return y
 
 
@@ -150,13 +154,15 @@ class NonFiniteError(ValueError):
 
 
 def check_finite(what: str, array, *, consequence: str = "") -> np.ndarray:
-    """``array`` if every entry is finite, else a ``NonFiniteError`` naming ``what`` and the first bad entry."""
+    """``array`` if every entry is finite, else a ``NonFiniteError`` naming ``what`` and its first
+    bad entry."""
     finite = np.isfinite(array)
     if not finite.all():
         index = tuple(int(i) for i in np.argwhere(~finite)[0])
         value = np.asarray(array)[index]
-        raise NonFiniteError(f"{what} is {value} at index {index}{consequence} "
-                             "(a diverging model produces these: try a smaller learning rate)", what, value, index)
+        message = (f"{what} is {value} at index {index}{consequence} "
+                   "(a diverging model produces these: try a smaller learning rate)")
+        raise NonFiniteError(message, what, value, index)
     return array
 
 

@@ -76,13 +76,16 @@ class BatchStream:
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"batch state is incomplete or damaged ({exc!r})") from exc
         if order.size and (order.ndim != 1 or not np.array_equal(np.sort(order), np.arange(len(self.X)))):
-            raise ValueError(f"batch state does not fit: its order is not a permutation of {len(self.X)} samples")
+            raise ValueError(f"batch state does not fit: its order is not a permutation of {len(self.X)} "
+                             "samples")
         if not 0 <= position <= len(order):
-            raise ValueError(f"batch state does not fit: position {position} is outside its pass of {len(order)}")
+            raise ValueError(f"batch state does not fit: position {position} is outside its pass of "
+                             f"{len(order)}")
         try:
             self.rng.bit_generator.state = rng_state
         except (TypeError, ValueError, KeyError) as exc:
-            raise ValueError(f"batch state does not fit: the generator state is for another generator ({exc})") from exc
+            raise ValueError(f"batch state does not fit: the generator state is for another generator "
+                             f"({exc})") from exc
         self._order = order.astype(np.int64)
         self._position = position
 
@@ -91,7 +94,8 @@ def _check_batching(X, y, batch_size, shuffle) -> None:
     if not (hasattr(X, "shape") and hasattr(y, "shape")):
         raise TypeError("minibatches expects NumPy arrays X [N x ...] and y [N]")
     if X.ndim == 0 or y.ndim != 1:
-        raise ValueError(f"minibatches expects X [N x ...] and labels y [N], got shapes {X.shape} and {y.shape}")
+        raise ValueError(f"minibatches expects X [N x ...] and labels y [N], got shapes {X.shape} "
+                         f"and {y.shape}")
     if len(X) != len(y) or len(X) == 0:
         raise ValueError(f"X has {len(X)} samples and y has {len(y)}: they need the same number, at least 1")
     check_count("batch_size", batch_size)

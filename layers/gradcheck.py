@@ -186,7 +186,9 @@ def _numeric_gradient(objective, array: np.ndarray, eps: float):
         below = objective()
         array[index] = original
         numeric[index] = (above - below) / (up - down)
-        gap[index] = abs((above - centre) / (up - float(original)) - (centre - below) / (float(original) - down))
+        slope_up = (above - centre) / (up - float(original))
+        slope_down = (centre - below) / (float(original) - down)
+        gap[index] = abs(slope_up - slope_down)
         noise[index] = _ROUNDING_ULPS * _EPS64 * max(abs(above), abs(below), abs(centre)) / (up - down)
     return numeric, gap, noise
 

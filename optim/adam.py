@@ -32,7 +32,8 @@ class Adam(Optimizer):
         self.lr = check_real("learning rate", lr, low=0.0)
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise TypeError(f"Invalid betas: {betas!r} (expected a pair such as (0.9, 0.999))")
-        self.betas = (check_real("beta1", betas[0], low=0.0, high=1.0), check_real("beta2", betas[1], low=0.0, high=1.0))
+        self.betas = (check_real("beta1", betas[0], low=0.0, high=1.0),
+                      check_real("beta2", betas[1], low=0.0, high=1.0))
         self.eps = check_real("epsilon value", eps, low=0.0, low_open=True,
                               why="; with ε = 0 a gradient entry that stays 0 gives 0/0 = nan")
         self.weight_decay = check_real("weight_decay value", weight_decay, low=0.0)

@@ -29,7 +29,7 @@ class Optimizer:
     def step(self) -> None:
         grads = [_gradient_of(p) for p in self.params]
         self.step_count += 1
-        for i, (p, grad) in enumerate(zip(self.params, grads)):
+        for i, (p, grad) in enumerate(zip(self.params, grads, strict=True)):
             self.update(i, p.value, grad)
 
     def update(self, i: int, theta: np.ndarray, grad: np.ndarray) -> None:
@@ -39,7 +39,7 @@ class Optimizer:
         """The step count and a copy of every buffer, named ``"<buffer>/<parameter>"``."""
         state = {"step": np.array(self.step_count)}
         for buffer, arrays in self.buffers.items():
-            for p, array in zip(self.params, arrays):
+            for p, array in zip(self.params, arrays, strict=True):
                 state[f"{buffer}/{p.name}"] = array.copy()
         return state
 
@@ -54,7 +54,7 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__} state does not fit: " + "; ".join(problems))
         self.step_count = int(converted["step"])
         for buffer, arrays in self.buffers.items():
-            for p, array in zip(self.params, arrays):
+            for p, array in zip(self.params, arrays, strict=True):
                 array[...] = converted[f"{buffer}/{p.name}"]
 
     def __repr__(self) -> str:
@@ -97,6 +97,7 @@ def _gradient_of(p) -> np.ndarray:
         )
     if np.shape(grad) != p.value.shape:
         raise ValueError(
-            f"the gradient of {p.name!r} has shape {np.shape(grad)}, but the parameter has shape {p.value.shape}"
+            f"the gradient of {p.name!r} has shape {np.shape(grad)}, "
+            f"but the parameter has shape {p.value.shape}"
         )
     return check_finite(f"the gradient of {p.name!r}", grad, consequence=": no parameter was updated")

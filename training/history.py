@@ -47,7 +47,7 @@ class History:
         return {name: self.column(name) for name in COLUMNS}
 
     @classmethod
-    def from_arrays(cls, arrays: dict) -> "History":
+    def from_arrays(cls, arrays: dict) -> History:
         history = cls()
         missing = [name for name in COLUMNS if name not in arrays]
         if missing:
@@ -55,7 +55,7 @@ class History:
         lengths = {len(np.asarray(arrays[name])) for name in COLUMNS}
         if len(lengths) != 1:
             raise ValueError("history columns have different lengths")
-        for values in zip(*(np.asarray(arrays[name]).tolist() for name in COLUMNS)):
+        for values in zip(*(np.asarray(arrays[name]).tolist() for name in COLUMNS), strict=True):
             history.append(*values)
         return history
 
@@ -64,6 +64,7 @@ class History:
         text = io.StringIO()
         text.write(",".join(COLUMNS) + "\n")
         for row in self.rows:
-            cells = [str(row["step"])] + ["" if math.isnan(row[name]) else repr(row[name]) for name in COLUMNS[1:]]
+            cells = [str(row["step"])]
+            cells += ["" if math.isnan(row[name]) else repr(row[name]) for name in COLUMNS[1:]]
             text.write(",".join(cells) + "\n")
         write_atomically(path, lambda file: file.write(text.getvalue().encode("utf-8")))

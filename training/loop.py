@@ -73,7 +73,6 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, steps: int,
         _check_continuation(state.batches, X, y, batch_size)
     if state.history and state.history[-1]["step"] == state.step:
         state.history.rows.pop()            # the last run's end row: this run measures it again
-    params = model.parameters()
 
     bar = tqdm(total=steps, initial=state.step, disable=not progress, unit="step", mininterval=0.25,
                dynamic_ncols=True)
@@ -122,7 +121,9 @@ def require_finite_state(step: int, model, optimizer) -> None:
 
 def _log(history, step, model, loss_fn, X, y, val, bar, measured, optimizer) -> None:
     require_finite_state(step, model, optimizer)
-    loss, accuracy = measured if measured is not None else _finite_evaluation(step, model, loss_fn, X, y, "training")
+    if measured is None:
+        measured = _finite_evaluation(step, model, loss_fn, X, y, "training")
+    loss, accuracy = measured
     val_loss, val_accuracy = math.nan, math.nan
     if val is not None:
         val_loss, val_accuracy = _finite_evaluation(step, model, loss_fn, *val, "validation")
@@ -162,7 +163,8 @@ def _check_val(val) -> None:
 def _check_continuation(batches: BatchStream, X, y, batch_size) -> None:
     """A continued mini-batch run must be called with the data and batch size it started with."""
     if batch_size != batches.batch_size:
-        raise ValueError(f"the state continues a run with batch_size={batches.batch_size}, got batch_size={batch_size}")
+        raise ValueError(f"the state continues a run with batch_size={batches.batch_size}, "
+                         f"got batch_size={batch_size}")
     same_data = (batches.X is X and batches.y is y) or (
         np.shape(batches.X) == np.shape(X) and np.array_equal(batches.X, X) and np.array_equal(batches.y, y))
     if not same_data:

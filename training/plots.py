@@ -57,7 +57,8 @@ def plot_decision_boundary(model, X: np.ndarray, y: np.ndarray, path, *, val=Non
     ys = np.linspace(low[1] - margin, high[1] + margin, resolution)
     grid_x, grid_y = np.meshgrid(xs, ys)
     grid = np.column_stack([grid_x.ravel(), grid_y.ravel()]).astype(X.dtype)
-    regions = np.concatenate([model.predict(chunk) for chunk in np.array_split(grid, max(1, len(grid) // 4096))])
+    chunks = np.array_split(grid, max(1, len(grid) // 4096))
+    regions = np.concatenate([model.predict(chunk) for chunk in chunks])
 
     fig = Figure(figsize=(6.4, 6), layout="constrained")
     FigureCanvasAgg(fig)

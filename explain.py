@@ -3,9 +3,10 @@
     python explain.py            the question's network: 800 points, 1000 hidden units, 2 classes
     python explain.py --small    6 points, 3 hidden units, every number printed to check by hand
 
-Both runs start from the same weights. The loop side is the monolithic loop of the learner's
-question, written statement for statement with its own names (``hidden_layer``, ``dscores = probs``,
-``dhidden[hidden_layer <= 0] = 0``, ``W += -step_size * dW``). The framework side calls ``Linear``,
+Both runs start from the same weights. The loop side is one iteration of the course's monolithic
+loop, ``course_step`` in training/course_loop.py, written statement for statement with the course's
+names (``hidden_layer``, ``dscores = probs``, ``dhidden[hidden_layer <= 0] = 0``,
+``W += -step_size * dW``); docs/course_loop.md shows it whole. The framework side calls ``Linear``,
 ``ReLU``, ``Linear``, ``SoftmaxCrossEntropy`` and ``SGD`` one at a time, in the order backprop runs
 them, through their public methods only. For every quantity the walkthrough prints the formula, the
 loop's statements, the framework's call, the numbered formula in the framework's docstring that
@@ -27,6 +28,7 @@ from data import make_spiral
 from layers import Linear, ReLU, SoftmaxCrossEntropy
 from models import Sequential
 from optim import SGD
+from training.course_loop import course_step
 
 # Rounding level: a difference passes if it is at most TOLERANCE and at most RELATIVE times the
 # quantity's largest entry. Gradients here are about 1e-5, so the absolute bound alone would let a
@@ -161,49 +163,35 @@ def build(setup: Setup, seed: int):
     return X, y, model, loss_fn, optimizer
 
 
-def monolithic_step(X, y, W, b, W2, b2, step_size: float) -> dict:
-    """One iteration of the monolithic loop, steps 1 to 11, with its names; updates W, b, W2, b2.
+def loop_step(X, y, initial: dict, step_size: float) -> dict:
+    """One iteration of the course loop (``course_step``) from copies of ``initial``, under the keys
+    of ``Quantity.key``, plus the aliasing evidence of step 6.
 
-    Biases are 1-D, [h] and [K], as in ``Linear`` (the loop's [1 x h] broadcasts the same way).
-    Returns what the walkthrough shows, under the keys of ``Quantity.key``, plus the aliasing
-    evidence: ``probs`` before and after the three statements of step 6.
+    The loop keeps only what it needs, so four quantities the walkthrough shows are not in its
+    record. They are derived below from the record and the initial weights, by the same
+    expressions the loop evaluates, so they are the loop's values to the last bit.
     """
-    seen = {}
-    num_examples = X.shape[0]
+    W, b, W2, b2 = (initial[k].copy() for k in ("W", "b", "W2", "b2"))
+    record = course_step(X, y, W, b, W2, b2, step_size=step_size)
+    seen = {
+        "H": record["hidden_layer"], "S": record["scores"], "L": np.asarray(record["data_loss"]),
+        "dS": record["dscores"], "dW2": record["dW2"], "db2": record["db2"],
+        "dA": record["dhidden"], "dW": record["dW"], "db": record["db"],
+        "W": W, "b": b, "W2": W2, "b2": b2,
+    }
+    # Derived here, not kept by the loop:
+    # step 1, A: the loop evaluates np.dot(X, W) + b inside step 2 and never names it
+    seen["A"] = np.dot(X, initial["W"]) + initial["b"]
+    # step 4, P: probs as step 4 made it; the loop's probs was edited by step 6 (it is dscores now)
+    seen["P"] = record["exp_scores"] / np.sum(record["exp_scores"], axis=1, keepdims=True)
+    # step 8, dH: dhidden before step 9 masked it, from W2 as it was before the update
+    seen["dH"] = np.dot(record["dscores"], initial["W2"].T)
+    # step 9, the mask: where dhidden[hidden_layer <= 0] = 0 keeps dhidden
+    seen["mask"] = (record["hidden_layer"] > 0).astype(X.dtype)
 
-    # forward: steps 1 to 5
-    hidden_layer = np.maximum(0, np.dot(X, W) + b)
-    seen["A"] = np.dot(X, W) + b            # recomputed only to show it: the loop never keeps it
-    scores = np.dot(hidden_layer, W2) + b2
-    exp_scores = np.exp(scores)
-    probs = exp_scores / np.sum(exp_scores, axis=1, keepdims=True)
-    seen["P"] = probs.copy()                # a copy: step 6 is about to edit probs in place
-    correct_logprobs = -np.log(probs[range(num_examples), y])
-    data_loss = np.sum(correct_logprobs) / num_examples
-
-    # backward: steps 6 to 10
-    dscores = probs
-    seen["dscores is probs"] = dscores is probs
-    dscores[range(num_examples), y] -= 1
-    dscores /= num_examples
-    seen["probs after step 6"] = probs.copy()
-    dW2 = np.dot(hidden_layer.T, dscores)
-    db2 = np.sum(dscores, axis=0)
-    dhidden = np.dot(dscores, W2.T)
-    seen["dH"] = dhidden.copy()             # a copy: the next statement edits dhidden in place
-    dhidden[hidden_layer <= 0] = 0
-    seen["mask"] = (hidden_layer > 0).astype(X.dtype)  # where the statement above keeps dhidden
-    dW = np.dot(X.T, dhidden)
-    db = np.sum(dhidden, axis=0)
-
-    # update: step 11
-    W += -step_size * dW
-    b += -step_size * db
-    W2 += -step_size * dW2
-    b2 += -step_size * db2
-
-    seen.update(H=hidden_layer, S=scores, L=np.asarray(data_loss), dS=dscores, dW2=dW2, db2=db2,
-                dA=dhidden, dW=dW, db=db, W=W, b=b, W2=W2, b2=b2)
+    # The aliasing, as the loop left it: dscores = probs copied nothing
+    seen["dscores is probs"] = record["dscores"] is record["probs"]
+    seen["probs after step 6"] = record["probs"]
     return seen
 
 
@@ -277,7 +265,7 @@ class Walkthrough:
     X: np.ndarray
     y: np.ndarray
     initial: dict               # the weights both sides started from
-    loop: dict                  # monolithic_step's record
+    loop: dict                  # loop_step's record
     sections: tuple             # (title, tuple of Row) per section
 
     @property
@@ -290,8 +278,7 @@ def walk_through(setup: Setup = QUESTION, seed: int = 0) -> Walkthrough:
     X, y, model, loss_fn, optimizer = build(setup, seed)
     initial = {"W": model[0].params["W"].copy(), "b": model[0].params["b"].copy(),
                "W2": model[2].params["W"].copy(), "b2": model[2].params["b"].copy()}
-    loop = monolithic_step(X, y, *(initial[k].copy() for k in ("W", "b", "W2", "b2")),
-                           step_size=setup.step_size)
+    loop = loop_step(X, y, initial, setup.step_size)
     framework = framework_step(X, y, model, loss_fn, optimizer)
     sections = tuple(
         (title, tuple(Row(q, np.asarray(loop[q.key]), np.asarray(framework[q.key])) for q in quantities))

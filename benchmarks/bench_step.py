@@ -5,7 +5,7 @@ Run from the repository root:  python -m benchmarks.bench_step [--quick]
 The setup is the question's: N = 800 spiral points, h = 1000 hidden ReLU units, K = 2 classes,
 full batch, SGD with step size 1, from the loop's 0.01·N(0, 1) weights. The variants:
 
-  loop f64        tests/reference_loop.py, the loop of CONTEXT.md statement for statement
+  loop f64        training/course_loop.py, the course's loop statement for statement
                   (softmax without the max shift, probs[range(N), y], dhidden[hidden_layer <= 0] = 0)
   framework f64   model.forward, loss_fn.forward, loss_fn.backward, model.backward, optimizer.step
                   on Sequential(Linear, ReLU(inplace=True), Linear), the model train.py builds
@@ -41,7 +41,7 @@ from data import make_spiral, minibatches
 from layers import Linear, ReLU, SoftmaxCrossEntropy
 from models import Sequential
 from optim import SGD
-from tests.reference_loop import loop_initial_weights, monolithic_loop
+from training.course_loop import course_initial_weights, course_loop
 
 MEMORY_LIMIT_MB = 300
 EPOCH_POINTS = 1_000_000
@@ -51,7 +51,7 @@ EPOCH_POINTS = 1_000_000
 
 def time_loop(X, y, init, steps: int) -> float:
     start = time.perf_counter()
-    monolithic_loop(X, y, **init, iterations=steps)
+    course_loop(X, y, **init, iterations=steps)
     return (time.perf_counter() - start) / steps
 
 
@@ -214,7 +214,7 @@ def time_per_sample(batch: int, hidden: int, repeats: int, steps: int) -> float:
     """Median seconds per sample of framework steps on one [batch x 2] batch, width ``hidden``."""
     X, y = make_spiral(n_per_class=(batch + 1) // 2, n_classes=2, noise=0.5, seed=0)
     X, y = X[:batch], y[:batch]
-    init = loop_initial_weights(2, hidden, 2, np.random.default_rng(1))
+    init = course_initial_weights(2, hidden, 2, np.random.default_rng(1))
     timer = framework_timer(np.float64)
     timer(X, y, init, 1)
     return statistics.median(timer(X, y, init, steps) for _ in range(repeats)) / batch
@@ -307,7 +307,7 @@ def main() -> None:
     print(f"PyTorch {torch.__version__} with {torch.get_num_threads()} threads" if torch else
           "PyTorch is not installed: its rows are skipped")
     X, y = make_spiral(n_per_class=400, n_classes=2, noise=0.5, seed=0)
-    init = loop_initial_weights(2, 1000, 2, np.random.default_rng(1))
+    init = course_initial_weights(2, 1000, 2, np.random.default_rng(1))
     variants = {"loop f64": time_loop, "framework f64": framework_timer(np.float64),
                 "framework f32": framework_timer(np.float32),
                 "f64, ReLU()": framework_timer(np.float64, inplace=False)}

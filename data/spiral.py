@@ -1,4 +1,4 @@
-"""The 2-D spiral data set of the monolithic loop (CONTEXT.md)."""
+"""The 2-D spiral data set of the course loop (docs/course_loop.md)."""
 
 from __future__ import annotations
 

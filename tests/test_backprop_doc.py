@@ -1,4 +1,5 @@
-"""docs/backprop.md cannot drift from the code: every citation resolves, every formula number exists.
+"""docs/backprop.md and docs/course_loop.md cannot drift from the code: every citation resolves, every
+formula number exists, every loop statement quoted is one the course loop runs.
 
 A citation is a link whose text is a backticked symbol, optionally followed by a formula number:
 [`Linear.backward` (1)](../layers/linear.py). The module comes from the link's file, the symbol is a
@@ -17,11 +18,13 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 
-import explain
+from training.course_loop import course_step
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 DOC = (DOCS / "backprop.md").read_text(encoding="utf-8")
+COURSE_DOC = (DOCS / "course_loop.md").read_text(encoding="utf-8")
+PAGES = {"backprop.md": DOC, "course_loop.md": COURSE_DOC}
 CITATION = re.compile(r"\[`([A-Za-z_][\w.]*)(?<!\.py)`(?: \((\d+)\))?\]\(([^)\s]+\.py)\)")
 LINK_TARGET = re.compile(r"\]\(([^)\s]+)\)")
 PATH = re.compile(r"(?<![\w/.])((?:[\w-]+/)*[\w-]+\.(?:py|png|md))\b")
@@ -68,8 +71,9 @@ def citation_problems(qualname: str, number: str | None, module_name: str) -> li
     return problems
 
 
-def test_every_citation_resolves_to_a_numbered_formula_in_the_code():
-    found = citations(DOC)
+@pytest.mark.parametrize("page", PAGES)
+def test_every_citation_resolves_to_a_numbered_formula_in_the_code(page):
+    found = citations(PAGES[page])
     assert len(found) >= len(REQUIRED)
     problems = [f"{qualname} ({number}): {problem}" for qualname, number, module in found
                 for problem in citation_problems(qualname, number, module)]
@@ -91,20 +95,42 @@ def test_the_checker_catches_a_drifted_citation(qualname, number, module):
     assert citation_problems(qualname, number, module)
 
 
-def test_every_file_the_doc_mentions_exists():
-    targets = [t for t in LINK_TARGET.findall(DOC) if not t.startswith(("http:", "https:", "#"))]
+@pytest.mark.parametrize("page", PAGES)
+def test_every_file_the_doc_mentions_exists_inside_the_repository(page):
+    text = PAGES[page]
+    targets = [t for t in LINK_TARGET.findall(text) if not t.startswith(("http:", "https:", "#"))]
     missing = [t for t in targets if not (DOCS / t.split("#")[0]).exists()]
-    missing += [p for p in PATH.findall(DOC) if not ((ROOT / p).exists() or (DOCS / p).exists())]
+    outside = [t for t in targets if not (DOCS / t.split("#")[0]).resolve().is_relative_to(ROOT)]
+    missing += [p for p in PATH.findall(text) if not ((ROOT / p).exists() or (DOCS / p).exists())]
     assert not missing
+    assert not outside
 
 
-def test_the_loop_statements_quoted_are_the_ones_explain_runs():
-    source = inspect.getsource(explain.monolithic_step)
-    prose = re.sub(r"```.*?```", "", DOC, flags=re.S)
+@pytest.mark.parametrize("page", PAGES)
+def test_the_loop_statements_quoted_are_the_ones_the_course_loop_runs(page):
+    source = inspect.getsource(course_step)
+    prose = re.sub(r"```.*?```", "", PAGES[page], flags=re.S)
     assignments = [span for span in re.findall(r"`([^`\n]+)`", prose)
                    if re.match(r"^[\w\[\], ()<=]+ (?:=|\+=|-=|/=) \S", span)]
     assert len(assignments) >= 10
     assert [span for span in assignments if span not in source] == []
+
+
+def test_the_course_loop_page_shows_the_loop_course_step_runs():
+    """Every line of course_step's body, comments included, in the page's program and in order."""
+    body = inspect.getsource(course_step).split('"""')[2].split("    return {")[0]
+    statements = [line.strip() for line in body.splitlines() if line.strip()]
+    program = re.search(r"```python\n(.*?)```", COURSE_DOC, re.S).group(1)
+    program = [line.strip() for line in program.splitlines()]
+    positions = [program.index(statement) if statement in program else -1 for statement in statements]
+    assert len(statements) >= 25
+    assert -1 not in positions, statements[positions.index(-1)]
+    assert positions == sorted(positions)
+
+
+def test_backprop_links_the_course_loop_page():
+    assert "](course_loop.md)" in DOC
+    assert "https://cs231n.github.io/neural-networks-case-study/" in COURSE_DOC
 
 
 def test_the_doc_points_to_the_walkthrough_and_embeds_the_figure():

@@ -12,6 +12,7 @@ import pytest
 
 import explain
 from layers import Linear, ReLU, SoftmaxCrossEntropy
+from training.course_loop import course_step
 
 ROOT = Path(__file__).resolve().parent.parent
 DIFFERENCE = re.compile(r"max \|loop − framework\| = (\S+)")
@@ -130,7 +131,7 @@ def test_a_shape_mismatch_is_a_failure_not_a_broadcast():
 
 
 def test_the_walkthrough_quotes_the_loop_it_runs():
-    source = inspect.getsource(explain.monolithic_step)
+    source = inspect.getsource(course_step)
     for quantity in explain.FORWARD + explain.BACKWARD + explain.UPDATE:
         for statement in quantity.loop:
             code = statement.split("   ")[0].strip()       # what follows three spaces is a remark

@@ -1,4 +1,4 @@
-"""Sanity: whole training runs reach the published figures (CONTEXT.md), in float64 and float32."""
+"""Sanity: whole training runs reach the figures of docs/course_loop.md, in float64 and float32."""
 
 import numpy as np
 import pytest

@@ -48,7 +48,7 @@ class Sequential:
         return self.forward(x)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """Predicted labels [N]: the index of the highest score in each row (runs ``forward``)."""
+        """Predicted labels [N], each row's highest score; runs ``forward``: call it after ``backward``."""
         return self.forward(x).argmax(axis=1)
 
     def parameters(self) -> list[Parameter]:

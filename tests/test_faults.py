@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import models.savefile
-from models.savefile import read_npz, write_npz_atomically
+from models.savefile import FORMAT, read_npz, write_npz_atomically
 from data import make_spiral
 from layers import Linear, SoftmaxCrossEntropy, Tanh
 from models import Sequential
@@ -88,11 +88,29 @@ def code_running_pickle(path):
     marker = path.with_name("code-ran")
     trap = np.empty(1, dtype=object)
     trap[0] = Trap(marker)
-    np.savez(path, format=np.array("backprop-parts/1"), config=np.array("{}"), step=np.array(5),
+    np.savez(path, format=np.array(FORMAT), config=np.array("{}"), step=np.array(5),
              **{"model/0.W": trap})
     pickle.loads(pickle.dumps(trap[0]))
     assert marker.exists()                  # the trap works ...
     marker.rmdir()                          # ... so start without it
+    return path
+
+
+def earlier_version_checkpoint(path):
+    """A checkpoint as the previous version wrote it: format backprop-parts/1, the architecture a repr."""
+    save_run(path)
+    arrays = read_npz(path)
+    model, _, _ = make_run()
+    arrays.update(format=np.array("backprop-parts/1"), architecture=np.array(repr(model)))
+    np.savez(path, **arrays)
+    return path
+
+
+def garbled_architecture_checkpoint(path):
+    save_run(path)
+    arrays = read_npz(path)
+    arrays["architecture"] = np.array('[{"kind": "Linear", "in_features": 2,')
+    np.savez(path, **arrays)
     return path
 
 
@@ -117,11 +135,16 @@ def damaged_optimizer_checkpoint(path):
     (code_running_pickle, r"cannot load .*bad\.npz: it holds pickled Python objects, which are never loaded"),
     (lambda p: (Sequential(Linear(2, 8, rng=np.random.default_rng(0))).save(p), p)[1],
      r"cannot resume from .*bad\.npz: it holds model weights only"),
-    (wider_checkpoint, r"cannot resume from .*bad\.npz: state_dict does not fit this model: 0\.W has shape \(2, 16\)"),
+    (wider_checkpoint, r"cannot resume from .*bad\.npz: it was saved from another architecture: "
+                       r"layer 0 differs in out_features: the file has 16, this model has 8$"),
     (damaged_optimizer_checkpoint, r"cannot resume from .*bad\.npz: SGD state does not fit: "
                                    r"momentum_buffer/2\.W has shape \(1, 1\)"),
     (other_layers_checkpoint, r"cannot resume from .*bad\.npz: it was saved from another architecture: "
-                              r"layer 1 differs: the file has ReLU\(\), this model has Tanh\(\)"),
+                              r"layer 1 differs: the file has ReLU, this model has Tanh$"),
+    (earlier_version_checkpoint, r"^cannot load .*bad\.npz: it was written in format backprop-parts/1 by an "
+                                 r"earlier version of this project; this version reads backprop-parts/2"),
+    (garbled_architecture_checkpoint, r"^cannot load .*bad\.npz: damaged file "
+                                      r"\(its architecture is not a JSON list of layers\)$"),
 ])
 def test_every_unusable_checkpoint_is_a_value_error_naming_it_and_changes_nothing(tmp_path, make, message):
     path = make(tmp_path / "bad.npz")

@@ -1,5 +1,6 @@
 """Sequential: chaining, the list interface, state dicts, and files that save atomically and load safely."""
 
+import json
 import os
 import zipfile
 
@@ -7,9 +8,10 @@ import numpy as np
 import pytest
 
 import models.savefile
-from layers import LeakyReLU, Linear, ReLU, SoftmaxCrossEntropy, Tanh
+from layers import Layer, LeakyReLU, Linear, ReLU, SoftmaxCrossEntropy, Tanh
 from models import Sequential
-from models.sequential import layer_difference
+from models.architecture import architecture, architecture_difference
+from models.savefile import FORMAT, read_npz
 
 
 def two_layer(hidden=4, seed=0, dtype=np.float64):
@@ -252,7 +254,7 @@ def zip_of_text(path):
 
 
 def pickled_npz(path):
-    np.savez(path, format=np.array("backprop-parts/1"), **{"model/0.W": np.array([{"a": 1}], dtype=object)})
+    np.savez(path, format=np.array(FORMAT), **{"model/0.W": np.array([{"a": 1}], dtype=object)})
     return path
 
 
@@ -292,15 +294,33 @@ def test_every_unusable_file_is_a_value_error_naming_it(tmp_path, make, message)
         np.testing.assert_array_equal(value, before[name])
 
 
-def test_loading_into_a_different_architecture_names_both(tmp_path):
+def test_loading_other_sizes_names_the_first_field_that_differs_and_changes_nothing(tmp_path):
     path = tmp_path / "wide.npz"
     two_layer(hidden=8).save(path)
     model = two_layer(hidden=4)
     before = model.state_dict()
-    with pytest.raises(ValueError, match=r"(?s)cannot load .*wide\.npz: it does not fit this model: 0\.W has shape \(2, 8\), "
-                                         r"expected \(2, 4\).*the file holds:.*out_features=8.*this model is:.*out_features=4"):
+    with pytest.raises(ValueError, match=r"^cannot load .*wide\.npz: it was saved from another architecture: "
+                                         r"layer 0 differs in out_features: the file has 8, "
+                                         r"this model has 4$"):
         model.load(path)
     np.testing.assert_array_equal(model.state_dict()["0.W"], before["0.W"])
+
+
+class Scale(Layer):
+    """y = x ⊙ s, with no config(): only its weights can tell two of them apart."""
+
+    def __init__(self, features):
+        super().__init__()
+        self.params["s"] = np.ones(features)
+        self.grads["s"] = None
+
+
+def test_weights_that_do_not_fit_an_architecture_that_agrees_are_named(tmp_path):
+    path = tmp_path / "scale.npz"
+    Sequential(Scale(3)).save(path)
+    with pytest.raises(ValueError, match=r"^cannot load .*scale\.npz: state_dict does not fit this model: "
+                                         r"0\.s has shape \(3,\), expected \(2,\)$"):
+        Sequential(Scale(2)).load(path)
 
 
 def test_a_folder_is_not_a_file(tmp_path):
@@ -315,6 +335,69 @@ def test_saved_files_are_plain_zip_archives_of_npy_arrays(tmp_path):
         assert sorted(archive.namelist()) == sorted(
             ["format.npy", "architecture.npy", "model/0.W.npy", "model/0.b.npy", "model/2.W.npy", "model/2.b.npy"]
         )
+
+
+def test_the_architecture_is_saved_as_json_one_object_per_layer(tmp_path):
+    path = tmp_path / "model.npz"
+    r = np.random.default_rng(0)
+    Sequential(Linear(2, 5, rng=r, dtype=np.float32), LeakyReLU(0.25, inplace=True), Tanh()).save(path)
+    arrays = read_npz(path)
+    assert str(arrays["format"]) == "backprop-parts/2"
+    assert json.loads(str(arrays["architecture"])) == [
+        {"kind": "Linear", "in_features": 2, "out_features": 5, "dtype": "float32"},
+        {"kind": "LeakyReLU", "negative_slope": 0.25, "inplace": True},
+        {"kind": "Tanh"},
+    ]
+
+
+def earlier_version_file(path):
+    """A file as the previous version (format backprop-parts/1) wrote it: the architecture a repr string."""
+    model = two_layer()
+    np.savez(path, format=np.array("backprop-parts/1"), architecture=np.array(repr(model)),
+             **{"model/" + name: value for name, value in model.state_dict().items()})
+    return path
+
+
+def file_with_architecture(path, text):
+    """A file this version wrote, with its architecture entry replaced by ``text``."""
+    two_layer().save(path)
+    arrays = read_npz(path)
+    arrays["architecture"] = np.array(text)
+    np.savez(path, **arrays)
+    return path
+
+
+def test_a_file_of_the_earlier_format_names_both_formats(tmp_path):
+    path = earlier_version_file(tmp_path / "old.npz")
+    model = two_layer(seed=1)
+    before = model.state_dict()
+    with pytest.raises(ValueError, match=r"^cannot load .*old\.npz: it was written in format "
+                                         r"backprop-parts/1 by an earlier version of this project; "
+                                         r"this version reads "
+                                         r"backprop-parts/2 \(retrain, or load it with that version"):
+        model.load(path)
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[name])
+    np.savez(path, format=np.array("backprop-parts/3"))
+    with pytest.raises(ValueError, match=r"format backprop-parts/3 by another version of this project"):
+        two_layer().load(path)
+
+
+@pytest.mark.parametrize("text", ["Sequential(\n  (0): Linear(2, 4)\n)", "{", "[1, 2]", '{"kind": "ReLU"}',
+                                  '[{"in_features": 2}]'])
+def test_an_architecture_that_is_not_a_json_list_of_layers_is_a_damaged_file(tmp_path, text):
+    model = two_layer(seed=1)
+    before = model.state_dict()
+    with pytest.raises(ValueError, match=r"^cannot load .*m\.npz: damaged file "
+                                         r"\(its architecture is not a JSON list of layers\)$"):
+        model.load(file_with_architecture(tmp_path / "m.npz", text))
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[name])
+    arrays = read_npz(tmp_path / "m.npz")
+    del arrays["architecture"]
+    np.savez(tmp_path / "m.npz", **arrays)
+    with pytest.raises(ValueError, match=r"damaged file"):
+        model.load(tmp_path / "m.npz")
 
 
 # Layers built with inplace=True overwrite the model's arrays, never the caller's ------------
@@ -407,15 +490,15 @@ def test_loading_a_file_of_another_architecture_says_which_layer_differs(tmp_pat
     model = two_layer()                     # the same weight shapes, but ReLU where the file has Tanh
     before = model.state_dict()
     with pytest.raises(ValueError, match=r"cannot load .*tanh\.npz: it was saved from another architecture: "
-                                         r"layer 1 differs: the file has Tanh\(\), this model has ReLU\(\)"):
+                                         r"layer 1 differs: the file has Tanh, this model has ReLU$"):
         model.load(path)
     short = tmp_path / "short.npz"
     Sequential(Linear(2, 4, rng=r), Tanh()).save(short)            # the same weights, one layer fewer
     with pytest.raises(ValueError, match=r"short\.npz: it was saved from another architecture: "
                                          r"the file's model has 2 layers, this model has 3"):
         Sequential(Linear(2, 4, rng=r), Tanh(), ReLU()).load(short)
-    with pytest.raises(ValueError, match=r"it does not fit this model: unexpected 2\.W, 2\.b"):
-        Sequential(Linear(2, 4, rng=r), Tanh()).load(path)          # weights that do not fit come first
+    with pytest.raises(ValueError, match=r"the file's model has 3 layers, this model has 2 layers$"):
+        Sequential(Linear(2, 4, rng=r), Tanh()).load(path)
     for name, value in model.state_dict().items():
         np.testing.assert_array_equal(value, before[name])
     r = np.random.default_rng(0)
@@ -423,17 +506,55 @@ def test_loading_a_file_of_another_architecture_says_which_layer_differs(tmp_pat
     model.load(path)                        # inplace changes how ReLU computes, not what: it loads
 
 
-def test_a_different_slope_is_another_architecture_and_an_unreadable_one_is_left_to_the_weights(tmp_path):
+def test_a_different_slope_is_another_architecture_and_inplace_is_no_difference(tmp_path):
     r = np.random.default_rng(0)
     path = tmp_path / "leaky.npz"
     Sequential(Linear(2, 3, rng=r), LeakyReLU(0.1, inplace=True)).save(path)
-    with pytest.raises(ValueError, match=r"layer 1 differs: the file has LeakyReLU\(negative_slope=0\.1, "
-                                         r"inplace=True\), this model has LeakyReLU\(negative_slope=0\.2\)"):
+    with pytest.raises(ValueError, match=r"layer 1 differs in negative_slope: "
+                                         r"the file has 0\.1, this model has 0\.2$"):
         Sequential(Linear(2, 3, rng=r), LeakyReLU(0.2)).load(path)
     Sequential(Linear(2, 3, rng=r), LeakyReLU(0.1)).load(path)      # inplace alone is no difference
-    model = Sequential(Linear(2, 3, rng=r), LeakyReLU(0.1))
-    assert layer_difference("garbage", model) is None
-    assert layer_difference("Sequential(\n  (0): Linear(2, 3)\n  (5): Tanh()\n)", model) is None
+
+
+def test_a_different_dtype_is_another_architecture(tmp_path):
+    path = tmp_path / "single.npz"
+    two_layer(dtype=np.float32).save(path)
+    with pytest.raises(ValueError, match=r"layer 0 differs in dtype: the file has float32, "
+                                         r"this model has float64$"):
+        two_layer().load(path)                  # the weights would convert: only the architecture says no
+
+
+def linear(n_in, n_out, **fields):
+    return {"kind": "Linear", "in_features": n_in, "out_features": n_out, "dtype": "float64", **fields}
+
+
+@pytest.mark.parametrize("saved, expected", [                  # compared with two_layer(): 2 -> 4 -> 3
+    ([linear(2, 4), {"kind": "ReLU"}], "the file's model has 2 layers, this model has 3 layers"),
+    ([linear(2, 4)], "the file's model has 1 layer, this model has 3 layers"),
+    ([linear(2, 4), {"kind": "Tanh"}, linear(4, 3)],
+     "layer 1 differs: the file has Tanh, this model has ReLU"),
+    ([linear(2, 4), {"kind": "ReLU"}, linear(4, 5)],
+     "layer 2 differs in out_features: the file has 5, this model has 3"),
+    ([linear(2, 4, dtype="float32"), {"kind": "ReLU"}, linear(4, 3)],
+     "layer 0 differs in dtype: the file has float32, this model has float64"),
+    ([{"kind": "Linear", "in_features": 2, "out_features": 4}, {"kind": "ReLU"}, linear(4, 3)],
+     "layer 0 differs in dtype: the file has no dtype, this model has float64"),
+    ([linear(2, 4, bias=False), {"kind": "ReLU"}, linear(4, 3)],
+     "layer 0 differs in bias: the file has False, this model has no bias"),
+    ([linear(2, 4), {"kind": "ReLU", "inplace": True}, linear(4, 3)], None),
+    ([linear(2, 4), {"kind": "ReLU", "inplace": False}, linear(4, 3)], None),
+    ([linear(2, 4), {"kind": "ReLU"}, linear(4, 3)], None),
+])
+def test_architectures_are_compared_field_by_field_without_inplace(saved, expected):
+    assert architecture_difference(saved, two_layer()) == expected
+
+
+def test_the_architecture_of_a_model_is_each_layers_kind_and_config():
+    assert architecture(two_layer(hidden=6)) == [
+        {"kind": "Linear", "in_features": 2, "out_features": 6, "dtype": "float64"},
+        {"kind": "ReLU", "inplace": False},
+        {"kind": "Linear", "in_features": 6, "out_features": 3, "dtype": "float64"},
+    ]
 
 
 def test_a_call_order_error_inside_a_model_names_the_position_too():

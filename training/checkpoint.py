@@ -1,7 +1,8 @@
 """Training checkpoints: everything a run needs to continue exactly where it stopped.
 
 A checkpoint is an ``.npz`` file, written atomically and read without unpickling, holding
-  model/<name>     the weights, as ``Sequential.save`` writes them (so ``model.load`` reads them too)
+  format, architecture, model/<name>
+                   what ``Sequential.save`` writes (models/savefile.py), so ``model.load`` reads it too
   optim/<name>     the optimizer's step count and buffers
   batches/<name>   the batch stream's pass order, position and generator state (mini-batch runs)
   history/<name>   the history columns so far
@@ -16,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.savefile import FORMAT, check_format, read_npz, write_npz_atomically
-from models.sequential import layer_difference
+from models.savefile import (MODEL, check_format, entries_under, load_into, model_entries, read_architecture,
+                             read_npz, write_npz_atomically)
 from training.history import History
 from training.loop import TrainingState
 
@@ -27,7 +28,7 @@ class Checkpoint:
     """A checkpoint read from disk, not yet applied to anything."""
 
     path: str
-    architecture: str | None
+    architecture: list[dict]
     config: dict
     step: int
     model: dict
@@ -38,14 +39,10 @@ class Checkpoint:
 
 def save_checkpoint(path, model, optimizer, state: TrainingState, config: dict) -> None:
     """Write model, optimizer, batch stream, history and config to ``path``, all or nothing."""
-    arrays = {
-        "format": np.array(FORMAT),
-        "architecture": np.array(repr(model)),
-        "config": np.array(json.dumps(config, sort_keys=True)),
-        "step": np.array(state.step),
-    }
+    arrays = model_entries(model)
+    arrays["config"] = np.array(json.dumps(config, sort_keys=True))
+    arrays["step"] = np.array(state.step)
     groups = {
-        "model/": model.state_dict(),
         "optim/": optimizer.state_dict(),
         "batches/": state.batches.state_dict() if state.batches is not None else {},
         "history/": state.history.to_arrays(),
@@ -61,22 +58,24 @@ def read_checkpoint(path) -> Checkpoint:
     check_format(path, arrays)
     if "config" not in arrays:
         raise ValueError(
-            f"cannot resume from {path}: it holds model weights only (Sequential.save), not a training checkpoint"
+            f"cannot resume from {path}: it holds model weights only (Sequential.save), "
+            "not a training checkpoint"
         )
     missing = [name for name in ("step",) if name not in arrays]
     if missing:
-        raise ValueError(f"cannot resume from {path}: damaged checkpoint (the entry {missing[0]!r} is missing)")
+        raise ValueError(
+            f"cannot resume from {path}: damaged checkpoint (the entry {missing[0]!r} is missing)")
     try:
         config = json.loads(str(arrays["config"]))
         step = int(arrays["step"])
-        history = History.from_arrays(_group(arrays, "history/"))
+        history = History.from_arrays(entries_under(arrays, "history/"))
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"cannot resume from {path}: damaged checkpoint ({exc})") from exc
     if not isinstance(config, dict):
         raise ValueError(f"cannot resume from {path}: damaged checkpoint (its config is not a JSON object)")
-    architecture = str(arrays["architecture"]) if "architecture" in arrays else None
-    return Checkpoint(path=str(path), architecture=architecture, config=config, step=step, model=_group(arrays, "model/"),
-                      optimizer=_group(arrays, "optim/"), batches=_group(arrays, "batches/"), history=history)
+    return Checkpoint(path=str(path), architecture=read_architecture(path, arrays), config=config, step=step,
+                      model=entries_under(arrays, MODEL), optimizer=entries_under(arrays, "optim/"),
+                      batches=entries_under(arrays, "batches/"), history=history)
 
 
 def restore(checkpoint: Checkpoint, model, optimizer, state: TrainingState) -> None:
@@ -90,10 +89,7 @@ def restore(checkpoint: Checkpoint, model, optimizer, state: TrainingState) -> N
         if (state.batches is None) != (not checkpoint.batches):
             kinds = ("full-batch", "mini-batch") if checkpoint.batches else ("mini-batch", "full-batch")
             raise ValueError(f"it was saved by a {kinds[1]} run, but this run is {kinds[0]}")
-        model.load_state_dict(checkpoint.model)
-        different = layer_difference(checkpoint.architecture, model) if checkpoint.architecture else None
-        if different:
-            raise ValueError(f"it was saved from another architecture: {different}")
+        load_into(model, checkpoint.architecture, checkpoint.model)
         optimizer.load_state_dict(checkpoint.optimizer)
         if state.batches is not None:
             state.batches.load_state_dict(checkpoint.batches)
@@ -108,8 +104,6 @@ def restore(checkpoint: Checkpoint, model, optimizer, state: TrainingState) -> N
 
 def _state_arrays(model, optimizer) -> list:
     """Every array a restore may change in place: the weights and the optimizer's buffers."""
-    return [p.value for p in model.parameters()] + [a for arrays in optimizer.buffers.values() for a in arrays]
+    buffers = [array for arrays in optimizer.buffers.values() for array in arrays]
+    return [p.value for p in model.parameters()] + buffers
 
-
-def _group(arrays: dict, prefix: str) -> dict:
-    return {name[len(prefix):]: value for name, value in arrays.items() if name.startswith(prefix)}

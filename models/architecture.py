@@ -1,0 +1,43 @@
+"""A model's architecture as data: what each layer computes, and where two models differ.
+
+Each layer is ``{"kind": its type name, **layer.config()}``, its constructor arguments as
+JSON-ready values, so files keep architectures as JSON (models/savefile.py) and compare them field
+by field, never by parsing text.
+"""
+
+from __future__ import annotations
+
+import json
+
+
+def architecture(model) -> list[dict]:
+    """``[{"kind": type name, **layer.config()}, ...]``, one object per layer, JSON-ready."""
+    return [{"kind": type(layer).__name__, **(layer.config() if hasattr(layer, "config") else {})}
+            for layer in model]
+
+
+def architecture_difference(saved: list[dict], model) -> str | None:
+    """The first difference between the architecture ``saved`` in a file and ``model``'s, or None.
+
+    Position by position: the kind, then each config field. ``inplace`` is left out: it changes how
+    a layer computes, not what.
+    """
+    ours = json.loads(json.dumps(architecture(model)))     # through JSON, as the file's went
+    if len(saved) != len(ours):
+        return f"the file's model has {_layers(len(saved))}, this model has {_layers(len(ours))}"
+    for position, (theirs, mine) in enumerate(zip(saved, ours)):
+        if theirs["kind"] != mine["kind"]:
+            return f"layer {position} differs: the file has {theirs['kind']}, this model has {mine['kind']}"
+        for field in [*theirs, *(field for field in mine if field not in theirs)]:
+            if field != "inplace" and _value(theirs, field) != _value(mine, field):
+                return (f"layer {position} differs in {field}: the file has {_value(theirs, field)}, "
+                        f"this model has {_value(mine, field)}")
+    return None
+
+
+def _layers(n: int) -> str:
+    return f"{n} layer" if n == 1 else f"{n} layers"
+
+
+def _value(layer: dict, field: str):
+    return layer.get(field, f"no {field}")

@@ -38,7 +38,7 @@ DEFAULTS = {
 }
 DEFAULT_LR = {"sgd": 1.0, "adam": 1e-3}
 # A resumed run may change these: they decide how long it runs and how often it saves, not what it computes.
-FREE_ON_RESUME = {"steps", "checkpoint_every"}
+FREE_ON_RESUME = ("steps", "checkpoint_every")
 
 
 def count(name: str, minimum: int, maximum: int | None = None):

@@ -31,7 +31,7 @@ CHECKS = {
 }
 CHOICES = {"optimizer": ("sgd", "adam")}
 SAVED = {"hidden": 4, "lr": 0.5, "steps": 3, "batch_size": None, "init": "he", "optimizer": "sgd"}
-FREE = {"steps"}
+FREE = ("steps",)
 
 
 def complete(config: dict) -> dict:

@@ -141,13 +141,13 @@ def saved_setting_problems(config: dict, checks: dict[str, Callable], choices: d
 
 def resumed_config(path, given: dict, *, checks: dict[str, Callable], choices: dict[str, tuple],
                    optional: tuple[str, ...], combined: Callable[[dict], list[str]],
-                   complete: Callable[[dict], dict], free: set[str]) -> tuple[dict, Checkpoint]:
+                   complete: Callable[[dict], dict], free: tuple[str, ...]) -> tuple[dict, Checkpoint]:
     """The checkpoint at ``path`` and the resumed run's configuration: its saved settings, with the
     ``given`` flags that are ``free`` to change applied; any other given flag must agree with them.
 
-    The saved settings are checked as ``saved_setting_problems`` and then ``combined`` (the
-    problems of a combination of settings) check them; ``complete`` fills in what follows from
-    other settings (such as init "auto"), so that a given flag is compared as the run would use it.
+    The saved settings must pass ``saved_setting_problems`` and then ``combined`` (which lists the
+    problems of a combination of settings). ``complete`` fills in the settings that follow from
+    others (such as init "auto"), so that a given flag is compared as the run would use it.
     """
     try:
         checkpoint = read_checkpoint(path)
@@ -163,7 +163,7 @@ def resumed_config(path, given: dict, *, checks: dict[str, Callable], choices: d
     clashes = [f"--{name.replace('_', '-')} {asked[name]} (the checkpoint has {saved[name]})"
                for name in given if name not in free and asked[name] != saved[name]]
     if clashes:
-        changeable = ", ".join(f"--{name.replace('_', '-')}" for name in sorted(free, reverse=True))
+        changeable = ", ".join(f"--{name.replace('_', '-')}" for name in free)
         raise Failure(f"cannot resume {path} with {', '.join(clashes)}: a resumed run keeps its "
                       f"data, model and optimizer; leave those flags out ({changeable}, --out and "
                       f"--no-progress may change)", EXIT_USAGE)

@@ -1,4 +1,8 @@
-"""Training: the loop as a reusable function, checkpoints that resume exactly, and figures."""
+"""Training: the loop as a reusable function, checkpoints that resume exactly, and figures.
+
+training.runs (imported as ``from training import runs``) holds a script's run machinery: the run's
+folder and config.json record, resuming from a checkpoint, Ctrl-C, one-line errors and exit codes.
+"""
 
 from training.checkpoint import Checkpoint, read_checkpoint, restore, save_checkpoint
 from training.history import History

@@ -1,0 +1,367 @@
+"""training/runs.py in this process: flag types, resuming (saved settings, clashes, free settings),
+the run's folder, its config.json record, the last good checkpoint, Ctrl-C and exit codes."""
+
+import argparse
+import json
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from layers import Linear, SoftmaxCrossEntropy
+from layers.checks import check_count, check_real
+from models import Sequential
+from models.savefile import read_npz
+from optim import SGD
+from training import Diverged, History, TrainingState, fit, read_checkpoint, runs, save_checkpoint
+
+# A small set of settings, as a script declares them: how each is read and checked.
+def count(name, minimum=1):
+    return runs.flag_type(name, lambda v: check_count(name, v, minimum=minimum), int, kind="a whole number")
+
+
+CHECKS = {
+    "hidden": count("hidden"),
+    "lr": runs.flag_type("lr", lambda v: check_real("lr", v, low=0), float, kind="a number"),
+    "steps": count("steps", minimum=0),
+    "batch_size": count("batch_size"),
+    "init": runs.flag_type("init", lambda v: check_real("init", v, low=0), float, kind="he or a std",
+                           names=("auto", "he")),
+}
+CHOICES = {"optimizer": ("sgd", "adam")}
+SAVED = {"hidden": 4, "lr": 0.5, "steps": 3, "batch_size": None, "init": "he", "optimizer": "sgd"}
+FREE = ("steps",)
+
+
+def complete(config: dict) -> dict:
+    return dict(config, init="he" if config["init"] == "auto" else config["init"])
+
+
+def no_combination_problems(config: dict) -> list[str]:
+    return []
+
+
+def resumed(path, given: dict, combined=no_combination_problems):
+    return runs.resumed_config(path, given, checks=CHECKS, choices=CHOICES, optional=("batch_size",),
+                               combined=combined, complete=complete, free=FREE)
+
+
+def small_problem():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((12, 2))
+    y = np.arange(12) % 3
+    model = Sequential(Linear(2, 4, rng=rng), Linear(4, 3, rng=rng))
+    return model, SGD(model.parameters(), lr=0.5), X, y
+
+
+@pytest.fixture
+def checkpoint(tmp_path) -> Path:
+    """A checkpoint after 3 steps, with the settings SAVED; ``checkpoint.with_config(**changes)``."""
+    model, optimizer, X, y = small_problem()
+    state = TrainingState()
+    fit(model, SoftmaxCrossEntropy(), optimizer, X, y, steps=3, state=state)
+    path = tmp_path / "run" / "checkpoint.npz"
+    path.parent.mkdir()
+    save_checkpoint(path, model, optimizer, state, SAVED)
+    return path
+
+
+def edited(path: Path, **changes) -> Path:
+    arrays = read_npz(path)
+    config = json.loads(str(arrays["config"]))
+    for name, value in changes.items():
+        if value is None:
+            del config[name]
+        else:
+            config[name] = value
+    arrays["config"] = np.array(json.dumps(config))
+    np.savez(path.with_name("edited.npz"), **arrays)
+    return path.with_name("edited.npz")
+
+
+# Flag types -------------------------------------------------------------------------------
+
+def test_a_flag_type_converts_text_and_applies_the_shared_rule():
+    assert CHECKS["hidden"]("16") == 16 and CHECKS["lr"]("1e-3") == 0.001 and CHECKS["init"]("he") == "he"
+    with pytest.raises(argparse.ArgumentTypeError, match=r"^hidden must be a whole number, got '1\.5'$"):
+        CHECKS["hidden"]("1.5")
+    with pytest.raises(argparse.ArgumentTypeError, match=r"^hidden must be a positive int, got 0$"):
+        CHECKS["hidden"]("0")
+    with pytest.raises(argparse.ArgumentTypeError,
+                       match=r"^Invalid lr: -0\.5 \(expected a finite number with 0 <= lr\)$"):
+        CHECKS["lr"]("-0.5")
+    with pytest.raises(argparse.ArgumentTypeError, match=r"^init must be he or a std, got 'kaiming'$"):
+        CHECKS["init"]("kaiming")
+
+
+def test_in_argparse_a_flag_type_error_is_one_line_with_exit_2(capsys):
+    parser = runs.ArgumentParser(prog="script.py")
+    parser.add_argument("--hidden", type=CHECKS["hidden"])
+    assert parser.parse_args(["--hidden", "8"]).hidden == 8
+    with pytest.raises(SystemExit) as exit:
+        parser.parse_args(["--hidden", "0"])
+    assert exit.value.code == runs.EXIT_USAGE == 2
+    assert capsys.readouterr().err.splitlines()[-1] == \
+        "script.py: error: argument --hidden: hidden must be a positive int, got 0 (see --help)"
+    with pytest.raises(argparse.ArgumentTypeError, match="an empty name is not a folder"):
+        runs.folder_name("  ")
+
+
+# Saved settings ---------------------------------------------------------------------------
+
+def test_intact_saved_settings_have_no_problems():
+    assert runs.saved_setting_problems(SAVED, CHECKS, CHOICES, optional=("batch_size",)) == []
+    assert runs.saved_setting_problems(dict(SAVED, lr=1, batch_size=8), CHECKS, CHOICES) == []
+
+
+@pytest.mark.parametrize("changes, problem", [
+    (dict(hidden=None), "hidden is missing"),
+    (dict(optimizer=None), "optimizer is missing"),
+    (dict(hidden="4"), "hidden '4' is text, not a number"),
+    (dict(lr="0.5"), "lr '0.5' is text, not a number"),
+    (dict(hidden=4.0), "hidden must be a positive int, got 4.0 (float)"),
+    (dict(hidden=True), "hidden must be a positive int, got True (bool)"),
+    (dict(hidden=0), "hidden must be a positive int, got 0"),
+    (dict(lr=float("nan")), "Invalid lr: nan (expected a finite number with 0 <= lr)"),
+    (dict(init="xavier"), "init must be he or a std, got 'xavier'"),
+    (dict(optimizer="rmsprop"), "optimizer 'rmsprop' is not one of sgd, adam"),
+])
+def test_each_damaged_saved_setting_is_named(changes, problem):
+    config = {name: value for name, value in dict(SAVED, **changes).items() if value is not None or
+              name == "batch_size"}
+    assert runs.saved_setting_problems(config, CHECKS, CHOICES, optional=("batch_size",)) == [problem]
+
+
+def test_none_is_a_problem_unless_the_setting_is_optional():
+    assert runs.saved_setting_problems(SAVED, CHECKS, CHOICES) == \
+        ["batch_size must be a positive int, got None (NoneType)"]
+
+
+# Resuming ---------------------------------------------------------------------------------
+
+def test_a_resumed_run_keeps_the_saved_settings_and_takes_the_free_ones(checkpoint):
+    config, read = resumed(checkpoint, {"steps": 10})
+    assert config == dict(SAVED, steps=10) and read.step == 3 and read.path == str(checkpoint)
+    # flags equal to the saved settings are no clash; "auto" is compared as complete() fills it in
+    config, _ = resumed(checkpoint, {"steps": 10, "hidden": 4, "lr": 0.5, "init": "auto"})
+    assert config == dict(SAVED, steps=10)
+
+
+def test_flags_that_clash_with_the_checkpoint_are_a_usage_error_naming_each(checkpoint):
+    with pytest.raises(runs.Failure) as caught:
+        resumed(checkpoint, {"steps": 10, "hidden": 8, "optimizer": "adam", "init": 0.01})
+    assert caught.value.code == runs.EXIT_USAGE
+    message = str(caught.value)
+    assert message.startswith(f"cannot resume {checkpoint} with ")
+    for clash in ("--hidden 8 (the checkpoint has 4)", "--optimizer adam (the checkpoint has sgd)",
+                  "--init 0.01 (the checkpoint has he)"):
+        assert clash in message
+    assert "leave those flags out (--steps, --out and --no-progress may change)" in message
+
+
+def test_steps_must_exceed_the_updates_already_made(checkpoint):
+    with pytest.raises(runs.Failure, match=r"has already made 3 updates; pass a larger --steps") as caught:
+        resumed(checkpoint, {"steps": 3})
+    assert caught.value.code == runs.EXIT_USAGE
+    with pytest.raises(runs.Failure, match="has already made 3 updates"):
+        resumed(checkpoint, {})                  # the saved total, 3, is reached
+
+
+def test_a_checkpoint_with_damaged_settings_fails_with_every_problem(checkpoint):
+    with pytest.raises(runs.Failure) as caught:
+        resumed(edited(checkpoint, hidden="4", lr=-1.0), {"steps": 10})
+    assert caught.value.code == runs.EXIT_FAILED
+    assert str(caught.value) == (
+        f"cannot resume from {checkpoint.with_name('edited.npz')}: damaged checkpoint "
+        "(hidden '4' is text, not a number; Invalid lr: -1.0 (expected a finite number with 0 <= lr))")
+
+
+def test_combination_problems_are_asked_only_of_intact_settings(checkpoint):
+    asked = []
+
+    def combined(config):
+        asked.append(config)
+        return ["lr 0.5 with hidden 4 is not allowed"]
+    with pytest.raises(runs.Failure, match=r"damaged checkpoint \(lr 0\.5 with hidden 4 is not allowed\)"):
+        resumed(checkpoint, {"steps": 10}, combined)
+    with pytest.raises(runs.Failure, match=r"damaged checkpoint \(hidden is missing\)"):
+        resumed(edited(checkpoint, hidden=None), {"steps": 10}, combined)
+    assert len(asked) == 1
+
+
+def test_a_negative_step_count_and_an_unreadable_file_fail_with_one_line(checkpoint, tmp_path):
+    arrays = read_npz(checkpoint)
+    arrays["step"] = np.array(-5)
+    np.savez(tmp_path / "negative.npz", **arrays)
+    with pytest.raises(runs.Failure, match=r"damaged checkpoint \(its step count is -5\)"):
+        resumed(tmp_path / "negative.npz", {"steps": 10})
+    with pytest.raises(runs.Failure, match=r"nope\.npz: no such file") as caught:
+        resumed(tmp_path / "nope.npz", {"steps": 10})
+    assert caught.value.code == runs.EXIT_FAILED
+
+
+def test_restore_run_turns_a_checkpoint_that_does_not_fit_into_a_failure(checkpoint):
+    model = Sequential(Linear(2, 5, rng=np.random.default_rng(0)), Linear(5, 3, rng=np.random.default_rng(0)))
+    before = model[0].params["W"].copy()
+    with pytest.raises(runs.Failure, match=r"cannot resume from .*checkpoint\.npz: .*0\.W") as caught:
+        runs.restore_run(read_checkpoint(checkpoint), model, SGD(model.parameters(), lr=0.5), TrainingState())
+    assert caught.value.code == runs.EXIT_FAILED
+    np.testing.assert_array_equal(model[0].params["W"], before)
+
+
+# The run's folder -------------------------------------------------------------------------
+
+def test_claiming_a_new_folder_creates_it_with_an_empty_record(tmp_path):
+    folder, own = runs.choose_folder(str(tmp_path / "a" / "b"), None)
+    assert (folder, own) == (tmp_path / "a" / "b", False) and not folder.exists()   # nothing created yet
+    assert runs.claim(folder, own, default_name=False) == folder
+    assert (folder / "config.json").read_text() == ""
+    assert runs.holds_a_run(folder)
+
+
+def test_a_folder_that_holds_a_run_is_refused(tmp_path, checkpoint):
+    with pytest.raises(runs.Failure, match=r"already holds a run; choose another --out, or continue it with "
+                                           r"--resume .*run/checkpoint\.npz") as caught:
+        runs.choose_folder(str(checkpoint.parent), None)
+    assert caught.value.code == runs.EXIT_USAGE
+    (tmp_path / "claimed").mkdir()
+    (tmp_path / "claimed" / "config.json").write_text("{}")
+    with pytest.raises(runs.Failure, match=r"claimed already holds a run; choose another --out$"):
+        runs.choose_folder(str(tmp_path / "claimed"), None)
+    # claimed by another run between the check and the claim
+    (tmp_path / "late").mkdir()
+    folder, own = runs.choose_folder(str(tmp_path / "late"), None)
+    (tmp_path / "late" / "config.json").write_text("{}")
+    with pytest.raises(runs.Failure, match="late already holds a run"):
+        runs.claim(folder, own, default_name=False)
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(runs.Failure, match=r"--out .*a-file is a file, not a folder"):
+        runs.choose_folder(str(tmp_path / "a-file"), None)
+
+
+def test_a_resumed_run_continues_in_its_own_folder_or_a_new_one(checkpoint, tmp_path):
+    read = read_checkpoint(checkpoint)
+    assert runs.choose_folder(None, read) == (checkpoint.parent, True)
+    assert runs.choose_folder(str(checkpoint.parent), read) == (checkpoint.parent, True)
+    assert runs.claim(checkpoint.parent, True, default_name=False) == checkpoint.parent   # already its own
+    assert runs.choose_folder(str(tmp_path / "next"), read) == (tmp_path / "next", False)
+
+
+def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder, own = runs.choose_folder(None, None)
+    assert folder.parent == Path("runs") and len(folder.name) == len("20261128-120000") and not own
+    first = runs.claim(Path("runs/20261128-120000"), own=False, default_name=True)
+    second = runs.claim(Path("runs/20261128-120000"), own=False, default_name=True)
+    assert (first.name, second.name) == ("20261128-120000", "20261128-120000-2")
+    with pytest.raises(runs.Failure, match="already holds a run"):
+        runs.claim(first, own=False, default_name=False)
+
+
+# The record and the checkpoint --------------------------------------------------------------
+
+def test_the_record_says_what_ran_and_how_it_ended(tmp_path, checkpoint, capsys):
+    model, optimizer, X, y = small_problem()
+    tmp_path = tmp_path / "record"
+    tmp_path.mkdir()
+    config = dict(SAVED, dtype="float64", steps=5)
+    record = runs.RunRecord(tmp_path, config, model, optimizer, {"train": 12, "validation": 0},
+                            read_checkpoint(checkpoint))
+    state = TrainingState(step=3)
+    record.begin(state)
+    printed = capsys.readouterr().out
+    assert "27 parameters, float64, init he" in printed
+    assert "SGD(lr=0.5" in printed and "full batch" in printed
+    assert f"run        5 steps, resuming at step 3 from {checkpoint}, files in {tmp_path}" in printed
+    written = json.loads((tmp_path / "config.json").read_text())
+    assert written["status"] == "running" and written["finished"] is None and written["final"] is None
+    assert written["parameters"] == 27 and written["config"] == config
+    assert written["resumed_from"] == {"path": str(checkpoint), "step": 3}
+    assert set(written["versions"]) >= {"python", "numpy", "matplotlib", "tqdm"}
+
+    state.step = 5
+    record.write(state, "completed", final={"step": 5, "loss": 0.25, "val_loss": float("nan")})
+    written = json.loads((tmp_path / "config.json").read_text())
+    assert written["status"] == "completed" and written["steps_done"] == 5 and written["finished"]
+    assert written["final"] == {"step": 5, "loss": 0.25, "val_loss": None}     # NaN is written as null
+    assert list(tmp_path.iterdir()) == [tmp_path / "config.json"]               # no temporary file left
+
+
+def test_a_divergence_is_recorded_with_the_history_and_becomes_a_failure(tmp_path):
+    model, optimizer, X, y = small_problem()
+    record = runs.RunRecord(tmp_path, dict(SAVED), model, optimizer, {"train": 12, "validation": 0})
+    state = TrainingState(step=7, history=History())
+    diverged = Diverged(7, "a score", float("nan"))
+    failure = record.diverged(diverged, state)
+    assert isinstance(failure, runs.Failure) and failure.code == runs.EXIT_FAILED
+    assert str(failure) == (f"{diverged}; no checkpoint was written; "
+                            f"the history up to the failure is in {tmp_path / 'history.csv'}")
+    written = json.loads((tmp_path / "config.json").read_text())
+    assert (written["status"], written["message"]) == ("diverged", str(diverged))
+    assert (tmp_path / "history.csv").exists()
+
+
+def test_a_diverged_state_never_replaces_the_last_good_checkpoint(tmp_path):
+    model, optimizer, X, y = small_problem()
+    state = TrainingState(step=2)
+    path = tmp_path / "checkpoint.npz"
+    (tmp_path / ".checkpoint.npz.1234.tmp").write_bytes(b"half a checkpoint")   # left by a killed save
+    runs.save_good_checkpoint(path, model, optimizer, state, SAVED)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.npz"]
+    before = path.read_bytes()
+    model[0].params["W"][0, 0] = np.inf
+    state.step = 3
+    with pytest.raises(Diverged, match="step 3"):
+        runs.save_good_checkpoint(path, model, optimizer, state, SAVED)
+    assert path.read_bytes() == before
+
+
+# Ctrl-C and exit codes ----------------------------------------------------------------------
+
+def test_the_first_ctrl_c_asks_to_stop_and_the_second_aborts(capsys):
+    before = signal.getsignal(signal.SIGINT)
+    with runs.StopFlag() as stop:
+        assert not stop()
+        signal.raise_signal(signal.SIGINT)
+        assert stop() and stop.requested
+        assert "stopping after this step" in capsys.readouterr().err
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+        assert stop.saved_and_stopped(4, Path("run/checkpoint.npz")) == runs.EXIT_INTERRUPTED == 130
+    assert capsys.readouterr().err.strip() == \
+        "interrupted at step 4: saved; continue with python train.py --resume run/checkpoint.npz"
+    assert signal.getsignal(signal.SIGINT) is before                     # put back on the way out
+
+
+@pytest.mark.parametrize("error, code, line", [
+    (runs.Failure("the run failed"), 1, "the run failed"),
+    (runs.Failure("bad flags", runs.EXIT_USAGE), 2, "bad flags"),
+    (PermissionError(13, "Permission denied", "run"), 1, "cannot write the run's files: [Errno 13] "
+                                                          "Permission denied: 'run'"),
+    (MemoryError(), 1, "out of memory: the model or data is too large (try less)"),
+    (KeyboardInterrupt(), 130, "aborted; the last checkpoint on disk is unchanged"),
+])
+def test_an_expected_failure_is_one_line_and_its_exit_code(capsys, error, code, line):
+    def work():
+        raise error
+    assert runs.exit_code(work, prog="script.py", memory_hint="try less") == code
+    assert capsys.readouterr().err == f"script.py: error: {line}\n"
+    assert runs.exit_code(lambda: 0, prog="script.py", memory_hint="") == runs.EXIT_OK == 0
+
+
+def test_an_unexpected_error_is_not_hidden():
+    def work():
+        raise ZeroDivisionError("a bug")
+    with pytest.raises(ZeroDivisionError):
+        runs.exit_code(work, prog="script.py", memory_hint="")
+
+
+def test_the_summary_line_reads_the_final_history_row():
+    row = {"step": 30, "loss": 0.123456, "train_accuracy": 0.9, "val_loss": float("nan"),
+           "val_accuracy": float("nan")}
+    assert runs.summary(row, 1.26) == \
+        "done       step 30  loss 0.1235  train accuracy 90.0%  (1.3 s of training)"
+    row.update(loss=123456.0, val_loss=0.5, val_accuracy=0.75)
+    assert runs.summary(row, 0.0) == ("done       step 30  loss 1.235e+05  train accuracy 90.0%  "
+                                      "val loss 0.5000  val accuracy 75.0%  (0.0 s of training)")

@@ -1,0 +1,358 @@
+"""A training run's machinery: its folder, its config.json record, resuming, Ctrl-C and exit codes.
+
+A script such as train.py builds the data, the model and the optimizer and calls ``fit``; what
+this module does around that is the same for any run:
+
+- ``resumed_config`` and ``restore_run``: a checkpoint's saved settings, checked as their flags
+  would be, reconciled with the flags given to the resumed run; its state restored;
+- ``choose_folder`` and ``claim``: the run's folder, which never receives a second run's files;
+- ``RunRecord``: config.json, every setting and the outcome, rewritten as the run goes;
+- ``save_good_checkpoint``: a checkpoint that a diverged state never replaces;
+- ``StopFlag``: the first Ctrl-C finishes the step, saves and exits 130; a second aborts;
+- ``ArgumentParser``, ``flag_type`` and ``folder_name``: flags read and checked, a usage error
+  as one line (exit 2); a flag's type also checks the setting saved in a checkpoint;
+- ``summary``: the run's last line;
+- ``Failure`` and ``exit_code``: an expected failure as one line on stderr and its exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import platform
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+
+from models.savefile import write_atomically
+from training.checkpoint import Checkpoint, read_checkpoint, restore, save_checkpoint
+from training.loop import Diverged, TrainingState, require_finite_state
+
+EXIT_OK = 0
+EXIT_FAILED = 1            # diverged, unreadable checkpoint, unwritable output
+EXIT_USAGE = 2             # bad flags (argparse's convention)
+EXIT_INTERRUPTED = 130     # Ctrl-C (128 + SIGINT)
+
+
+class Failure(Exception):
+    """An expected failure: reported as one line on stderr, never as a traceback."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILED):
+        super().__init__(message)
+        self.code = code
+
+
+def exit_code(work: Callable[[], int], *, prog: str, memory_hint: str) -> int:
+    """``work()``'s exit code; an expected failure becomes one line on stderr and its code."""
+    try:
+        return work()
+    except Failure as exc:
+        message, code = str(exc), exc.code
+    except OSError as exc:
+        message, code = f"cannot write the run's files: {exc}", EXIT_FAILED
+    except MemoryError:
+        message, code = f"out of memory: the model or data is too large ({memory_hint})", EXIT_FAILED
+    except KeyboardInterrupt:
+        message, code = "aborted; the last checkpoint on disk is unchanged", EXIT_INTERRUPTED
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    return code
+
+
+def flag_type(name: str, check: Callable, convert: Callable[[str], object], *, kind: str,
+              names: tuple = ()) -> Callable:
+    """An argparse ``type=`` for the setting ``name``: text -> ``convert`` -> ``check`` (a shared
+    rule from layers/checks.py), whose ValueError or TypeError becomes argparse's one-line usage
+    error; one of ``names`` is taken as it is. A value that is not text (a setting saved in a
+    checkpoint) goes to ``check`` as it is."""
+    def parse(value):
+        if value in names:
+            return value
+        if isinstance(value, str):
+            try:
+                value = convert(value)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"{name} must be {kind}, got {value!r}") from None
+        try:
+            return check(value)
+        except (ValueError, TypeError) as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from exc
+    return parse
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, with "(see --help)" after its one-line usage error (exit code 2)."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def folder_name(text: str) -> str:
+    """The argparse type of --out: any name but an empty one."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty name is not a folder")
+    return text
+
+
+def restore_run(checkpoint: Checkpoint, model, optimizer, state: TrainingState) -> None:
+    """``restore``, with a checkpoint that does not fit the run as a Failure (one line, exit 1)."""
+    try:
+        restore(checkpoint, model, optimizer, state)
+    except ValueError as exc:
+        raise Failure(str(exc)) from None
+
+
+# Resuming ---------------------------------------------------------------------------------
+
+def saved_setting_problems(config: dict, checks: dict[str, Callable], choices: dict[str, tuple],
+                           optional: tuple[str, ...] = ()) -> list[str]:
+    """Each saved setting checked as its flag would be: a checkpoint's JSON may have been edited.
+
+    ``checks[name]`` is the flag's converter (text -> value, raising on a bad value); a saved
+    value must be what the converter gives, so a number saved as text is damage too. A name in
+    ``optional`` may be None (not given).
+    """
+    problems = []
+    for name in [*checks, *choices]:
+        if name not in config:
+            problems.append(f"{name} is missing")
+            continue
+        value = config[name]
+        if name in choices:
+            if value not in choices[name]:
+                problems.append(f"{name} {value!r} is not one of {', '.join(choices[name])}")
+            continue
+        if value is None and name in optional:
+            continue
+        try:
+            checked = checks[name](value)
+        except argparse.ArgumentTypeError as exc:   # the message names the setting and the value
+            problems.append(str(exc))
+            continue
+        if checked != value:
+            problems.append(f"{name} {value!r} is text, not a number")
+    return problems
+
+
+def resumed_config(path, given: dict, *, checks: dict[str, Callable], choices: dict[str, tuple],
+                   optional: tuple[str, ...], combined: Callable[[dict], list[str]],
+                   complete: Callable[[dict], dict], free: tuple[str, ...]) -> tuple[dict, Checkpoint]:
+    """The checkpoint at ``path`` and the resumed run's configuration: its saved settings, with the
+    ``given`` flags that are ``free`` to change applied; any other given flag must agree with them.
+
+    The saved settings must pass ``saved_setting_problems`` and then ``combined`` (which lists the
+    problems of a combination of settings). ``complete`` fills in the settings that follow from
+    others (such as init "auto"), so that a given flag is compared as the run would use it.
+    """
+    try:
+        checkpoint = read_checkpoint(path)
+    except ValueError as exc:
+        raise Failure(str(exc)) from None
+    saved = checkpoint.config
+    found = saved_setting_problems(saved, checks, choices, optional) or combined(saved)
+    if checkpoint.step < 0:
+        found.append(f"its step count is {checkpoint.step}")
+    if found:
+        raise Failure(f"cannot resume from {path}: damaged checkpoint ({'; '.join(found)})")
+    asked = complete(dict(saved, **given))
+    clashes = [f"--{name.replace('_', '-')} {asked[name]} (the checkpoint has {saved[name]})"
+               for name in given if name not in free and asked[name] != saved[name]]
+    if clashes:
+        changeable = ", ".join(f"--{name.replace('_', '-')}" for name in free)
+        raise Failure(f"cannot resume {path} with {', '.join(clashes)}: a resumed run keeps its "
+                      f"data, model and optimizer; leave those flags out ({changeable}, --out and "
+                      f"--no-progress may change)", EXIT_USAGE)
+    config = dict(saved, **{name: given[name] for name in free if name in given})
+    if config["steps"] <= checkpoint.step:
+        raise Failure(f"{path} has already made {checkpoint.step} updates; pass a larger --steps "
+                      f"(the total) to train further", EXIT_USAGE)
+    return config, checkpoint
+
+
+# The run's folder -------------------------------------------------------------------------
+
+def holds_a_run(folder: Path) -> bool:
+    return (folder / "config.json").exists() or (folder / "checkpoint.npz").exists()
+
+
+def choose_folder(out: str | None, checkpoint: Checkpoint | None) -> tuple[Path, bool]:
+    """The run's folder (``out``, else the resumed run's, else runs/<date>-<time>), and whether it
+    is the resumed run's own folder. Nothing is created yet."""
+    if out is not None:
+        folder = Path(out)
+    elif checkpoint is not None:
+        folder = Path(checkpoint.path).parent
+    else:
+        return Path("runs") / datetime.datetime.now().strftime("%Y%m%d-%H%M%S"), False
+    if folder.exists() and not folder.is_dir():
+        raise Failure(f"--out {folder} is a file, not a folder", EXIT_USAGE)
+    kept = folder / "checkpoint.npz"
+    own = checkpoint is not None and kept.exists() and kept.resolve() == Path(checkpoint.path).resolve()
+    if holds_a_run(folder) and not own:
+        hint = f", or continue it with --resume {kept}" if kept.exists() else ""
+        raise Failure(f"{folder} already holds a run; choose another --out{hint}", EXIT_USAGE)
+    return folder, own
+
+
+def claim(folder: Path, own: bool, default_name: bool) -> Path:
+    """Create the folder and claim it with an empty config.json, so no other run can share it."""
+    if own:
+        return folder
+    if default_name:                        # runs/<date>-<time>, or -2, -3, … when that second is taken
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        base = folder
+        for suffix in range(2, 1000):
+            try:
+                folder.mkdir()
+                break
+            except FileExistsError:
+                folder = base.with_name(f"{base.name}-{suffix}")
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+    try:
+        (folder / "config.json").open("x").close()
+    except FileExistsError:
+        raise Failure(f"{folder} already holds a run; choose another --out", EXIT_USAGE) from None
+    return folder
+
+
+def now() -> str:
+    return datetime.datetime.now().isoformat(timespec="seconds")
+
+
+def versions() -> dict:
+    found = {"python": platform.python_version()}
+    for package in ("numpy", "matplotlib", "tqdm", "backprop-parts"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+class RunRecord:
+    """The run's config.json: the configuration, the model, the optimizer, the samples, library
+    versions and the outcome; rewritten atomically at the start (status "running") and at the end."""
+
+    def __init__(self, folder: Path, config: dict, model, optimizer, samples: dict,
+                 resumed_from: Checkpoint | None = None):
+        self.folder = folder
+        self.started = time.perf_counter()
+        self.record = {
+            "config": config,
+            "model": repr(model),
+            "optimizer": repr(optimizer),
+            "parameters": sum(p.value.size for p in model.parameters()),
+            "samples": samples,
+            "versions": versions(),
+            "command": " ".join(["train.py"] + sys.argv[1:]),
+            "resumed_from": None if resumed_from is None else {"path": resumed_from.path,
+                                                               "step": resumed_from.step},
+            "started": now(),
+        }
+
+    def begin(self, state: TrainingState) -> None:
+        """Print what is about to run (the model, its size, the optimizer, the steps, the folder)
+        and write config.json with the status "running"."""
+        config, resumed = self.record["config"], self.record["resumed_from"]
+        batch_size = config["batch_size"]
+        print("model      " + self.record["model"].replace("\n", "\n           "))
+        print(f"           {self.record['parameters']:,} parameters, {config['dtype']}, "
+              f"init {config['init']}")
+        print(f"optimizer  {self.record['optimizer']}, "
+              f"{'full batch' if batch_size is None else f'mini-batches of {batch_size}'}")
+        start_note = f", resuming at step {state.step} from {resumed['path']}" if resumed else ""
+        print(f"run        {config['steps']} steps{start_note}, files in {self.folder}", flush=True)
+        self.write(state, "running")
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.started
+
+    def write(self, state: TrainingState, status: str, *, final: dict | None = None,
+              message: str | None = None) -> None:
+        self.record.update({
+            "status": status,
+            "message": message,
+            "finished": None if status == "running" else now(),
+            "seconds": round(self.seconds(), 3),
+            "steps_done": state.step,
+            # NaN (no validation set) is written as null
+            "final": None if final is None else {k: None if v != v else v for k, v in final.items()},
+        })
+        text = json.dumps(self.record, indent=2, allow_nan=False, default=str) + "\n"
+        write_atomically(self.folder / "config.json", lambda file: file.write(text.encode("utf-8")))
+
+    def diverged(self, exc: Diverged, state: TrainingState) -> Failure:
+        """Record the divergence and keep the history up to it; the Failure to raise."""
+        self.write(state, "diverged", message=str(exc))
+        state.history.to_csv(self.folder / "history.csv")
+        kept = self.folder / "checkpoint.npz"
+        kept_note = f"the last good checkpoint is {kept}" if kept.exists() else "no checkpoint was written"
+        history = self.folder / "history.csv"
+        return Failure(f"{exc}; {kept_note}; the history up to the failure is in {history}")
+
+
+def save_good_checkpoint(path: Path, model, optimizer, state: TrainingState, config: dict) -> None:
+    """Save, unless a weight or optimizer buffer is no longer finite: a diverged state never
+    replaces a good checkpoint."""
+    require_finite_state(state.step, model, optimizer)
+    # A save cut short by a hard kill (power loss, SIGKILL) leaves its hidden temporary file; the
+    # run's folder belongs to this run alone, so any such file is stale: remove it.
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
+    save_checkpoint(path, model, optimizer, state, config)
+
+
+def summary(final: dict, seconds: float) -> str:
+    """The run's last line: the final history row (``final``) and the time spent training."""
+    def loss(value: float) -> str:
+        return f"{value:.4f}" if value < 1e4 else f"{value:.4g}"
+
+    line = f"done       step {final['step']}  loss {loss(final['loss'])}  "
+    line += f"train accuracy {final['train_accuracy']:.1%}"
+    if not math.isnan(final["val_accuracy"]):
+        line += f"  val loss {loss(final['val_loss'])}  val accuracy {final['val_accuracy']:.1%}"
+    return line + f"  ({seconds:.1f} s of training)"
+
+
+# Ctrl-C -----------------------------------------------------------------------------------
+
+class StopFlag:
+    """First Ctrl-C: finish the current step, save, exit 130. A second one aborts at once.
+
+    Use as ``with StopFlag() as stop: fit(..., should_stop=stop)``; outside the block Ctrl-C
+    behaves as before.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def __enter__(self) -> StopFlag:
+        if threading.current_thread() is threading.main_thread():    # only there can signals be caught
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def saved_and_stopped(self, step: int, checkpoint: Path) -> int:
+        """Tell how to continue the run stopped (and saved) at ``step``; the exit code."""
+        print(f"interrupted at step {step}: saved; continue with python train.py --resume {checkpoint}",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nstopping after this step (Ctrl-C again to abort without saving)", file=sys.stderr)

@@ -107,7 +107,8 @@ class Scale(Layer):
 
     def __init__(self, s=None):
         super().__init__()
-        self.params["s"], self.grads["s"] = (np.ones(2) if s is None else s), None
+        self.params["s"] = np.ones(2) if s is None else s
+        self.grads["s"] = None
 
 
 class MyLoss(Loss):
@@ -232,6 +233,9 @@ NAN_AT_1_0 = np.where(np.arange(6).reshape(3, 2) == 2, np.nan, 0.0)
 M = "model.npz"
 C = "checkpoint.npz"
 RESUME = ["--resume", "run/checkpoint.npz", "--steps", "10"]
+
+
+# The triggers, one per row of docs/errors.md ---------------------------------------------
 
 TRIGGERS = {
     # Layers
@@ -369,7 +373,7 @@ TRIGGERS = {
     "E-fit-steps-value": lambda: fit(*small_problem(), steps=-1),
     "E-fit-log-every": lambda: fit(*small_problem(), steps=5, log_every=0),
     "E-fit-val-type": lambda: fit(*small_problem(), steps=5, val=np.zeros((3, 2))),
-    "E-fit-val-length": lambda: fit(*small_problem(), steps=5, val=(np.zeros((3, 2)), np.zeros(2, dtype=int))),
+    "E-fit-val-length": lambda: fit(*small_problem(), steps=5, val=(np.zeros((3, 2)), np.zeros(2, int))),
     "E-fit-backwards": lambda: fit_twice({}, {}, steps=(5, 3)),
     "E-fit-continue-batch-size": lambda: fit_twice({"batch_size": 4, "rng": 0}, {"batch_size": 8}),
     "E-fit-continue-data": lambda: fit_twice(

@@ -12,7 +12,6 @@ import importlib
 import inspect
 import itertools
 import pkgutil
-import re
 import types
 
 import numpy as np
@@ -22,7 +21,7 @@ import layers
 from layers import LeakyReLU, Linear, ReLU, Sigmoid, Tanh
 from layers.base import Layer
 from layers.gradcheck import check_gradients
-from tests.test_gradcheck import assert_passes, away_from_zero
+from tests.helpers import assert_passes, away_from_zero, raises
 
 ROWS = 19           # > 8: NumPy sums 8 or more contiguous numbers pairwise, so a layout-dependent order shows
 ANY_SHAPE = [(ROWS, 6), (3, 5, 6)]          # elementwise layers: a batch of rows and a 3-D array
@@ -271,9 +270,9 @@ def test_the_layouts_are_what_they_say():
 @pytest.mark.parametrize("name", LAYERS)
 def test_backward_before_forward_raises_and_says_what_to_do(name):
     layer, shapes = make(name)
-    message = rf"^{re.escape(repr(layer))}\.backward\(\) was called before forward\(\): run forward on a batch first"
-    with pytest.raises(RuntimeError, match=message):
+    with raises(RuntimeError, f"{layer!r}.backward()", "before forward()", "run forward") as caught:
         layer.backward(np.ones(shapes[0]))
+    assert str(caught.value).startswith(repr(layer))          # the culprit comes first
 
 
 @pytest.mark.parametrize("name, shape", layer_shapes())

@@ -11,6 +11,8 @@ from models import Sequential
 from optim import SGD, Adam
 from training import Diverged, History, TrainingState, evaluate, fit
 
+from tests.helpers import raises
+
 
 def make_run(seed=0, optimizer="sgd", lr=0.5):
     X, y = make_spiral(30, 3, seed=seed)
@@ -85,8 +87,10 @@ def test_divergence_names_the_step_after_the_last_completed_update():
     model = Sequential(Linear(2, 16, rng=rng), ReLU(), Linear(16, 3, rng=rng))
     opt = SGD(model.parameters(), lr=1e200)
     snapshots = []
-    with pytest.raises(Diverged, match=r"training diverged at step (\d+): .* is (nan|inf|-inf)") as caught:
+    with raises(Diverged, "smaller learning rate") as caught:
         fit(model, loss_fn, opt, X, y, steps=50, on_step=lambda s: snapshots.append(s.step))
+    assert not math.isfinite(caught.value.value)
+    assert f"step {caught.value.step}: {caught.value.what} is {caught.value.value}" in str(caught.value)
     assert caught.value.step == snapshots[-1]               # the step after the last completed update
     assert caught.value.step < 5
 
@@ -100,7 +104,7 @@ def test_a_nan_gradient_is_caught_before_the_update():
     model = Sequential(Linear(2, 4, rng=rng), NaNGradient(), Linear(4, 3, rng=rng))
     X, y = make_spiral(10, 3, seed=0)
     before = model.state_dict()
-    with pytest.raises(Diverged, match=r"step 0: the gradient of 0\.W is nan"):
+    with raises(Diverged, "step 0", "gradient of 0.W", "nan"):
         fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.1), X, y, steps=5)
     for name, value in model.state_dict().items():
         np.testing.assert_array_equal(value, before[name])
@@ -110,7 +114,7 @@ def test_an_overflowing_optimizer_state_is_caught_at_the_next_row():
     X, y = make_spiral(10, 3, seed=0, dtype=np.float32)
     model = Sequential(Linear(2, 3, rng=np.random.default_rng(0), init=1e10, dtype=np.float32))
     opt = Adam(model.parameters(), weight_decay=1e10)       # (1e10 · 1e10)² overflows float32 in v
-    with pytest.raises(Diverged, match=r"step 5: the optimizer's exp_avg_sq/0\.W is inf"):
+    with raises(Diverged, "step 5", "exp_avg_sq/0.W", "inf"):
         fit(model, SoftmaxCrossEntropy(), opt, X, y, steps=20, log_every=5)
 
 
@@ -118,9 +122,9 @@ def test_a_continued_state_must_get_the_same_data_and_batch_size():
     model, loss_fn, opt, X, y = make_run()
     state = TrainingState()
     fit(model, loss_fn, opt, X, y, steps=3, batch_size=8, rng=0, state=state)
-    with pytest.raises(ValueError, match=r"continues a run with batch_size=8, got batch_size=None"):
+    with raises(ValueError, "batch_size=8", "batch_size=None"):
         fit(model, loss_fn, opt, X, y, steps=6, state=state)
-    with pytest.raises(ValueError, match=r"continues a run on other data"):
+    with raises(ValueError, "other data"):
         fit(model, loss_fn, opt, X + 1, y, steps=6, batch_size=8, state=state)
     fit(model, loss_fn, opt, X.copy(), y.copy(), steps=6, batch_size=8, state=state)    # equal data is fine
     assert state.step == 6
@@ -133,17 +137,17 @@ def test_should_stop_ends_between_steps():
     assert state.step == 7 and state.history[-1]["step"] == 7
 
 
-@pytest.mark.parametrize("kwargs, error, message", [
-    (dict(steps=-1), ValueError, r"steps must be at least 0, got -1"),
-    (dict(steps=2.5), TypeError, r"steps must be an int, got 2\.5"),
-    (dict(steps=5, log_every=0), ValueError, r"log_every must be at least 1, got 0"),
-    (dict(steps=5, batch_size=0), ValueError, r"batch_size must be a positive int, got 0"),
-    (dict(steps=5, val=np.zeros((3, 2))), TypeError, r"val must be a pair \(X_val, y_val\), got ndarray"),
-    (dict(steps=5, val=(np.zeros((3, 2)), np.zeros(2))), ValueError, r"val has 3 samples but 2 labels"),
+@pytest.mark.parametrize("kwargs, error, words", [
+    (dict(steps=-1), ValueError, ("steps", "at least 0", "-1")),
+    (dict(steps=2.5), TypeError, ("steps", "int", "2.5")),
+    (dict(steps=5, log_every=0), ValueError, ("log_every", "at least 1", "0")),
+    (dict(steps=5, batch_size=0), ValueError, ("batch_size", "positive int", "0")),
+    (dict(steps=5, val=np.zeros((3, 2))), TypeError, ("val", "(X_val, y_val)", "ndarray")),
+    (dict(steps=5, val=(np.zeros((3, 2)), np.zeros(2))), ValueError, ("val", "3 samples", "2 labels")),
 ])
-def test_bad_arguments(kwargs, error, message):
+def test_bad_arguments(kwargs, error, words):
     model, loss_fn, opt, X, y = make_run()
-    with pytest.raises(error, match=message):
+    with raises(error, *words):
         fit(model, loss_fn, opt, X, y, **kwargs)
 
 
@@ -151,7 +155,7 @@ def test_steps_cannot_go_backwards():
     model, loss_fn, opt, X, y = make_run()
     state = TrainingState()
     fit(model, loss_fn, opt, X, y, steps=5, state=state)
-    with pytest.raises(ValueError, match=r"already made 5 updates; steps=3 would go backwards"):
+    with raises(ValueError, "5 updates", "steps=3", "backwards"):
         fit(model, loss_fn, opt, X, y, steps=3, state=state)
 
 
@@ -185,16 +189,16 @@ def test_batch_stream_state_round_trip():
         np.testing.assert_array_equal(copy.next_batch()[1], stream.next_batch()[1])
 
 
-@pytest.mark.parametrize("change, message", [
-    (dict(order=np.array([0, 0, 1])), r"its order is not a permutation of 10 samples"),
-    (dict(position=np.array(99)), r"position 99 is outside its pass of 10"),
-    (dict(rng=np.array("not json")), r"batch state is incomplete or damaged"),
+@pytest.mark.parametrize("change, words", [
+    (dict(order=np.array([0, 0, 1])), ("order", "permutation", "10 samples")),
+    (dict(position=np.array(99)), ("position 99", "pass of 10")),
+    (dict(rng=np.array("not json")), ("batch state", "incomplete or damaged")),
 ])
-def test_batch_stream_rejects_a_foreign_state(change, message):
+def test_batch_stream_rejects_a_foreign_state(change, words):
     X, y = np.zeros((10, 2)), np.zeros(10, dtype=np.int64)
     stream = BatchStream(X, y, 3, rng=1)
     stream.next_batch()
-    with pytest.raises(ValueError, match=message):
+    with raises(ValueError, *words):
         BatchStream(X, y, 3, rng=1).load_state_dict(dict(stream.state_dict(), **change))
 
 

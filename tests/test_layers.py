@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from layers import LeakyReLU, Linear, ReLU, Sigmoid, Tanh
+from tests.helpers import raises
 
 ACTIVATIONS = [ReLU, LeakyReLU, Tanh, Sigmoid]
 
@@ -107,7 +108,7 @@ def test_linear_params_and_grads_share_keys_and_backward_overwrites():
 @pytest.mark.parametrize("layer", [Linear(3, 2, rng=np.random.default_rng(0)), ReLU(), LeakyReLU(), Tanh(), Sigmoid()],
                          ids=lambda layer: type(layer).__name__)
 def test_backward_before_forward_names_the_layer(layer):
-    with pytest.raises(RuntimeError, match=rf"{type(layer).__name__}\(.*\)\.backward\(\) was called before forward\(\)"):
+    with raises(RuntimeError, f"{layer!r}.backward()", "forward"):
         layer.backward(np.ones((2, 2)))
 
 
@@ -115,15 +116,15 @@ def test_backward_before_forward_names_the_layer(layer):
 def test_activation_rejects_dy_of_another_dtype(layer_class):
     layer = layer_class()
     layer.forward(np.ones((2, 3), dtype=np.float32))
-    with pytest.raises(TypeError, match=r"dtype of its last output \(float32\), got float64"):
+    with raises(TypeError, "dy", "float32", "float64"):
         layer.backward(np.ones((2, 3)))
 
 
 @pytest.mark.parametrize("layer_class", ACTIVATIONS)
 def test_activation_rejects_non_float_input(layer_class):
-    with pytest.raises(TypeError, match=r"forward expects a NumPy array, got list"):
+    with raises(TypeError, "forward", "NumPy array", "list"):
         layer_class().forward([[1.0]])
-    with pytest.raises(TypeError, match=r"forward expects a floating-point array, got dtype int64"):
+    with raises(TypeError, "forward", "floating-point", "int64"):
         layer_class().forward(np.ones((2, 2), dtype=np.int64))
 
 
@@ -156,16 +157,16 @@ def test_changing_arrays_after_forward_cannot_corrupt_backward(layer_class):
 def test_activation_rejects_dy_of_the_wrong_shape(layer_class):
     layer = layer_class()
     layer.forward(np.ones((2, 3)))
-    with pytest.raises(ValueError, match=r"expects dy with the shape of its last output \(2, 3\), got \(3, 2\)"):
+    with raises(ValueError, "dy", "(2, 3)", "(3, 2)"):
         layer.backward(np.ones((3, 2)))
 
 
 def test_linear_rejects_dy_of_the_wrong_shape_or_dtype():
     layer = Linear(3, 2, rng=np.random.default_rng(0))
     layer.forward(np.ones((4, 3)))
-    with pytest.raises(ValueError, match=r"expects dy with the shape of its last output \(4, 2\), got \(4, 3\)"):
+    with raises(ValueError, "dy", "(4, 2)", "(4, 3)"):
         layer.backward(np.ones((4, 3)))
-    with pytest.raises(TypeError, match=r"dtype of its last output \(float64\), got float32"):
+    with raises(TypeError, "dy", "float64", "float32"):
         layer.backward(np.ones((4, 2), dtype=np.float32))
 
 
@@ -231,43 +232,44 @@ def test_layer_is_callable_like_pytorch():
 
 # Bad input --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kwargs, error, message", [
-    (dict(in_features=0, out_features=2), ValueError, r"in_features must be a positive int, got 0"),
-    (dict(in_features=2, out_features=-1), ValueError, r"out_features must be a positive int, got -1"),
-    (dict(in_features=2.0, out_features=2), TypeError, r"in_features must be a positive int, got 2\.0"),
-    (dict(in_features=True, out_features=2), TypeError, r"in_features must be a positive int, got True"),
-    (dict(in_features=2, out_features=2, init="kaiming"), ValueError, r"Invalid init: 'kaiming' \(expected 'he', 'xavier'"),
-    (dict(in_features=2, out_features=2, init=-0.1), ValueError, r"Invalid init standard deviation: -0\.1"),
-    (dict(in_features=2, out_features=2, init=float("nan")), ValueError, r"Invalid init standard deviation: nan"),
-    (dict(in_features=2, out_features=2, dtype=np.int32), TypeError, r"dtype must be a NumPy floating dtype .* got int32"),
-    (dict(in_features=2, out_features=2, rng=0), TypeError, r"rng must be a np\.random\.Generator or None, got int"),
+@pytest.mark.parametrize("kwargs, error, words", [
+    (dict(in_features=0, out_features=2), ValueError, ("in_features", "positive int", "0")),
+    (dict(in_features=2, out_features=-1), ValueError, ("out_features", "positive int", "-1")),
+    (dict(in_features=2.0, out_features=2), TypeError, ("in_features", "positive int", "2.0")),
+    (dict(in_features=True, out_features=2), TypeError, ("in_features", "positive int", "True")),
+    (dict(in_features=2, out_features=2, init="kaiming"), ValueError,
+     ("init", "'kaiming'", "'he'", "'xavier'")),
+    (dict(in_features=2, out_features=2, init=-0.1), ValueError, ("init", "-0.1")),
+    (dict(in_features=2, out_features=2, init=float("nan")), ValueError, ("init", "nan")),
+    (dict(in_features=2, out_features=2, dtype=np.int32), TypeError, ("dtype", "floating", "int32")),
+    (dict(in_features=2, out_features=2, rng=0), TypeError, ("rng", "np.random.Generator", "int")),
 ])
-def test_linear_constructor_errors(kwargs, error, message):
-    with pytest.raises(error, match=message):
+def test_linear_constructor_errors(kwargs, error, words):
+    with raises(error, *words):
         Linear(**kwargs)
 
 
 def test_linear_forward_errors_name_the_layer_and_the_expectation():
     layer = Linear(2, 3, rng=np.random.default_rng(0))
-    with pytest.raises(ValueError, match=r"Linear\(in_features=2, .*\) expects input of shape \[N x 2\], got shape \(5, 3\)"):
+    with raises(ValueError, "Linear(in_features=2, ", "[N x 2]", "(5, 3)"):
         layer.forward(np.ones((5, 3)))
-    with pytest.raises(ValueError, match=r"expects input of shape \[N x 2\], got shape \(2,\)"):
+    with raises(ValueError, "[N x 2]", "(2,)"):
         layer.forward(np.ones(2))
-    with pytest.raises(TypeError, match=r"holds float64 weights but got float32 input; convert the input with x\.astype\(np\.float64\)"):
+    with raises(TypeError, "float64 weights", "float32 input", "x.astype(np.float64)"):
         layer.forward(np.ones((5, 2), dtype=np.float32))
-    with pytest.raises(TypeError, match=r"expects a floating-point array, got dtype int64"):
+    with raises(TypeError, "floating-point", "int64"):
         layer.forward(np.ones((5, 2), dtype=np.int64))
-    with pytest.raises(TypeError, match=r"expects a NumPy array, got list"):
+    with raises(TypeError, "NumPy array", "list"):
         layer.forward([[1.0, 2.0]])
 
 
-@pytest.mark.parametrize("slope, error, message", [
-    (float("inf"), ValueError, r"Invalid negative_slope: inf"),
-    (float("nan"), ValueError, r"Invalid negative_slope: nan"),
-    ("0.1", TypeError, r"negative_slope must be a float, got '0\.1'"),
+@pytest.mark.parametrize("slope, error, words", [
+    (float("inf"), ValueError, ("negative_slope", "inf")),
+    (float("nan"), ValueError, ("negative_slope", "nan")),
+    ("0.1", TypeError, ("negative_slope", "float", "'0.1'")),
 ])
-def test_leaky_relu_constructor_errors(slope, error, message):
-    with pytest.raises(error, match=message):
+def test_leaky_relu_constructor_errors(slope, error, words):
+    with raises(error, *words):
         LeakyReLU(slope)
 
 
@@ -308,7 +310,7 @@ def test_inplace_leaves_a_read_only_argument_alone():
 
 @pytest.mark.parametrize("make", [ReLU, LeakyReLU])
 def test_inplace_must_be_a_bool(make):
-    with pytest.raises(TypeError, match=r"inplace must be True or False, got 1"):
+    with raises(TypeError, "inplace", "True or False", "1"):
         make(inplace=1)
 
 

@@ -9,6 +9,8 @@ from layers import Layer, Linear, ReLU, SoftmaxCrossEntropy
 from models import Sequential
 from optim import SGD, Adam
 
+from tests.helpers import raises
+
 
 class Bias(Layer):
     """A parameter-only layer, so that tests can set θ and ∂L/∂θ directly."""
@@ -99,7 +101,7 @@ def test_updates_are_in_place_and_keep_float32(make):
 
 def test_step_before_backward_names_the_parameter():
     layer = Linear(2, 2, rng=np.random.default_rng(0))
-    with pytest.raises(RuntimeError, match=r"parameter 'W' has no gradient: call backward\(\) before optimizer\.step\(\)"):
+    with raises(RuntimeError, "'W'", "no gradient", "backward()", "optimizer.step()"):
         SGD(layer.parameters(), lr=0.1).step()
 
 
@@ -114,70 +116,69 @@ def test_a_failed_step_changes_no_parameter():
 
 def test_a_gradient_of_the_wrong_shape_is_rejected():
     layer = param_with_grad([1.0, 2.0], [[1.0, 2.0]])
-    with pytest.raises(ValueError, match=r"the gradient of 'b' has shape \(1, 2\), but the parameter has shape \(2,\)"):
+    with raises(ValueError, "gradient of 'b'", "(1, 2)", "(2,)"):
         SGD(layer.parameters(), lr=0.1).step()
 
 
-@pytest.mark.parametrize("params, error, message", [
-    (Linear(2, 2, rng=np.random.default_rng(0)), TypeError, r"SGD expects the list returned by model\.parameters\(\), got Linear"),
-    ([], ValueError, r"SGD got an empty parameter list"),
-    ([np.zeros(2)], TypeError, r"SGD parameter 0 is array\(\[0\., 0\.\]\) \(type ndarray\), expected a Parameter"),
+@pytest.mark.parametrize("params, error, words", [
+    (Linear(2, 2, rng=np.random.default_rng(0)), TypeError, ("SGD", "model.parameters()", "Linear")),
+    ([], ValueError, ("SGD", "empty parameter list")),
+    ([np.zeros(2)], TypeError, ("SGD parameter 0", "array([0., 0.])", "ndarray", "Parameter")),
 ])
-def test_bad_parameter_lists(params, error, message):
-    with pytest.raises(error, match=message):
+def test_bad_parameter_lists(params, error, words):
+    with raises(error, *words):
         SGD(params, lr=0.1)
 
 
 def test_the_same_parameter_twice_is_rejected():
     params = Bias([1.0]).parameters()
-    with pytest.raises(ValueError, match=r"Adam got parameter 'b' twice"):
+    with raises(ValueError, "Adam", "'b' twice"):
         Adam(params + params)
 
 
 NAN = float("nan")
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(lr=-0.1), r"Invalid learning rate: -0\.1"),
-    (dict(lr=NAN), r"Invalid learning rate: nan"),
-    (dict(lr=float("inf")), r"Invalid learning rate: inf"),
-    (dict(lr=10**400), r"Invalid learning rate: 1000000.* \(expected a finite number"),
-    (dict(lr=0.1, momentum=-0.5), r"Invalid momentum: -0\.5"),
-    (dict(lr=0.1, momentum=NAN), r"Invalid momentum: nan"),
-    (dict(lr=0.1, momentum=1.0), r"Invalid momentum: 1\.0 \(expected a finite number with 0\.0 <= momentum < 1\.0; "
-                                 r"at 1 or more the velocity never decays"),
-    (dict(lr=0.1, weight_decay=-1e-3), r"Invalid weight_decay value: -0\.001"),
-    (dict(lr=0.1, weight_decay=NAN), r"Invalid weight_decay value: nan"),
-    (dict(lr=0.1, nesterov=True), r"Nesterov momentum requires a momentum > 0"),
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(lr=-0.1), ("learning rate", "-0.1")),
+    (dict(lr=NAN), ("learning rate", "nan")),
+    (dict(lr=float("inf")), ("learning rate", "inf")),
+    (dict(lr=10**400), ("learning rate", "1000000", "finite")),
+    (dict(lr=0.1, momentum=-0.5), ("momentum", "-0.5")),
+    (dict(lr=0.1, momentum=NAN), ("momentum", "nan")),
+    (dict(lr=0.1, momentum=1.0), ("momentum: 1.0", "0.0 <= momentum < 1.0", "velocity never decays")),
+    (dict(lr=0.1, weight_decay=-1e-3), ("weight_decay", "-0.001")),
+    (dict(lr=0.1, weight_decay=NAN), ("weight_decay", "nan")),
+    (dict(lr=0.1, nesterov=True), ("Nesterov", "momentum > 0", "momentum=0")),
 ])
-def test_sgd_hyperparameters_are_validated(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+def test_sgd_hyperparameters_are_validated(kwargs, words):
+    with raises(ValueError, *words):
         SGD(Bias([1.0]).parameters(), **kwargs)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(lr=NAN), r"Invalid learning rate: nan"),
-    (dict(lr=-1e-3), r"Invalid learning rate: -0\.001"),
-    (dict(eps=NAN), r"Invalid epsilon value: nan"),
-    (dict(betas=(1.0, 0.999)), r"Invalid beta1: 1\.0 \(expected a finite number with 0\.0 <= beta1 < 1\.0\)"),
-    (dict(betas=(0.9, NAN)), r"Invalid beta2: nan"),
-    (dict(betas=(0.9, -0.1)), r"Invalid beta2: -0\.1"),
-    (dict(eps=-1e-8), r"Invalid epsilon value: -1e-08"),
-    (dict(eps=0.0), r"Invalid epsilon value: 0\.0 \(expected a finite number with epsilon value > 0\.0; with ε = 0"),
-    (dict(weight_decay=NAN), r"Invalid weight_decay value: nan"),
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(lr=NAN), ("learning rate", "nan")),
+    (dict(lr=-1e-3), ("learning rate", "-0.001")),
+    (dict(eps=NAN), ("epsilon", "nan")),
+    (dict(betas=(1.0, 0.999)), ("beta1: 1.0", "0.0 <= beta1 < 1.0")),
+    (dict(betas=(0.9, NAN)), ("beta2", "nan")),
+    (dict(betas=(0.9, -0.1)), ("beta2", "-0.1")),
+    (dict(eps=-1e-8), ("epsilon", "-1e-08")),
+    (dict(eps=0.0), ("epsilon", "0.0", "> 0.0", "0/0 = nan")),
+    (dict(weight_decay=NAN), ("weight_decay", "nan")),
 ])
-def test_adam_hyperparameters_are_validated(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+def test_adam_hyperparameters_are_validated(kwargs, words):
+    with raises(ValueError, *words):
         Adam(Bias([1.0]).parameters(), **kwargs)
 
 
-@pytest.mark.parametrize("make, error, message", [
-    (lambda p: SGD(p, lr="0.1"), TypeError, r"Invalid learning rate: '0\.1' \(expected a real number, such as 0\.1\)"),
-    (lambda p: SGD(p, lr=0.1, momentum=0.9, nesterov=1), TypeError, r"nesterov must be True or False, got 1"),
-    (lambda p: Adam(p, betas=0.9), TypeError, r"Invalid betas: 0\.9 \(expected a pair"),
+@pytest.mark.parametrize("make, error, words", [
+    (lambda p: SGD(p, lr="0.1"), TypeError, ("learning rate", "'0.1'", "real number")),
+    (lambda p: SGD(p, lr=0.1, momentum=0.9, nesterov=1), TypeError, ("nesterov", "True or False", "1")),
+    (lambda p: Adam(p, betas=0.9), TypeError, ("betas", "0.9", "pair")),
 ])
-def test_hyperparameters_of_the_wrong_type(make, error, message):
-    with pytest.raises(error, match=message):
+def test_hyperparameters_of_the_wrong_type(make, error, words):
+    with raises(error, *words):
         make(Bias([1.0]).parameters())
 
 
@@ -218,34 +219,35 @@ def test_load_state_dict_is_strict():
     assert sorted(state) == ["exp_avg/b", "exp_avg_sq/b", "step"]
     bad = dict(state, **{"exp_avg/b": np.zeros(3), "extra": np.zeros(1)})
     del bad["exp_avg_sq/b"]
-    with pytest.raises(ValueError, match=r"Adam state does not fit: missing exp_avg_sq/b; unexpected extra; exp_avg/b has shape \(3,\), expected \(2,\)"):
+    with raises(ValueError, "Adam state", "missing exp_avg_sq/b", "unexpected extra",
+                "exp_avg/b has shape (3,), expected (2,)"):
         opt.load_state_dict(bad)
-    with pytest.raises(ValueError, match=r"step must not be negative"):
+    with raises(ValueError, "step", "negative"):
         opt.load_state_dict(dict(state, step=np.array(-1)))
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"exp_avg/b": np.array(["a", "b"])}, r"exp_avg/b has dtype <U1, expected real numbers"),
-    ({"exp_avg_sq/b": np.array([1.0, -1.0])}, r"exp_avg_sq/b must not be negative"),
-    ({"exp_avg/b": np.array([np.nan, 0.0])}, r"exp_avg/b contains NaN or infinity"),
-    ({"step": np.array([1, 2])}, r"step has shape \(2,\), expected \(\)"),
-    ({"step": np.array(2.5)}, r"step has dtype float64, expected whole numbers"),
+@pytest.mark.parametrize("change, words", [
+    ({"exp_avg/b": np.array(["a", "b"])}, ("exp_avg/b", "<U1", "real numbers")),
+    ({"exp_avg_sq/b": np.array([1.0, -1.0])}, ("exp_avg_sq/b", "negative")),
+    ({"exp_avg/b": np.array([np.nan, 0.0])}, ("exp_avg/b", "NaN or infinity")),
+    ({"step": np.array([1, 2])}, ("step", "(2,)", "()")),
+    ({"step": np.array(2.5)}, ("step", "float64", "whole numbers")),
 ])
-def test_a_rejected_state_changes_nothing(change, message):
+def test_a_rejected_state_changes_nothing(change, words):
     layer = param_with_grad([1.0, 2.0], [0.5, -0.5])
     opt = Adam(layer.parameters())
     opt.step()
     before = opt.state_dict()
     bad = dict(before, step=np.array(5), **{"exp_avg/b": np.full(2, 7.0)})
     bad.update(change)
-    with pytest.raises(ValueError, match=message):
+    with raises(ValueError, *words):
         opt.load_state_dict(bad)
     after = opt.state_dict()
     assert all(np.array_equal(after[name], before[name]) for name in before)
 
 
 def test_load_state_dict_needs_a_dict():
-    with pytest.raises(TypeError, match=r"load_state_dict expects a dict of arrays, got list"):
+    with raises(TypeError, "load_state_dict", "dict of arrays", "list"):
         SGD(Bias([1.0]).parameters(), lr=0.1).load_state_dict([])
 
 
@@ -280,7 +282,7 @@ def test_a_non_finite_gradient_is_refused_and_nothing_changes(make, bad):
     model.backward(loss_fn.backward())
     model[2].grads["W"][1, 0] = bad          # the last parameter: every other one was checked before it
     weights, state = model.state_dict(), optimizer.state_dict()
-    with pytest.raises(ValueError, match=rf"the gradient of '2\.W' is {bad} at index \(1, 0\): no parameter was updated"):
+    with raises(ValueError, "gradient of '2.W'", f"is {bad} at index (1, 0)", "no parameter was updated"):
         optimizer.step()
     for name, value in model.state_dict().items():
         assert value.tobytes() == weights[name].tobytes(), name          # bit for bit

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from layers import Linear, SoftmaxCrossEntropy, check_gradients, check_loss_gradient
-from tests.test_gradcheck import ACTIVATIONS, TOL, away_from_zero, stack
+from tests.helpers import ACTIVATIONS, TOL, away_from_zero, stack
 
 EPS = float(np.finfo(np.float64).eps)
 EPS32 = float(np.finfo(np.float32).eps)

@@ -52,6 +52,7 @@ def test_quick_start_is_two_commands_and_ci_runs_the_test_command():
     assert commands[1] in (ROOT / ".ci" / "run").read_text()
 
 
+@pytest.mark.slow
 def test_the_explicit_loop_prints_what_the_readme_shows(tmp_path):
     (_, code), (language, output) = blocks_after("## The loop, in parts")[:2]
     assert language == "text"
@@ -79,6 +80,7 @@ def normalise_run(text: str) -> str:
     return re.sub(r"\(\d+\.\d s of training\)", "(<seconds> s of training)", text)
 
 
+@pytest.mark.slow
 def test_the_default_train_py_run_prints_what_the_readme_shows_and_reaches_97_percent(tmp_path):
     """`python train.py` exactly as in the quick start: the question's setup, with its progress bar."""
     result = run([sys.executable, str(ROOT / "train.py")], tmp_path)
@@ -92,6 +94,7 @@ def test_the_default_train_py_run_prints_what_the_readme_shows_and_reaches_97_pe
                                                         "history.csv", "loss.png"]
 
 
+@pytest.mark.slow
 def test_the_three_worked_examples_print_the_summaries_the_readme_shows(tmp_path):
     (_, examples), = [block for block in blocks_after("## The main job") if block[1].startswith("# a deeper")]
     commands = [line for line in examples.splitlines() if line.startswith("python train.py")]

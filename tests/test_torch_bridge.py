@@ -15,6 +15,8 @@ import pytest
 
 from layers import Layer, LeakyReLU, Linear, ReLU, Sigmoid, SoftmaxCrossEntropy, Tanh
 from models import Sequential, from_torch, to_torch
+from tests import helpers
+from tests.helpers import in_our_layout, raises
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "continue_in_torch.py"
@@ -33,14 +35,8 @@ def torch():
 
 @pytest.fixture
 def mixed_stack(torch):
-    """tests/test_torch_parity.py's model: ReLU, Tanh, Sigmoid and LeakyReLU between 5 Linears."""
-    from tests.test_torch_parity import mixed_stack
-    return mixed_stack
-
-
-def in_our_layout(t) -> np.ndarray:
-    from tests.test_torch_parity import in_our_layout
-    return in_our_layout(t)
+    """The parity tests' model (ReLU, Tanh, Sigmoid and LeakyReLU between 5 Linears), with torch."""
+    return helpers.mixed_stack
 
 
 # Without torch ------------------------------------------------------------------------------
@@ -60,9 +56,8 @@ def test_importing_the_project_never_imports_torch():
 ])
 def test_without_torch_the_bridge_says_how_to_install_it(monkeypatch, bridge, argument):
     monkeypatch.setitem(sys.modules, "torch", None)     # `import torch` fails, as without torch
-    with pytest.raises(ModuleNotFoundError) as caught:
+    with raises(ModuleNotFoundError, bridge.__name__, "PyTorch", "pip install -e '.[torch]'") as caught:
         bridge(argument)
-    assert str(caught.value) == f"{bridge.__name__} needs PyTorch: pip install -e '.[torch]'"
     assert isinstance(caught.value, ImportError) and caught.value.name == "torch"
 
 
@@ -78,16 +73,15 @@ def test_to_torch_refuses_what_it_cannot_carry_before_importing_torch(monkeypatc
         pass
 
     rng = np.random.default_rng(0)
-    with pytest.raises(TypeError) as caught:
+    with raises(TypeError, "to_torch", "layer 1 is Scale()", "Linear, ReLU, LeakyReLU, Tanh and Sigmoid"):
         to_torch(Sequential(Linear(2, 3, rng=rng), Scale()))
-    assert str(caught.value) == ("to_torch: layer 1 is Scale(), which has no torch counterpart here; "
-                                 "the bridge knows Linear, ReLU, LeakyReLU, Tanh and Sigmoid")
-    with pytest.raises(TypeError, match=r"^to_torch: layer 0 is MyReLU\(\)"):
+    with raises(TypeError, "to_torch", "layer 0 is MyReLU()"):
         to_torch(Sequential(MyReLU()))
-    with pytest.raises(TypeError, match=r"^to_torch expects a models\.Sequential, got list$"):
+    with raises(TypeError, "to_torch", "models.Sequential", "list"):
         to_torch([Linear(2, 3, rng=rng)])
     if np.dtype(np.longdouble) not in (np.float16, np.float32, np.float64):   # float128 on x86 Linux
-        with pytest.raises(TypeError, match=r"but PyTorch has no float\d+; build it with dtype=np\.float64"):
+        longdouble = np.dtype(np.longdouble).name
+        with raises(TypeError, "layer 0", f"PyTorch has no {longdouble}", "dtype=np.float64"):
             to_torch(Sequential(Linear(2, 3, rng=rng, dtype=np.longdouble)))
 
 
@@ -195,7 +189,7 @@ def test_a_model_built_in_torch_imports_and_computes_the_same(torch):
 
 # With torch: what from_torch refuses ----------------------------------------------------------
 
-SUPPORTED = "the bridge knows torch.nn.Linear, ReLU, LeakyReLU, Tanh and Sigmoid"
+KNOWN = "torch.nn.Linear, ReLU, LeakyReLU, Tanh and Sigmoid"          # what the bridge knows: the fix
 
 
 def test_from_torch_names_an_unsupported_module_and_its_position(torch):
@@ -204,34 +198,29 @@ def test_from_torch_names_an_unsupported_module_and_its_position(torch):
         with_dropout = nn.Sequential(nn.Linear(2, 3), nn.Dropout(0.5))
         conv = nn.Sequential(nn.Conv2d(1, 1, 3))
         nested = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Sequential(nn.Linear(3, 3)))
-    with pytest.raises(TypeError) as caught:
+    with raises(TypeError, "from_torch", "module (1) is a torch.nn.Dropout", KNOWN):
         from_torch(with_dropout)
-    assert str(caught.value) == ("from_torch: module (1) is a torch.nn.Dropout, which has no layer "
-                                 f"here; {SUPPORTED}")
-    with pytest.raises(TypeError, match=r"^from_torch: module \(0\) is a torch\.nn\.Conv2d, "):
+    with raises(TypeError, "from_torch", "module (0) is a torch.nn.Conv2d", KNOWN):
         from_torch(conv)
-    with pytest.raises(TypeError, match=r"^from_torch: module \(2\) is a torch\.nn\.Sequential, "):
+    with raises(TypeError, "from_torch", "module (2) is a torch.nn.Sequential", KNOWN):
         from_torch(nested)
 
 
 def test_from_torch_wants_a_torch_sequential(torch):
     with torch.random.fork_rng():
         linear = torch.nn.Linear(2, 3)
-    with pytest.raises(TypeError, match=r"^from_torch expects a torch\.nn\.Sequential, got Linear; "):
+    with raises(TypeError, "from_torch", "torch.nn.Sequential", "got Linear"):
         from_torch(linear)
-    with pytest.raises(TypeError, match=r"^from_torch expects a torch\.nn\.Sequential, got Sequential; "):
+    with raises(TypeError, "from_torch", "torch.nn.Sequential", "got Sequential"):
         from_torch(Sequential(ReLU()))           # ours, not torch's
 
 
 def test_from_torch_refuses_a_linear_without_bias(torch):
     with torch.random.fork_rng():
         no_bias = torch.nn.Sequential(torch.nn.Linear(2, 3, bias=False))
-    with pytest.raises(ValueError) as caught:
+    with raises(ValueError, "from_torch", "module (0) is Linear(in_features=2, out_features=3, bias=False)",
+                "bias=True"):
         from_torch(no_bias)
-    assert str(caught.value) == (
-        "from_torch: module (0) is Linear(in_features=2, out_features=3, bias=False), but a Linear here "
-        "always has a bias; build it with bias=True (the bias may start at zero)"
-    )
 
 
 def test_from_torch_refuses_a_dtype_numpy_cannot_hold_or_mixed_dtypes(torch):
@@ -239,15 +228,10 @@ def test_from_torch_refuses_a_dtype_numpy_cannot_hold_or_mixed_dtypes(torch):
         bfloat16 = torch.nn.Sequential(torch.nn.Linear(2, 3).to(torch.bfloat16))
         mixed = torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Linear(2, 3).double())
     mixed[1].bias.data = mixed[1].bias.data.float()
-    with pytest.raises(TypeError) as caught:
+    with raises(TypeError, "from_torch", "module (0) is Linear(in_features=2, out_features=3, bias=True)",
+                "weight torch.bfloat16", "bias torch.bfloat16", "float16, float32 or float64", ".double()"):
         from_torch(bfloat16)
-    assert str(caught.value) == (
-        "from_torch: module (0) is Linear(in_features=2, out_features=3, bias=True), with weight "
-        "torch.bfloat16 and bias torch.bfloat16; the bridge takes float16, float32 or float64, one "
-        "dtype per layer: convert it with .double() or .float()"
-    )
-    with pytest.raises(TypeError, match=r"^from_torch: module \(1\) .* with weight torch\.float64 and "
-                                        r"bias torch\.float32; "):
+    with raises(TypeError, "module (1)", "weight torch.float64", "bias torch.float32"):
         from_torch(mixed)
 
 

@@ -14,6 +14,7 @@ from data import make_spiral  # noqa: E402
 from layers import LeakyReLU, Linear, ReLU, Sigmoid, SoftmaxCrossEntropy, Tanh  # noqa: E402
 from models import Sequential  # noqa: E402
 from optim import SGD, Adam  # noqa: E402
+from tests.helpers import in_our_layout, mixed_stack  # noqa: E402
 
 F = torch.nn.functional
 
@@ -57,27 +58,6 @@ def to_torch(model: Sequential) -> "torch.nn.Sequential":
         else:
             raise TypeError(f"no torch counterpart for {layer!r}")
     return torch.nn.Sequential(*modules)
-
-
-def in_our_layout(t: "torch.Tensor") -> np.ndarray:
-    """A torch weight [D_out x D_in] as our W [D_in x D_out]; a bias as it is."""
-    a = t.detach().numpy()
-    return a.T if a.ndim == 2 else a
-
-
-def mixed_stack(rng: np.random.Generator) -> Sequential:
-    """Every layer kind we have, with non-zero biases so that copying b is put to the test."""
-    model = Sequential(
-        Linear(3, 8, rng=rng), ReLU(),
-        Linear(8, 7, rng=rng), Tanh(),
-        Linear(7, 6, rng=rng), Sigmoid(),
-        Linear(6, 5, rng=rng), LeakyReLU(0.05),
-        Linear(5, 4, rng=rng),
-    )
-    for layer in model:
-        if isinstance(layer, Linear):
-            layer.params["b"][...] = 0.5 * rng.standard_normal(layer.out_features)
-    return model
 
 
 @pytest.mark.parametrize("n, seed", [(1, 0), (7, 1), (64, 2)])

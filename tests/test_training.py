@@ -21,6 +21,7 @@ def train(model, optimizer, X, y, steps, batch_size=None, rng=None):
     return losses, (model.predict(X) == y).mean()
 
 
+@pytest.mark.slow
 def test_the_questions_setup_reaches_97_percent():
     """400 points per class, 2 classes, noise 0.5, h = 1000, 0.01·N(0, 1) init, step 1.0, 3000 steps."""
     X, y = make_spiral(n_per_class=400, n_classes=2, noise=0.5, seed=0)
@@ -32,6 +33,7 @@ def test_the_questions_setup_reaches_97_percent():
     assert accuracy >= 0.97                  # published: about 99 %
 
 
+@pytest.mark.slow
 def test_the_course_setup_reaches_97_percent():
     """3 classes, 100 points each, noise 0.2, h = 100, weight decay 1e-3, step 1.0, 10 000 steps."""
     X, y = make_spiral(n_per_class=100, n_classes=3, noise=0.2, seed=0)

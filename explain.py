@@ -24,10 +24,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from checks import check_count
 from data import make_spiral
 from layers import Linear, ReLU, SoftmaxCrossEntropy
 from models import Sequential
 from optim import SGD
+from training import runs
 from training.course_loop import course_step
 
 # Rounding level: a difference passes if it is at most TOLERANCE and at most RELATIVE times the
@@ -154,7 +156,7 @@ SECTIONS = (
 def build(setup: Setup, seed: int):
     """The question's data and network: X, y, model, loss_fn, optimizer (randomness from ``seed``)."""
     X, y = make_spiral(n_per_class=setup.n_per_class, n_classes=setup.n_classes, noise=setup.noise,
-                       seed=seed)
+                       rng=seed)
     rng = np.random.default_rng(seed)
     model = Sequential(Linear(2, setup.hidden, rng=rng, init=setup.init), ReLU(),
                        Linear(setup.hidden, setup.n_classes, rng=rng, init=setup.init))
@@ -334,7 +336,7 @@ def _header(walk: Walkthrough) -> list[str]:
         f"             loss_fn = SoftmaxCrossEntropy(); optimizer = SGD(model.parameters(), "
         f"lr={s.step_size})",
         f"data   make_spiral(n_per_class={s.n_per_class}, n_classes={s.n_classes}, noise={s.noise}, "
-        f"seed={walk.seed}): X {shape_of(walk.X)}, y {shape_of(walk.y)}",
+        f"rng={walk.seed}): X {shape_of(walk.X)}, y {shape_of(walk.y)}",
         f"sizes  N = num_examples = {n}, h = {s.hidden}, K = {s.n_classes}, "
         f"η = step_size = lr = {s.step_size}",
         "Per quantity: loop name, formula, shape; the loop's statements; the framework's call; the",
@@ -417,16 +419,6 @@ def _summary(rows: list[Row]) -> list[str]:
 
 # Command line -------------------------------------------------------------------------------
 
-def _seed(text: str) -> int:
-    try:
-        seed = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid seed {text!r}: expected an int >= 0") from None
-    if seed < 0:
-        raise argparse.ArgumentTypeError(f"invalid seed {seed}: expected an int >= 0")
-    return seed
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="explain.py",
@@ -434,7 +426,8 @@ def main(argv: list[str] | None = None) -> int:
                     "by quantity: which code computes which formula.")
     parser.add_argument("--small", action="store_true",
                         help="6 points and 3 hidden units, printing every number to check by hand")
-    parser.add_argument("--seed", type=_seed, default=0, help="seed of the data and weights (default 0)")
+    seed = runs.flag_type("seed", lambda value: check_count("seed", value, minimum=0), int, kind="a whole number")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of the data and weights (default 0)")
     args = parser.parse_args(argv)
     walk = walk_through(SMALL if args.small else QUESTION, args.seed)
     print("\n".join(format_walkthrough(walk, show_values=args.small)))

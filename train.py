@@ -16,9 +16,9 @@ import sys
 
 import numpy as np
 
+from checks import check_count, check_real
 from data import BatchStream, make_spiral, spawn_generators
 from layers import LeakyReLU, Linear, ReLU, Sigmoid, SoftmaxCrossEntropy, Tanh
-from layers.checks import check_count, check_real
 from models import Sequential
 from optim import SGD, Adam
 from training import Diverged, TrainingState, fit, plot_curves, plot_decision_boundary, runs
@@ -149,12 +149,12 @@ def settings(args: argparse.Namespace, parser: runs.ArgumentParser):
 def generators(config: dict) -> dict[str, np.random.Generator]:
     """Independent streams from the one seed; the first two are what ``spawn_generators(seed, 2)`` gives."""
     names = ("data", "init", "split", "shuffle")
-    return dict(zip(names, spawn_generators(config["seed"], len(names))))
+    return dict(zip(names, spawn_generators(config["seed"], len(names)), strict=True))
 
 
 def build_data(config: dict):
     """The spiral, split into training and validation sets."""
-    X, y = make_spiral(config["points"], config["classes"], config["noise"], seed=generators(config)["data"],
+    X, y = make_spiral(config["points"], config["classes"], config["noise"], rng=generators(config)["data"],
                        dtype=DTYPES[config["dtype"]])
     n_val = round(config["val_fraction"] * len(X))
     order = generators(config)["split"].permutation(len(X))
@@ -171,7 +171,7 @@ def build_model(config: dict) -> Sequential:
     # ReLU and LeakyReLU work in place (PyTorch's inplace=True): no new [N x h] array either way.
     in_place = {"inplace": True} if config["activation"] in ("relu", "leaky_relu") else {}
     model = Sequential()
-    for d_in, d_out in zip(widths[:-1], widths[1:]):
+    for d_in, d_out in zip(widths[:-1], widths[1:], strict=True):
         model.append(Linear(d_in, d_out, rng=rng, init=config["init"], dtype=dtype))
         model.append(Activation(**in_place))
     model.append(Linear(widths[-1], config["classes"], rng=rng, init=config["init"], dtype=dtype))

@@ -152,7 +152,7 @@ def interleaved(variants: dict, X, y, init, *, rounds: int, steps: int):
 
 def median_ratio(times, numerator: str, denominator: str) -> tuple[float, float, float]:
     """Median and quartiles of the per-round ratios numerator / denominator."""
-    ratios = [a / b for a, b in zip(times[numerator], times[denominator])]
+    ratios = [a / b for a, b in zip(times[numerator], times[denominator], strict=True)]
     q1, _, q3 = statistics.quantiles(ratios, n=4)
     return statistics.median(ratios), q1, q3
 
@@ -212,7 +212,7 @@ def report_parts(X, y, init, steps: int) -> None:
 
 def time_per_sample(batch: int, hidden: int, repeats: int, steps: int) -> float:
     """Median seconds per sample of framework steps on one [batch x 2] batch, width ``hidden``."""
-    X, y = make_spiral(n_per_class=(batch + 1) // 2, n_classes=2, noise=0.5, seed=0)
+    X, y = make_spiral(n_per_class=(batch + 1) // 2, n_classes=2, noise=0.5, rng=0)
     X, y = X[:batch], y[:batch]
     init = course_initial_weights(2, hidden, 2, np.random.default_rng(1))
     timer = framework_timer(np.float64)
@@ -241,7 +241,7 @@ def report_scaling(batches, widths, repeats: int, steps: int) -> None:
 def epoch_memory(hidden: int, batch: int) -> None:
     """Two epochs over EPOCH_POINTS points, the first timed, the second traced; prints the peak
     memory and the time. Runs in its own process, so that its peak is its own."""
-    X, y = make_spiral(n_per_class=EPOCH_POINTS // 2, n_classes=2, noise=0.5, seed=0)
+    X, y = make_spiral(n_per_class=EPOCH_POINTS // 2, n_classes=2, noise=0.5, rng=0)
     rng = np.random.default_rng(0)
     model = Sequential(Linear(2, hidden, rng=rng), ReLU(inplace=True), Linear(hidden, 2, rng=rng))
     loss_fn = SoftmaxCrossEntropy()
@@ -306,7 +306,7 @@ def main() -> None:
     print(f"NumPy {np.__version__} with {blas_description()}, {os.cpu_count()} cores")
     print(f"PyTorch {torch.__version__} with {torch.get_num_threads()} threads" if torch else
           "PyTorch is not installed: its rows are skipped")
-    X, y = make_spiral(n_per_class=400, n_classes=2, noise=0.5, seed=0)
+    X, y = make_spiral(n_per_class=400, n_classes=2, noise=0.5, rng=0)
     init = course_initial_weights(2, 1000, 2, np.random.default_rng(1))
     variants = {"loop f64": time_loop, "framework f64": framework_timer(np.float64),
                 "framework f32": framework_timer(np.float32),

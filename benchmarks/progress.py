@@ -31,7 +31,7 @@ WORKLOADS = {
 
 
 def time_fit(points: int, classes: int, hidden: int, steps: int, progress: bool) -> float:
-    X, y = make_spiral(points, classes, noise=0.5, seed=0)
+    X, y = make_spiral(points, classes, noise=0.5, rng=0)
     rng = np.random.default_rng(0)
     model = Sequential(Linear(2, hidden, rng=rng), ReLU(), Linear(hidden, classes, rng=rng))
     optimizer = SGD(model.parameters(), lr=1.0)

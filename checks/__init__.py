@@ -65,7 +65,7 @@ def check_float_dtype(name: str, dtype) -> np.dtype:
     except TypeError:
         converted = None
     if converted is None or not np.issubdtype(converted, np.floating):
-        got = dtype if converted is None else converted
+        got = repr(dtype) if converted is None else converted
         raise TypeError(f"{name} must be a NumPy floating dtype such as np.float64, got {got}")
     return converted
 

@@ -8,7 +8,7 @@ from checks import as_generator, check_count, check_float_dtype, check_real
 
 
 def make_spiral(n_per_class: int = 100, n_classes: int = 3, noise: float = 0.2,
-                seed: int | np.random.Generator | None = None, *, dtype=np.float64):
+                rng: np.random.Generator | int | None = None, *, dtype=np.float64):
     """K interleaved spiral arms in the plane, one per class.
 
     For class c = 0 … K−1, with P = n_per_class points:
@@ -18,14 +18,14 @@ def make_spiral(n_per_class: int = 100, n_classes: int = 3, noise: float = 0.2,
 
     Returns X [N x 2] (``dtype``, float64 by default) and y [N] int64 with N = P·K, class by class.
     The course page uses P = 100, K = 3, noise = 0.2; the learner's question P = 400, K = 2,
-    noise = 0.5. ``seed`` is an int, a ``np.random.Generator`` (which is advanced), or None
+    noise = 0.5. ``rng`` is a ``np.random.Generator`` (which is advanced), an int seed, or None
     for fresh randomness; NumPy's global random state is never used.
     """
     n_per_class = check_count("n_per_class", n_per_class)
     n_classes = check_count("n_classes", n_classes)
     noise = check_real("noise", noise, low=0.0)
     dtype = check_float_dtype("dtype", dtype)
-    rng = as_generator("seed", seed)
+    rng = as_generator("rng", rng)
     xs, ys = [], []
     for c in range(n_classes):
         r = np.linspace(0.0, 1.0, n_per_class)

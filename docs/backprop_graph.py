@@ -71,7 +71,7 @@ def draw(path) -> None:
     ax.set_ylim(0, 5.0)
     ax.set_axis_off()
 
-    for (x, title, detail, kind), half_width in zip(NODES, HALF_WIDTH):
+    for (x, title, detail, kind), half_width in zip(NODES, HALF_WIDTH, strict=True):
         _node(ax, x, half_width, title, detail, kind)
     for start, end, label in FORWARD:
         _arrow(ax, start, end, FORWARD_Y, label, FORWARD_COLOUR, above=True)

@@ -34,11 +34,11 @@ class Traces(NamedTuple):
 def continue_in_torch(*, steps_here: int = 300, steps_after: int = 200, hidden: int = 100,
                       lr: float = 1.0, seed: int = 0) -> Traces:
     """Train ``steps_here`` SGD steps here, export, then ``steps_after`` more here and in torch."""
-    import torch                    # only this example needs it; the library itself never does
+    import torch  # only this example needs it; the library itself never does
 
     # -- data and model: every random number comes from the one seed ------------------------
     data_rng, init_rng = spawn_generators(seed=seed, n=2)
-    X, y = make_spiral(n_per_class=100, n_classes=3, noise=0.2, seed=data_rng)   # X [300 x 2]
+    X, y = make_spiral(n_per_class=100, n_classes=3, noise=0.2, rng=data_rng)   # X [300 x 2]
     model = Sequential(Linear(2, hidden, rng=init_rng), ReLU(), Linear(hidden, 3, rng=init_rng))
     loss_fn = SoftmaxCrossEntropy()
     optimizer = SGD(model.parameters(), lr=lr)
@@ -78,7 +78,7 @@ def main() -> int:
     # -- 4. the two traces, side by side ----------------------------------------------------
     print(f"{'step':>5}  {'here':>18}  {'PyTorch':>18}  {'|difference|':>12}")
     first = len(traces.before)
-    for i, (ours, theirs) in enumerate(zip(traces.here, traces.torch)):
+    for i, (ours, theirs) in enumerate(zip(traces.here, traces.torch, strict=True)):
         if i % 20 == 0 or i == len(traces.here) - 1:
             print(f"{first + i:5d}  {ours:18.15f}  {theirs:18.15f}  {abs(ours - theirs):12.3e}")
     difference = float(np.max(np.abs(np.subtract(traces.here, traces.torch))))

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from checks import as_generator
 from layers.base import Parameter
 
 OK_BELOW = 1e-7        # what a correct float64 backward achieves
@@ -85,10 +86,10 @@ class GradCheckReport:
 
 
 def check_gradients(module, x: np.ndarray, *, loss=None, y=None, dy=None, eps: float = 1e-6,
-                    seed: int | np.random.Generator = 0) -> GradCheckReport:
+                    rng: np.random.Generator | int = 0) -> GradCheckReport:
     """Check ``module.backward`` (a layer or a model) against central differences.
 
-    Without ``loss``, checks L = Σ module(x) ⊙ G for a random G drawn from ``seed`` (or ``dy``
+    Without ``loss``, checks L = Σ module(x) ⊙ G for a random G drawn from ``rng`` (or ``dy``
     if given). With ``loss`` and labels ``y``, checks L = loss(module(x), y) end to end.
     Neither ``x`` nor the module's weights are changed: each perturbed entry is put back
     exactly. The module is left as after one forward and backward at ``x``.
@@ -100,7 +101,7 @@ def check_gradients(module, x: np.ndarray, *, loss=None, y=None, dy=None, eps: f
     # the module gets copies: a layer built with inplace=True overwrites what it is given
     if loss is None:
         out = module.forward(x.copy())
-        upstream = _upstream(dy, out, seed)
+        upstream = _upstream(dy, out, rng)
 
         def objective() -> float:
             return float(np.sum(module.forward(x.copy()) * upstream))
@@ -210,14 +211,13 @@ def _as_float_copy(name: str, array) -> np.ndarray:
     return array.copy()
 
 
-def _upstream(dy, out: np.ndarray, seed) -> np.ndarray:
+def _upstream(dy, out: np.ndarray, rng) -> np.ndarray:
     if dy is not None:
         dy = np.asarray(dy, dtype=out.dtype)
         if dy.shape != out.shape:
             raise ValueError(f"dy must have the output's shape {out.shape}, got {dy.shape}")
         return dy
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    return rng.standard_normal(out.shape).astype(out.dtype)
+    return as_generator("rng", rng).standard_normal(out.shape).astype(out.dtype)
 
 
 def _warn_unless_float64(x: np.ndarray, params: list[Parameter]) -> None:

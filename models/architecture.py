@@ -25,7 +25,7 @@ def architecture_difference(saved: list[dict], model) -> str | None:
     ours = json.loads(json.dumps(architecture(model)))     # through JSON, as the file's went
     if len(saved) != len(ours):
         return f"the file's model has {_layers(len(saved))}, this model has {_layers(len(ours))}"
-    for position, (theirs, mine) in enumerate(zip(saved, ours)):
+    for position, (theirs, mine) in enumerate(zip(saved, ours, strict=True)):
         if theirs["kind"] != mine["kind"]:
             return f"layer {position} differs: the file has {theirs['kind']}, this model has {mine['kind']}"
         for field in [*theirs, *(field for field in mine if field not in theirs)]:

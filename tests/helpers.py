@@ -65,7 +65,7 @@ def assert_passes(report):
 def stack(activation, depth, widths, rng):
     """Linear → activation, ``depth`` times, then a final Linear."""
     layers = []
-    for d_in, d_out in zip(widths[:depth], widths[1:depth + 1]):
+    for d_in, d_out in zip(widths[:depth], widths[1:depth + 1], strict=True):
         layers += [Linear(d_in, d_out, rng=rng, init="xavier"), ACTIVATIONS[activation]()]
     layers.append(Linear(widths[depth], widths[-1], rng=rng, init="xavier"))
     for layer in layers:
@@ -152,7 +152,7 @@ def short_member(path):
 
 def make_run(hidden=8, seed=0, activation=Tanh):
     """A small model trained for 5 steps, its optimizer and state."""
-    X, y = make_spiral(10, 3, seed=seed)
+    X, y = make_spiral(10, 3, rng=seed)
     rng = np.random.default_rng(seed)
     model = Sequential(Linear(2, hidden, rng=rng), activation(), Linear(hidden, 3, rng=rng))
     optimizer = SGD(model.parameters(), lr=0.5, momentum=0.9)

@@ -180,7 +180,7 @@ def test_discovery_finds_the_known_layers():
 def test_gradients_pass_the_float64_check(name, shape):
     layer, _ = make(name)
     x, rng = inputs(shape, np.float64, seed=1)
-    report = check_gradients(layer, x, seed=rng)
+    report = check_gradients(layer, x, rng=rng)
     assert set(report.errors) == {"x"} | set(layer.params)   # every parameter was checked
     assert_passes(report)
 

@@ -4,20 +4,19 @@ import numpy as np
 import pytest
 
 from data import make_spiral, minibatches
-
 from tests.helpers import raises
 
 
 def test_spiral_shapes_dtypes_and_labels():
-    X, y = make_spiral(n_per_class=400, n_classes=2, noise=0.5, seed=0)
+    X, y = make_spiral(n_per_class=400, n_classes=2, noise=0.5, rng=0)
     assert X.shape == (800, 2) and X.dtype == np.float64
     assert y.shape == (800,) and y.dtype == np.int64
     np.testing.assert_array_equal(np.bincount(y), [400, 400])
-    assert make_spiral(5, 3, seed=0, dtype=np.float32)[0].dtype == np.float32
+    assert make_spiral(5, 3, rng=0, dtype=np.float32)[0].dtype == np.float32
 
 
 def test_spiral_without_noise_follows_the_formula_by_hand():
-    X, y = make_spiral(n_per_class=3, n_classes=2, noise=0.0, seed=0)
+    X, y = make_spiral(n_per_class=3, n_classes=2, noise=0.0, rng=0)
     # class 1: r = 0, 0.5, 1 and t = 4, 6, 8; the point is (r sin t, r cos t)
     r = np.array([0.0, 0.5, 1.0])
     t = np.array([4.0, 6.0, 8.0])
@@ -27,18 +26,18 @@ def test_spiral_without_noise_follows_the_formula_by_hand():
 
 
 def test_noise_only_moves_the_angle():
-    X, _ = make_spiral(n_per_class=50, n_classes=3, noise=0.5, seed=1)
+    X, _ = make_spiral(n_per_class=50, n_classes=3, noise=0.5, rng=1)
     np.testing.assert_allclose(np.hypot(X[:, 0], X[:, 1]), np.tile(np.linspace(0, 1, 50), 3), rtol=1e-12, atol=1e-15)
 
 
 def test_seed_int_or_generator_is_reproducible_and_global_state_is_untouched():
     np.random.seed(0)
     before = np.random.get_state()[1].copy()
-    a = make_spiral(seed=3)[0]
-    b = make_spiral(seed=np.random.default_rng(3))[0]
+    a = make_spiral(rng=3)[0]
+    b = make_spiral(rng=np.random.default_rng(3))[0]
     np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(a, make_spiral(seed=4)[0])
-    make_spiral(seed=None)
+    assert not np.array_equal(a, make_spiral(rng=4)[0])
+    make_spiral(rng=None)
     np.testing.assert_array_equal(np.random.get_state()[1], before)
 
 
@@ -47,7 +46,7 @@ def test_seed_int_or_generator_is_reproducible_and_global_state_is_untouched():
     (dict(n_classes=2.5), TypeError, ("n_classes", "positive int", "2.5")),
     (dict(noise=-0.1), ValueError, ("noise", "-0.1", ">= 0")),
     (dict(noise=float("nan")), ValueError, ("noise", "nan")),
-    (dict(seed="0"), TypeError, ("seed", "np.random.Generator", "'0'")),
+    (dict(rng="0"), TypeError, ("rng", "np.random.Generator", "'0'")),
     (dict(dtype=np.int32), TypeError, ("dtype", "np.float64", "int32")),
     (dict(dtype="foo"), TypeError, ("dtype", "np.float64", "'foo'")),
 ])
@@ -100,5 +99,5 @@ def test_minibatch_options_are_checked_even_without_shuffling():
     X, y = np.zeros((4, 1)), np.arange(4)
     with raises(TypeError, "shuffle", "True or False", "'no'"):
         minibatches(X, y, 2, shuffle="no")
-    with raises(TypeError, "seed", "np.random.Generator", "'seed'"):
+    with raises(TypeError, "rng", "np.random.Generator", "'seed'"):
         minibatches(X, y, 2, shuffle=False, rng="seed")

@@ -141,7 +141,7 @@ def test_the_walkthrough_quotes_the_loop_it_runs():
 def test_other_seeds_agree_too_and_the_global_random_state_is_untouched(capsys):
     before = np.random.get_state()[1].copy()
     assert explain.main(["--small", "--seed", "7"]) == 0
-    assert "seed=7" in capsys.readouterr().out
+    assert "rng=7" in capsys.readouterr().out
     np.testing.assert_array_equal(np.random.get_state()[1], before)
 
 

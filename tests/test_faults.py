@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 import models.savefile
-from models.savefile import FORMAT, read_npz, write_npz_atomically
 from data import make_spiral
 from layers import Linear, SoftmaxCrossEntropy, Tanh
 from models import Sequential
+from models.savefile import FORMAT, read_npz, write_npz_atomically
 from optim import SGD
 from tests.test_sequential import corrupted_member, foreign_npz, pickled_npz, single_npy, write_bytes
 from training import TrainingState, fit, read_checkpoint, restore, save_checkpoint
@@ -22,7 +22,7 @@ from training import TrainingState, fit, read_checkpoint, restore, save_checkpoi
 
 def make_run(hidden=8, seed=0, activation=Tanh):
     """A small model trained for 5 steps, its optimizer and state."""
-    X, y = make_spiral(10, 3, seed=seed)
+    X, y = make_spiral(10, 3, rng=seed)
     rng = np.random.default_rng(seed)
     model = Sequential(Linear(2, hidden, rng=rng), activation(), Linear(hidden, 3, rng=rng))
     optimizer = SGD(model.parameters(), lr=0.5, momentum=0.9)
@@ -161,7 +161,7 @@ def test_every_unusable_checkpoint_is_a_value_error_naming_it_and_changes_nothin
 
 
 def test_a_failed_restore_puts_back_exactly_what_was_there_even_if_it_was_not_finite(tmp_path):
-    X, y = make_spiral(10, 3, seed=0)
+    X, y = make_spiral(10, 3, rng=0)
     path = tmp_path / "minibatch.npz"
     model, optimizer, _ = make_run()
     state = TrainingState()
@@ -180,9 +180,9 @@ def test_a_failed_restore_puts_back_exactly_what_was_there_even_if_it_was_not_fi
     target.batches = BatchStream(X, y, 4, rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match=r"cannot resume from .*minibatch\.npz: batch state does not fit"):
         restore(read_checkpoint(path), model, optimizer, target)
-    for p, before in zip(model.parameters(), weights):
+    for p, before in zip(model.parameters(), weights, strict=True):
         assert p.value.tobytes() == before.tobytes()
-    for buffer, before in zip(optimizer.buffers["momentum_buffer"], buffers):
+    for buffer, before in zip(optimizer.buffers["momentum_buffer"], buffers, strict=True):
         assert buffer.tobytes() == before.tobytes()
 
 
@@ -190,7 +190,7 @@ def test_a_full_batch_checkpoint_in_a_mini_batch_run_says_so(tmp_path):
     from data import BatchStream
     path = save_run(tmp_path / "full.npz")
     model, optimizer, state = make_run(seed=1)
-    X, y = make_spiral(10, 3, seed=0)
+    X, y = make_spiral(10, 3, rng=0)
     state.batches = BatchStream(X, y, 4, rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match=r"full\.npz: it was saved by a full-batch run, but this run is mini-batch"):
         restore(read_checkpoint(path), model, optimizer, state)
@@ -201,6 +201,7 @@ def test_a_save_killed_outright_leaves_a_temporary_file_that_the_next_save_remov
     checkpoint; train.py's next checkpoint (for example on --resume) removes it."""
     import subprocess
     import sys
+
     from tests.test_train_cli import ROOT, SMALL, train
     assert train(*SMALL, "--steps", "4", "--out", tmp_path / "run", cwd=tmp_path).returncode == 0
     checkpoint = tmp_path / "run" / "checkpoint.npz"

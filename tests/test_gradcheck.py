@@ -16,7 +16,7 @@ def test_linear(n, d_in, d_out):
     rng = np.random.default_rng(n * 100 + d_in)
     layer = Linear(d_in, d_out, rng=rng, init=0.5)
     layer.params["b"][...] = rng.standard_normal(d_out)
-    assert_passes(check_gradients(layer, rng.standard_normal((n, d_in)), seed=rng))
+    assert_passes(check_gradients(layer, rng.standard_normal((n, d_in)), rng=rng))
 
 
 @pytest.mark.parametrize("name", ACTIVATIONS)
@@ -24,7 +24,7 @@ def test_linear(n, d_in, d_out):
 def test_activation(name, shape):
     rng = np.random.default_rng(sum(shape))
     layer = ACTIVATIONS[name]()
-    assert_passes(check_gradients(layer, away_from_zero(rng, shape) * 2, seed=rng))
+    assert_passes(check_gradients(layer, away_from_zero(rng, shape) * 2, rng=rng))
 
 
 @pytest.mark.parametrize("n, k", [(1, 2), (5, 3), (12, 7)])
@@ -41,7 +41,7 @@ def test_softmax_cross_entropy(n, k):
 def test_sequential_stacks(activation, depth, n, widths):
     rng = np.random.default_rng(depth * 10 + n)
     model = stack(activation, depth, widths, rng)
-    report = check_gradients(model, rng.standard_normal((n, widths[0])), seed=rng)
+    report = check_gradients(model, rng.standard_normal((n, widths[0])), rng=rng)
     assert set(report.errors) == {"x"} | {p.name for p in model.parameters()}
     assert_passes(report)
 

@@ -242,7 +242,8 @@ def test_layer_is_callable_like_pytorch():
     (dict(in_features=2, out_features=2, init=-0.1), ValueError, ("init", "-0.1")),
     (dict(in_features=2, out_features=2, init=float("nan")), ValueError, ("init", "nan")),
     (dict(in_features=2, out_features=2, dtype=np.int32), TypeError, ("dtype", "floating", "int32")),
-    (dict(in_features=2, out_features=2, rng=0), TypeError, ("rng", "np.random.Generator", "int")),
+    (dict(in_features=2, out_features=2, rng="0"), TypeError, ("rng", "np.random.Generator", "int seed", "'0'")),
+    (dict(in_features=2, out_features=2, rng=-1), ValueError, ("rng", "int seed >= 0", "-1")),
 ])
 def test_linear_constructor_errors(kwargs, error, words):
     with raises(error, *words):
@@ -266,7 +267,7 @@ def test_linear_forward_errors_name_the_layer_and_the_expectation():
 @pytest.mark.parametrize("slope, error, words", [
     (float("inf"), ValueError, ("negative_slope", "inf")),
     (float("nan"), ValueError, ("negative_slope", "nan")),
-    ("0.1", TypeError, ("negative_slope", "float", "'0.1'")),
+    ("0.1", TypeError, ("negative_slope", "real number", "'0.1'")),
 ])
 def test_leaky_relu_constructor_errors(slope, error, words):
     with raises(error, *words):
@@ -341,3 +342,11 @@ def test_a_returned_value_is_never_overwritten_by_a_later_call(layer_class):
     layer.backward(rng.standard_normal((3, 4)))
     np.testing.assert_array_equal(y1, y1_before)
     np.testing.assert_array_equal(dx1, dx1_before)
+
+
+def test_rng_is_one_rule_everywhere_an_int_seed_or_a_generator():
+    """Linear, make_spiral, minibatches and fit take the same ``rng``: an int seed gives the same draws
+    as ``np.random.default_rng(seed)``."""
+    from_seed = Linear(3, 4, rng=7).params["W"]
+    from_generator = Linear(3, 4, rng=np.random.default_rng(7)).params["W"]
+    np.testing.assert_array_equal(from_seed, from_generator)

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from layers import SoftmaxCrossEntropy
-
 from tests.helpers import raises
 
 
@@ -120,13 +119,13 @@ def test_labels_may_be_a_list_of_ints():
 
 
 @pytest.mark.parametrize("scores, error, words", [
-    (np.zeros(3), ValueError, ("scores", "2-D [N x K]", "(3,)")),
+    (np.zeros(3), ValueError, ("scores", "2-D", "(3,)")),
     (np.zeros((0, 3)), ValueError, ("scores", "non-empty", "(0, 3)")),
-    (np.array([[0.0, np.nan, 0.0]] * 3), ValueError, ("scores", "nan", "row 0, column 1")),
+    (np.array([[0.0, np.nan, 0.0]] * 3), ValueError, ("score", "nan", "(0, 1)")),
     (np.array([[0.0, 0.0, 0.0], [0.0, 0.0, np.inf], [0.0] * 3]), ValueError,
-     ("scores", "inf", "row 1, column 2")),
+     ("score", "inf", "(1, 2)")),
     (np.zeros((3, 3), dtype=np.int64), TypeError, ("scores", "floating-point", "int64")),
-    ([[0.0, 0.0, 0.0]] * 3, TypeError, ("scores", "NumPy array [N x K]", "list")),
+    ([[0.0, 0.0, 0.0]] * 3, TypeError, ("scores", "NumPy array", "list")),
 ])
 def test_score_errors(scores, error, words):
     with raises(error, *words):

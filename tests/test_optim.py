@@ -8,7 +8,6 @@ import pytest
 from layers import Layer, Linear, ReLU, SoftmaxCrossEntropy
 from models import Sequential
 from optim import SGD, Adam
-
 from tests.helpers import raises
 
 
@@ -146,7 +145,7 @@ NAN = float("nan")
     (dict(lr=10**400), ("learning rate", "1000000", "finite")),
     (dict(lr=0.1, momentum=-0.5), ("momentum", "-0.5")),
     (dict(lr=0.1, momentum=NAN), ("momentum", "nan")),
-    (dict(lr=0.1, momentum=1.0), ("momentum: 1.0", "0.0 <= momentum < 1.0", "velocity never decays")),
+    (dict(lr=0.1, momentum=1.0), ("momentum: 1.0", "0 <= momentum < 1", "velocity never decays")),
     (dict(lr=0.1, weight_decay=-1e-3), ("weight_decay", "-0.001")),
     (dict(lr=0.1, weight_decay=NAN), ("weight_decay", "nan")),
     (dict(lr=0.1, nesterov=True), ("Nesterov", "momentum > 0", "momentum=0")),
@@ -160,11 +159,11 @@ def test_sgd_hyperparameters_are_validated(kwargs, words):
     (dict(lr=NAN), ("learning rate", "nan")),
     (dict(lr=-1e-3), ("learning rate", "-0.001")),
     (dict(eps=NAN), ("epsilon", "nan")),
-    (dict(betas=(1.0, 0.999)), ("beta1: 1.0", "0.0 <= beta1 < 1.0")),
+    (dict(betas=(1.0, 0.999)), ("beta1: 1.0", "0 <= beta1 < 1")),
     (dict(betas=(0.9, NAN)), ("beta2", "nan")),
     (dict(betas=(0.9, -0.1)), ("beta2", "-0.1")),
     (dict(eps=-1e-8), ("epsilon", "-1e-08")),
-    (dict(eps=0.0), ("epsilon", "0.0", "> 0.0", "0/0 = nan")),
+    (dict(eps=0.0), ("epsilon", "0.0", "> 0", "0/0 = nan")),
     (dict(weight_decay=NAN), ("weight_decay", "nan")),
 ])
 def test_adam_hyperparameters_are_validated(kwargs, words):

@@ -183,7 +183,7 @@ def test_every_activation_checks_for_any_shape(activation, shape, seed):
     rng = np.random.default_rng(seed)
     # |x| ≥ 0.1 = 1e5 steps of eps: no step reaches the rectifiers' kink at 0
     x = away_from_zero(rng, shape) * 2
-    report = check_gradients(ACTIVATIONS[activation](), x, seed=rng)
+    report = check_gradients(ACTIVATIONS[activation](), x, rng=rng)
     assert_passes_where_resolvable(report)
 
 
@@ -192,7 +192,7 @@ def test_linear_checks_for_any_shape(n, d_in, d_out, seed):
     rng = np.random.default_rng(seed)
     layer = Linear(d_in, d_out, rng=rng)
     layer.params["b"][...] = rng.standard_normal(d_out)
-    report = check_gradients(layer, rng.standard_normal((n, d_in)), seed=rng)
+    report = check_gradients(layer, rng.standard_normal((n, d_in)), rng=rng)
     assert_passes_where_resolvable(report)
 
 
@@ -227,6 +227,6 @@ def test_a_model_with_the_loss_checks_for_any_shape(activation, depth, n, widths
     # (The report cannot be trusted around a kink instead: its error per array is the maximum
     # over all entries, so a kink would hide every other entry of that array from the 1e-7 bar.)
     assume(all(np.abs(h).min() > KINK_MARGIN for h in activation_inputs(model, x)))
-    report = check_gradients(model, x, loss=SoftmaxCrossEntropy(), y=y, seed=rng)
+    report = check_gradients(model, x, loss=SoftmaxCrossEntropy(), y=y, rng=rng)
     assert set(report.errors) == {"x"} | {p.name for p in model.parameters()}
     assert_passes_where_resolvable(report)

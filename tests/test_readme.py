@@ -38,9 +38,9 @@ def assert_same_output(actual: str, expected: str, tolerance: float):
     actual_lines, expected_lines = actual.strip().splitlines(), expected.strip().splitlines()
     assert len(actual_lines) == len(expected_lines), actual
     number = r"(-?\d+\.?\d*(?:e[-+]\d+)?)"
-    for got, want in zip(actual_lines, expected_lines):
+    for got, want in zip(actual_lines, expected_lines, strict=True):
         assert re.sub(number, "#", got) == re.sub(number, "#", want), f"{got!r} != {want!r}"
-        for a, b in zip(re.findall(number, got), re.findall(number, want)):
+        for a, b in zip(re.findall(number, got), re.findall(number, want), strict=True):
             assert abs(float(a) - float(b)) <= tolerance * max(1.0, abs(float(b))), f"{got!r} != {want!r}"
 
 
@@ -100,7 +100,7 @@ def test_the_three_worked_examples_print_the_summaries_the_readme_shows(tmp_path
     commands = [line for line in examples.splitlines() if line.startswith("python train.py")]
     summaries = [line[2:] for line in examples.splitlines() if line.startswith("# done")]
     assert len(commands) == len(summaries) == 3
-    for number, (command, summary) in enumerate(zip(commands, summaries)):
+    for number, (command, summary) in enumerate(zip(commands, summaries, strict=True)):
         args = command.split()[2:] + ["--no-progress", "--out", f"example{number}"]
         printed = run([sys.executable, str(ROOT / "train.py"), *args], tmp_path).stdout.strip().splitlines()[-1]
         assert_same_output(normalise_run(printed), normalise_run(summary), tolerance=2e-4)

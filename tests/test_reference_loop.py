@@ -56,7 +56,7 @@ def relative(a, b):
     dict(n_per_class=100, n_classes=3, noise=0.2, hidden=100, reg=1e-3, iterations=300),   # the course page
 ], ids=["question", "course"])
 def test_parts_match_the_course_loop(setup):
-    X, y = make_spiral(setup["n_per_class"], setup["n_classes"], setup["noise"], seed=0)
+    X, y = make_spiral(setup["n_per_class"], setup["n_classes"], setup["noise"], rng=0)
     init = course_initial_weights(2, setup["hidden"], setup["n_classes"], np.random.default_rng(1))
     ref_losses, ref_grads, ref_final = course_loop(X, y, **init, reg=setup["reg"],
                                                    iterations=setup["iterations"])
@@ -76,7 +76,7 @@ def test_parts_match_the_course_loop(setup):
 
 def test_first_loss_is_ln_k_with_small_weights():
     for n_classes in (2, 3, 5):
-        X, y = make_spiral(50, n_classes, seed=0)
+        X, y = make_spiral(50, n_classes, rng=0)
         init = course_initial_weights(2, 100, n_classes, np.random.default_rng(2))
         losses, _, _ = framework_run(X, y, init, hidden=100, n_classes=n_classes, iterations=1)
         assert abs(losses[0] / np.log(n_classes) - 1) < 0.02
@@ -106,7 +106,7 @@ def test_the_course_loop_imports_numpy_and_nothing_else():
 
 
 def test_course_step_updates_in_place_and_aliases_probs_as_the_course_does():
-    X, y = make_spiral(5, 2, seed=0)
+    X, y = make_spiral(5, 2, rng=0)
     init = course_initial_weights(2, 4, 2, np.random.default_rng(0))
     W, b, W2, b2 = (init[k].copy() for k in ("W", "b", "W2", "b2"))
     record = course_step(X, y, W, b, W2, b2, step_size=0.5, reg=0.1)

@@ -21,7 +21,7 @@ GLOBAL_STATE_FUNCTIONS = sorted(
 def test_spawned_generators_are_the_seed_sequences_children_and_do_not_depend_on_how_many():
     four = spawn_generators(7, 4)
     children = np.random.SeedSequence(7).spawn(4)
-    for generator, child in zip(four, children):
+    for generator, child in zip(four, children, strict=True):
         assert generator.standard_normal(3).tolist() == np.random.default_rng(child).standard_normal(3).tolist()
     two = spawn_generators(7, 2)
     assert [g.random() for g in two] == [g.random() for g in spawn_generators(7, 4)[:2]]
@@ -44,12 +44,12 @@ def test_train_py_draws_data_weights_split_and_shuffling_from_independent_stream
     streams = train.generators(config)
     assert list(streams) == ["data", "init", "split", "shuffle"]
     expected = spawn_generators(3, 4)
-    for generator, reference in zip(streams.values(), expected):
+    for generator, reference in zip(streams.values(), expected, strict=True):
         assert generator.random(4).tolist() == reference.random(4).tolist()
     # each job draws from its own stream: the data from the first, the weights from the second
     small = dict(config, points=50, classes=2, hidden=8, init=1.0)
     X, y, _ = train.build_data(small)
-    expected_X, expected_y = make_spiral(50, 2, small["noise"], seed=spawn_generators(3, 1)[0])
+    expected_X, expected_y = make_spiral(50, 2, small["noise"], rng=spawn_generators(3, 1)[0])
     np.testing.assert_array_equal(X, expected_X)
     np.testing.assert_array_equal(y, expected_y)
     W = train.build_model(small)[0].params["W"]

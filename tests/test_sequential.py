@@ -423,7 +423,7 @@ def test_an_inplace_model_never_changes_the_callers_arrays_and_computes_the_same
     assert x.flags.writeable and dy.flags.writeable
     np.testing.assert_array_equal(y, expected_y)
     np.testing.assert_array_equal(dx, expected_dx)
-    for p, q in zip(inplace.parameters(), usual.parameters()):
+    for p, q in zip(inplace.parameters(), usual.parameters(), strict=True):
         np.testing.assert_array_equal(p.grad, q.grad)
 
 

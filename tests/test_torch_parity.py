@@ -85,7 +85,7 @@ def test_mixed_stack_loss_dx_and_every_parameter_gradient_match_torch(n, seed):
     np.testing.assert_allclose(dX, X_t.grad.numpy(), **tight)
     ours, theirs = model.parameters(), list(torch_model.parameters())
     assert len(ours) == len(theirs) == 10
-    for p, p_t in zip(ours, theirs):
+    for p, p_t in zip(ours, theirs, strict=True):
         np.testing.assert_allclose(p.grad, in_our_layout(p_t.grad), err_msg=p.name, **tight)
 
 
@@ -127,7 +127,7 @@ OPTIMIZERS = {
 def test_25_full_batch_steps_follow_torch_trajectory(name):
     """Each framework computes its own gradients; loss and every parameter agree after every step."""
     ours_cls, torch_cls, hyper = OPTIMIZERS[name]
-    X, y = make_spiral(n_per_class=20, n_classes=3, noise=0.2, seed=0)
+    X, y = make_spiral(n_per_class=20, n_classes=3, noise=0.2, rng=0)
     rng = np.random.default_rng(4)
     model = Sequential(Linear(2, 16, rng=rng, init="xavier"), Tanh(), Linear(16, 3, rng=rng, init="xavier"))
     torch_model = to_torch(model)

@@ -194,7 +194,7 @@ def test_divergence_stops_with_the_step_and_keeps_the_last_good_checkpoint(cli, 
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["--lr", "-1"], "argument --lr: Invalid lr: -1.0 (expected a finite number with 0 <= lr)"),
+    (["--lr", "-1"], "argument --lr: Invalid lr: -1.0 (expected a finite number with lr >= 0)"),
     (["--lr", "nan"], "argument --lr: Invalid lr: nan (expected a finite number"),
     (["--lr", "fast"], "argument --lr: lr must be a number, got 'fast'"),
     (["--points", "0"], "argument --points: points must be a positive int, got 0"),
@@ -207,7 +207,7 @@ def test_divergence_stops_with_the_step_and_keeps_the_last_good_checkpoint(cli, 
                               "with 0 <= val_fraction < 1)"),
     (["--batch-size", "0"], "argument --batch-size: batch_size must be a positive int, got 0"),
     (["--init", "kaiming"], "argument --init: init must be 'auto', 'he', 'xavier' or a standard deviation"),
-    (["--init", "-1"], "argument --init: Invalid init: -1.0 (expected a finite number with 0 <= init)"),
+    (["--init", "-1"], "argument --init: Invalid init: -1.0 (expected a finite number with init >= 0)"),
     (["--optimizer", "adam", "--momentum", "0.9"], "argument --momentum: applies to --optimizer sgd only"),
     (["--points", "2", "--val-fraction", "0.1"], "leaves 0 for validation and 4 for training"),
     (["--bogus"], "unrecognized arguments: --bogus"),

@@ -24,7 +24,7 @@ def train(model, optimizer, X, y, steps, batch_size=None, rng=None):
 @pytest.mark.slow
 def test_the_questions_setup_reaches_97_percent():
     """400 points per class, 2 classes, noise 0.5, h = 1000, 0.01·N(0, 1) init, step 1.0, 3000 steps."""
-    X, y = make_spiral(n_per_class=400, n_classes=2, noise=0.5, seed=0)
+    X, y = make_spiral(n_per_class=400, n_classes=2, noise=0.5, rng=0)
     rng = np.random.default_rng(0)
     model = Sequential(Linear(2, 1000, rng=rng, init=0.01), ReLU(), Linear(1000, 2, rng=rng, init=0.01))
     losses, accuracy = train(model, SGD(model.parameters(), lr=1.0), X, y, steps=3000)
@@ -36,7 +36,7 @@ def test_the_questions_setup_reaches_97_percent():
 @pytest.mark.slow
 def test_the_course_setup_reaches_97_percent():
     """3 classes, 100 points each, noise 0.2, h = 100, weight decay 1e-3, step 1.0, 10 000 steps."""
-    X, y = make_spiral(n_per_class=100, n_classes=3, noise=0.2, seed=0)
+    X, y = make_spiral(n_per_class=100, n_classes=3, noise=0.2, rng=0)
     rng = np.random.default_rng(1)
     model = Sequential(Linear(2, 100, rng=rng, init=0.01), ReLU(), Linear(100, 3, rng=rng, init=0.01))
     losses, accuracy = train(model, SGD(model.parameters(), lr=1.0, weight_decay=1e-3), X, y, steps=10_000)
@@ -46,14 +46,14 @@ def test_the_course_setup_reaches_97_percent():
 
 def test_a_linear_classifier_cannot_fit_the_spiral():
     """The course's point of comparison: softmax regression alone reaches only about half."""
-    X, y = make_spiral(n_per_class=100, n_classes=3, noise=0.2, seed=0)
+    X, y = make_spiral(n_per_class=100, n_classes=3, noise=0.2, rng=0)
     model = Sequential(Linear(2, 3, rng=np.random.default_rng(1), init=0.01))
     _, accuracy = train(model, SGD(model.parameters(), lr=1.0, weight_decay=1e-3), X, y, steps=500)
     assert 0.4 < accuracy < 0.6                           # published: 49 %
 
 
 def test_float32_end_to_end():
-    X, y = make_spiral(n_per_class=100, n_classes=3, noise=0.2, seed=0, dtype=np.float32)
+    X, y = make_spiral(n_per_class=100, n_classes=3, noise=0.2, rng=0, dtype=np.float32)
     rng = np.random.default_rng(2)
     model = Sequential(Linear(2, 64, rng=rng, dtype=np.float32), Tanh(), Linear(64, 64, rng=rng, dtype=np.float32),
                        ReLU(), Linear(64, 3, rng=rng, dtype=np.float32))
@@ -72,7 +72,7 @@ def test_float32_end_to_end():
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_float32_follows_float64_closely(dtype):
     """Same start, 50 steps: float32 stays within float32 rounding of the float64 run."""
-    X, y = make_spiral(n_per_class=50, n_classes=3, seed=0)
+    X, y = make_spiral(n_per_class=50, n_classes=3, rng=0)
     runs = {}
     for dt in (np.float64, dtype):
         rng = np.random.default_rng(4)

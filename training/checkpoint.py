@@ -17,8 +17,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.savefile import (MODEL, check_format, entries_under, load_into, model_entries, read_architecture,
-                             read_npz, write_npz_atomically)
+from models.savefile import (
+    MODEL,
+    check_format,
+    entries_under,
+    load_into,
+    model_entries,
+    read_architecture,
+    read_npz,
+    write_npz_atomically,
+)
 from training.history import History
 from training.loop import TrainingState
 
@@ -94,7 +102,7 @@ def restore(checkpoint: Checkpoint, model, optimizer, state: TrainingState) -> N
         if state.batches is not None:
             state.batches.load_state_dict(checkpoint.batches)
     except ValueError as exc:
-        for array, before in zip(_state_arrays(model, optimizer), saved):
+        for array, before in zip(_state_arrays(model, optimizer), saved, strict=True):
             array[...] = before             # copied back as they were, whatever they hold
         optimizer.step_count = step_count
         raise ValueError(f"cannot resume from {checkpoint.path}: {exc}") from exc

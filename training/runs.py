@@ -67,7 +67,7 @@ def exit_code(work: Callable[[], int], *, prog: str, memory_hint: str) -> int:
 def flag_type(name: str, check: Callable, convert: Callable[[str], object], *, kind: str,
               names: tuple = ()) -> Callable:
     """An argparse ``type=`` for the setting ``name``: text -> ``convert`` -> ``check`` (a shared
-    rule from layers/checks.py), whose ValueError or TypeError becomes argparse's one-line usage
+    rule from checks/), whose ValueError or TypeError becomes argparse's one-line usage
     error; one of ``names`` is taken as it is. A value that is not text (a setting saved in a
     checkpoint) goes to ``check`` as it is."""
     def parse(value):

@@ -426,7 +426,8 @@ def main(argv: list[str] | None = None) -> int:
                     "by quantity: which code computes which formula.")
     parser.add_argument("--small", action="store_true",
                         help="6 points and 3 hidden units, printing every number to check by hand")
-    seed = runs.flag_type("seed", lambda value: check_count("seed", value, minimum=0), int, kind="a whole number")
+    seed = runs.flag_type("seed", lambda value: check_count("seed", value, minimum=0), int,
+                          kind="a whole number")
     parser.add_argument("--seed", type=seed, default=0, help="seed of the data and weights (default 0)")
     args = parser.parse_args(argv)
     walk = walk_through(SMALL if args.small else QUESTION, args.seed)

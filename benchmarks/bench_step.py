@@ -172,7 +172,8 @@ def report_step(times: dict, faults: dict, rounds: int, steps: int) -> None:
             print(f"    {numerator} / {denominator}: not measured (torch is not installed)")
             continue
         median, q1, q3 = median_ratio(times, numerator, denominator)
-        verdict = "" if target is None else f"   target <= {target:.2f}: {'met' if median <= target else 'MISSED'}"
+        met = "met" if target is not None and median <= target else "MISSED"
+        verdict = "" if target is None else f"   target <= {target:.2f}: {met}"
         print(f"    {numerator:13s} / {denominator:9s} {median:5.2f}  [{q1:.2f} to {q3:.2f}]{verdict}")
 
 

@@ -73,7 +73,8 @@ def init_std(init: str | float, fan_in: int, fan_out: int, dtype: np.dtype) -> f
     if init == "xavier":
         return math.sqrt(2.0 / (fan_in + fan_out))
     if isinstance(init, str):
-        raise ValueError(f"Invalid init: {init!r} (expected 'he', 'xavier' or a standard deviation such as 0.01)")
+        raise ValueError(f"Invalid init: {init!r} "
+                         "(expected 'he', 'xavier' or a standard deviation such as 0.01)")
     std = check_real("init standard deviation", init, low=0.0)
     if std > float(np.finfo(dtype).max) / 10:   # 10 σ: no draw from N(0, 1) reaches it
         raise ValueError(f"Invalid init standard deviation: {std} overflows {dtype}")

@@ -48,8 +48,9 @@ def test_quick_start_is_two_commands_and_ci_runs_the_test_command():
     [(language, text)] = blocks_after("## Quick start")
     commands = text.strip().splitlines()
     assert language == "sh" and len(commands) == 2
-    assert commands[0].endswith("python train.py")
-    assert commands[1] in (ROOT / ".ci" / "run").read_text()
+    assert commands[0].endswith("python train.py") and commands[1].endswith("python -m pytest")
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert all(command.startswith("python3 -m venv .venv") and command in ci for command in commands)
 
 
 @pytest.mark.slow

@@ -21,7 +21,8 @@ from pathlib import Path
 
 # Hypothesis keeps a small cache of the literals it reads from the source; keep it out of the
 # working tree (it must be set before hypothesis is imported).
-os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(Path(tempfile.gettempdir()) / "backprop-parts-hypothesis"))
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY",
+                      str(Path(tempfile.gettempdir()) / "backprop-parts-hypothesis"))
 
 from hypothesis import settings  # noqa: E402
 

@@ -28,10 +28,13 @@ ROOT = Path(__file__).resolve().parent.parent
 # Errors: the type and the words that matter -----------------------------------------------
 
 @contextlib.contextmanager
-def raises(error, *words):
+def raises(error, *words, match=None):
     """``pytest.raises(error)``, and the message must contain each of ``words``: the culprit's name
-    and value, the expectation, the fix. The rest of the sentence may be reworded freely."""
-    with pytest.raises(error) as caught:
+    and value, the expectation, the fix. The rest of the sentence may be reworded freely.
+
+    ``match`` (a regex, as in pytest.raises) is only for where a position is the point, such as
+    ``r"^model\\[2\\]: "`` for a message that must start with the layer's position."""
+    with pytest.raises(error, match=match) as caught:
         yield caught
     message = str(caught.value)
     missing = [word for word in words if word not in message]

@@ -142,8 +142,8 @@ def test_the_doc_points_to_the_walkthrough_and_embeds_the_figure():
 def test_the_figure_script_draws_the_committed_figure(tmp_path):
     out = tmp_path / "graph.png"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    result = subprocess.run([sys.executable, str(DOCS / "backprop_graph.py"), str(out)], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, str(DOCS / "backprop_graph.py"), str(out)], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     drawn, committed = matplotlib.image.imread(out), matplotlib.image.imread(DOCS / "backprop_graph.png")
     assert drawn.shape == committed.shape

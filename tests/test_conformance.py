@@ -93,7 +93,8 @@ LAYOUTS = {
     "every other column": lambda a: spread(a, -1),
     "last axis reversed": lambda a: np.ascontiguousarray(a[..., ::-1])[..., ::-1],
     "read-only": lambda a: frozen(a.copy()),
-    "read-only Fortran-ordered": lambda a: frozen(np.array(a, order="F")),   # owns its data: may be kept uncopied
+    # owns its data: may be kept uncopied
+    "read-only Fortran-ordered": lambda a: frozen(np.array(a, order="F")),
 }
 
 
@@ -238,7 +239,8 @@ def test_every_memory_layout_gives_the_same_bits(name, shape, dtype):
     x, rng = inputs(shape, dtype, seed=5)
     layer, _ = make(name, dtype)
     dy = upstream(rng, layer.forward(frozen(x.copy())))
-    expected_y, expected_dx, expected_grads = run(layer, LAYOUTS["C-contiguous"](x), LAYOUTS["C-contiguous"](dy))
+    expected_y, expected_dx, expected_grads = run(layer, LAYOUTS["C-contiguous"](x),
+                                                  LAYOUTS["C-contiguous"](dy))
     for x_layout, dy_layout in itertools.product(LAYOUTS, repeat=2):
         layer, _ = make(name, dtype)
         y, dx, grads = run(layer, LAYOUTS[x_layout](x), LAYOUTS[dy_layout](dy))
@@ -264,7 +266,8 @@ def test_the_layouts_are_what_they_say():
     assert made["every other column"].strides[-1] == 2 * a.itemsize
     assert made["last axis reversed"].strides[-1] < 0
     assert not made["read-only"].flags.writeable and made["read-only"].flags.c_contiguous
-    assert not made["read-only Fortran-ordered"].flags.writeable and made["read-only Fortran-ordered"].flags.owndata
+    fortran = made["read-only Fortran-ordered"]
+    assert not fortran.flags.writeable and fortran.flags.owndata
 
 
 @pytest.mark.parametrize("name", LAYERS)

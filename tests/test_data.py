@@ -27,7 +27,8 @@ def test_spiral_without_noise_follows_the_formula_by_hand():
 
 def test_noise_only_moves_the_angle():
     X, _ = make_spiral(n_per_class=50, n_classes=3, noise=0.5, rng=1)
-    np.testing.assert_allclose(np.hypot(X[:, 0], X[:, 1]), np.tile(np.linspace(0, 1, 50), 3), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(np.hypot(X[:, 0], X[:, 1]), np.tile(np.linspace(0, 1, 50), 3),
+                               rtol=1e-12, atol=1e-15)
 
 
 def test_seed_int_or_generator_is_reproducible_and_global_state_is_untouched():

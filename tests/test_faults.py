@@ -6,38 +6,37 @@ the training checkpoints that ``train.py --resume`` reads.
 
 import os
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 import models.savefile
-from data import make_spiral
-from layers import Linear, SoftmaxCrossEntropy, Tanh
+from data import BatchStream, make_spiral
+from layers import Linear, SoftmaxCrossEntropy
 from models import Sequential
 from models.savefile import FORMAT, read_npz, write_npz_atomically
-from optim import SGD
-from tests.test_sequential import corrupted_member, foreign_npz, pickled_npz, single_npy, write_bytes
+from tests.helpers import (
+    ROOT,
+    SMALL,
+    corrupted_member,
+    foreign_npz,
+    make_run,
+    other_layers_checkpoint,
+    pickled_npz,
+    raises,
+    save_run,
+    single_npy,
+    train,
+    wider_checkpoint,
+    write_bytes,
+)
 from training import TrainingState, fit, read_checkpoint, restore, save_checkpoint
 
 
-def make_run(hidden=8, seed=0, activation=Tanh):
-    """A small model trained for 5 steps, its optimizer and state."""
-    X, y = make_spiral(10, 3, rng=seed)
-    rng = np.random.default_rng(seed)
-    model = Sequential(Linear(2, hidden, rng=rng), activation(), Linear(hidden, 3, rng=rng))
-    optimizer = SGD(model.parameters(), lr=0.5, momentum=0.9)
-    state = TrainingState()
-    fit(model, SoftmaxCrossEntropy(), optimizer, X, y, steps=5, log_every=5, state=state)
-    return model, optimizer, state
-
-
-def save_run(path, **kwargs):
-    model, optimizer, state = make_run(**kwargs)
-    save_checkpoint(path, model, optimizer, state, {"hidden": kwargs.get("hidden", 8)})
-    return path
-
-
-def test_a_crash_while_saving_keeps_the_last_checkpoint_and_leaves_no_temporary_file(tmp_path, monkeypatch):
+def test_a_crash_while_saving_keeps_the_last_checkpoint_and_leaves_no_temporary_file(tmp_path,
+                                                                                     monkeypatch):
     path = save_run(tmp_path / "checkpoint.npz")
     old_bytes = path.read_bytes()
     model, optimizer, state = make_run(seed=1)
@@ -62,15 +61,6 @@ def truncated_checkpoint(path):
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     return path
-
-
-def wider_checkpoint(path):
-    return save_run(path, hidden=16)
-
-
-def other_layers_checkpoint(path):
-    from layers import ReLU
-    return save_run(path, activation=ReLU)
 
 
 class Trap:
@@ -123,34 +113,34 @@ def damaged_optimizer_checkpoint(path):
     return path
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p: write_bytes(p, b""), r"cannot load .*bad\.npz: the file is empty"),
+@pytest.mark.parametrize("make, words", [
+    (lambda p: write_bytes(p, b""), ("cannot load", "the file is empty")),
     (lambda p: write_bytes(p, bytes(np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8))),
-     r"cannot load .*bad\.npz: not an \.npz file \(and never unpickled\)"),
-    (truncated_checkpoint, r"cannot load .*bad\.npz: not a readable \.npz file"),
-    (corrupted_member, r"cannot load .*bad\.npz: damaged or truncated \.npz file"),
-    (foreign_npz, r"cannot load .*bad\.npz: not a file saved by this project"),
-    (single_npy, r"cannot load .*bad\.npz: it holds a single \.npy array"),
-    (pickled_npz, r"cannot load .*bad\.npz: it holds pickled Python objects, which are never loaded"),
-    (code_running_pickle, r"cannot load .*bad\.npz: it holds pickled Python objects, which are never loaded"),
+     ("cannot load", "not an .npz file", "never unpickled")),
+    (truncated_checkpoint, ("cannot load", "not a readable .npz file")),
+    (corrupted_member, ("cannot load", "damaged or truncated")),
+    (foreign_npz, ("cannot load", "not a file saved by this project")),
+    (single_npy, ("cannot load", "a single .npy array")),
+    (pickled_npz, ("cannot load", "pickled Python objects", "never loaded")),
+    (code_running_pickle, ("cannot load", "pickled Python objects", "never loaded")),
     (lambda p: (Sequential(Linear(2, 8, rng=np.random.default_rng(0))).save(p), p)[1],
-     r"cannot resume from .*bad\.npz: it holds model weights only"),
-    (wider_checkpoint, r"cannot resume from .*bad\.npz: it was saved from another architecture: "
-                       r"layer 0 differs in out_features: the file has 16, this model has 8$"),
-    (damaged_optimizer_checkpoint, r"cannot resume from .*bad\.npz: SGD state does not fit: "
-                                   r"momentum_buffer/2\.W has shape \(1, 1\)"),
-    (other_layers_checkpoint, r"cannot resume from .*bad\.npz: it was saved from another architecture: "
-                              r"layer 1 differs: the file has ReLU, this model has Tanh$"),
-    (earlier_version_checkpoint, r"^cannot load .*bad\.npz: it was written in format backprop-parts/1 by an "
-                                 r"earlier version of this project; this version reads backprop-parts/2"),
-    (garbled_architecture_checkpoint, r"^cannot load .*bad\.npz: damaged file "
-                                      r"\(its architecture is not a JSON list of layers\)$"),
+     ("cannot resume from", "model weights only")),
+    (wider_checkpoint, ("cannot resume from", "another architecture", "layer 0", "out_features",
+                        "the file has 16", "this model has 8")),
+    (damaged_optimizer_checkpoint, ("cannot resume from", "SGD state does not fit", "momentum_buffer/2.W",
+                                    "shape (1, 1)")),
+    (other_layers_checkpoint, ("cannot resume from", "another architecture", "layer 1",
+                               "the file has ReLU", "this model has Tanh")),
+    (earlier_version_checkpoint, ("cannot load", "format backprop-parts/1", "earlier version",
+                                  "this version reads backprop-parts/2")),
+    (garbled_architecture_checkpoint, ("cannot load", "damaged file",
+                                       "architecture is not a JSON list of layers")),
 ])
-def test_every_unusable_checkpoint_is_a_value_error_naming_it_and_changes_nothing(tmp_path, make, message):
+def test_every_unusable_checkpoint_is_a_value_error_naming_it_and_changes_nothing(tmp_path, make, words):
     path = make(tmp_path / "bad.npz")
     model, optimizer, state = make_run()
     weights, buffers = model.state_dict(), optimizer.state_dict()
-    with pytest.raises(ValueError, match=message):
+    with raises(ValueError, str(path), *words):
         restore(read_checkpoint(path), model, optimizer, state)
     assert not (tmp_path / "code-ran").exists()
     for name, value in model.state_dict().items():
@@ -165,7 +155,6 @@ def test_a_failed_restore_puts_back_exactly_what_was_there_even_if_it_was_not_fi
     path = tmp_path / "minibatch.npz"
     model, optimizer, _ = make_run()
     state = TrainingState()
-    from data import BatchStream
     state.batches = BatchStream(X, y, 4, rng=np.random.default_rng(0))
     fit(model, SoftmaxCrossEntropy(), optimizer, X, y, steps=3, batch_size=4, state=state)
     save_checkpoint(path, model, optimizer, state, {"hidden": 8})
@@ -178,7 +167,7 @@ def test_a_failed_restore_puts_back_exactly_what_was_there_even_if_it_was_not_fi
     buffers = [b.copy() for b in optimizer.buffers["momentum_buffer"]]
     target = TrainingState()
     target.batches = BatchStream(X, y, 4, rng=np.random.default_rng(0))
-    with pytest.raises(ValueError, match=r"cannot resume from .*minibatch\.npz: batch state does not fit"):
+    with raises(ValueError, "cannot resume from", str(path), "batch state does not fit"):
         restore(read_checkpoint(path), model, optimizer, target)
     for p, before in zip(model.parameters(), weights, strict=True):
         assert p.value.tobytes() == before.tobytes()
@@ -187,22 +176,17 @@ def test_a_failed_restore_puts_back_exactly_what_was_there_even_if_it_was_not_fi
 
 
 def test_a_full_batch_checkpoint_in_a_mini_batch_run_says_so(tmp_path):
-    from data import BatchStream
     path = save_run(tmp_path / "full.npz")
     model, optimizer, state = make_run(seed=1)
     X, y = make_spiral(10, 3, rng=0)
     state.batches = BatchStream(X, y, 4, rng=np.random.default_rng(0))
-    with pytest.raises(ValueError, match=r"full\.npz: it was saved by a full-batch run, but this run is mini-batch"):
+    with raises(ValueError, str(path), "full-batch run", "this run is mini-batch"):
         restore(read_checkpoint(path), model, optimizer, state)
 
 
 def test_a_save_killed_outright_leaves_a_temporary_file_that_the_next_save_removes(tmp_path):
     """A hard kill runs no cleanup code, so the hidden temporary file stays, next to the intact last
     checkpoint; train.py's next checkpoint (for example on --resume) removes it."""
-    import subprocess
-    import sys
-
-    from tests.test_train_cli import ROOT, SMALL, train
     assert train(*SMALL, "--steps", "4", "--out", tmp_path / "run", cwd=tmp_path).returncode == 0
     checkpoint = tmp_path / "run" / "checkpoint.npz"
     killer = (
@@ -213,7 +197,8 @@ def test_a_save_killed_outright_leaves_a_temporary_file_that_the_next_save_remov
         "savefile.np.savez = die\n"
         f"savefile.write_npz_atomically({str(checkpoint)!r}, {{'x': np.ones(3)}})\n"
     )
-    killed = subprocess.run([sys.executable, "-c", killer], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    killed = subprocess.run([sys.executable, "-c", killer], cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert killed.returncode == 9
     leftovers = list((tmp_path / "run").glob(".checkpoint.npz.*.tmp"))
     assert len(leftovers) == 1

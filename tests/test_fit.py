@@ -17,7 +17,10 @@ def make_run(seed=0, optimizer="sgd", lr=0.5):
     X, y = make_spiral(30, 3, rng=seed)
     rng = np.random.default_rng(seed)
     model = Sequential(Linear(2, 16, rng=rng), Tanh(), Linear(16, 3, rng=rng))
-    opt = SGD(model.parameters(), lr=lr, momentum=0.9) if optimizer == "sgd" else Adam(model.parameters(), lr=lr)
+    if optimizer == "sgd":
+        opt = SGD(model.parameters(), lr=lr, momentum=0.9)
+    else:
+        opt = Adam(model.parameters(), lr=lr)
     return model, SoftmaxCrossEntropy(), opt, X, y
 
 

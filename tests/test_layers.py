@@ -79,7 +79,8 @@ def test_sigmoid_by_hand():
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_saturating_activations_are_finite_and_silent_for_huge_inputs(layer_class, dtype):
     info = np.finfo(dtype)
-    x = np.array([[info.min, -1e4, -800.0, -720.0, -100.0, -50.0, 0.0, 50.0, 800.0, 1e4, info.max]], dtype=dtype)
+    x = np.array([[info.min, -1e4, -800.0, -720.0, -100.0, -50.0, 0.0, 50.0, 800.0, 1e4, info.max]],
+                 dtype=dtype)
     layer = layer_class()
     with np.errstate(all="raise"):          # any overflow or invalid operation would raise here
         y = layer.forward(x)
@@ -105,7 +106,8 @@ def test_linear_params_and_grads_share_keys_and_backward_overwrites():
     np.testing.assert_array_equal(layer.grads["b"], [1.0, 1.0])
 
 
-@pytest.mark.parametrize("layer", [Linear(3, 2, rng=np.random.default_rng(0)), ReLU(), LeakyReLU(), Tanh(), Sigmoid()],
+@pytest.mark.parametrize("layer", [Linear(3, 2, rng=np.random.default_rng(0)), ReLU(), LeakyReLU(), Tanh(),
+                                   Sigmoid()],
                          ids=lambda layer: type(layer).__name__)
 def test_backward_before_forward_names_the_layer(layer):
     with raises(RuntimeError, f"{layer!r}.backward()", "forward"):
@@ -199,7 +201,8 @@ def test_float32_in_float32_out(layer_class):
 
 # Initialisation ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("init, expected_std", [("he", np.sqrt(2 / 400)), ("xavier", np.sqrt(2 / 600)), (0.01, 0.01)])
+@pytest.mark.parametrize("init, expected_std", [("he", np.sqrt(2 / 400)), ("xavier", np.sqrt(2 / 600)),
+                                                 (0.01, 0.01)])
 def test_init_standard_deviation(init, expected_std):
     layer = Linear(400, 200, rng=np.random.default_rng(3), init=init)
     # 80 000 draws: the sample std is within 1 % of the target with overwhelming probability
@@ -218,8 +221,10 @@ def test_same_generator_state_gives_same_weights_and_global_state_is_untouched()
 
 
 def test_repr_shows_the_constructor_arguments():
-    assert repr(Linear(2, 1000, rng=np.random.default_rng(0))) == "Linear(in_features=2, out_features=1000, dtype=float64)"
-    assert repr(Linear(2, 3, rng=np.random.default_rng(0), dtype=np.float32)) == "Linear(in_features=2, out_features=3, dtype=float32)"
+    assert repr(Linear(2, 1000, rng=np.random.default_rng(0))) == \
+        "Linear(in_features=2, out_features=1000, dtype=float64)"
+    assert repr(Linear(2, 3, rng=np.random.default_rng(0), dtype=np.float32)) == \
+        "Linear(in_features=2, out_features=3, dtype=float32)"
     assert repr(LeakyReLU(0.2)) == "LeakyReLU(negative_slope=0.2)"
     assert repr(ReLU()) == "ReLU()"
 
@@ -242,7 +247,8 @@ def test_layer_is_callable_like_pytorch():
     (dict(in_features=2, out_features=2, init=-0.1), ValueError, ("init", "-0.1")),
     (dict(in_features=2, out_features=2, init=float("nan")), ValueError, ("init", "nan")),
     (dict(in_features=2, out_features=2, dtype=np.int32), TypeError, ("dtype", "floating", "int32")),
-    (dict(in_features=2, out_features=2, rng="0"), TypeError, ("rng", "np.random.Generator", "int seed", "'0'")),
+    (dict(in_features=2, out_features=2, rng="0"), TypeError,
+     ("rng", "np.random.Generator", "int seed", "'0'")),
     (dict(in_features=2, out_features=2, rng=-1), ValueError, ("rng", "int seed >= 0", "-1")),
 ])
 def test_linear_constructor_errors(kwargs, error, words):
@@ -276,7 +282,8 @@ def test_leaky_relu_constructor_errors(slope, error, words):
 
 # Working in place, and keeping inputs without copying them ---------------------------------
 
-@pytest.mark.parametrize("make", [lambda **kw: ReLU(**kw), lambda **kw: LeakyReLU(0.1, **kw)], ids=["ReLU", "LeakyReLU"])
+@pytest.mark.parametrize("make", [lambda **kw: ReLU(**kw), lambda **kw: LeakyReLU(0.1, **kw)],
+                         ids=["ReLU", "LeakyReLU"])
 def test_inplace_overwrites_x_and_dy_with_exactly_the_usual_results(make):
     rng = np.random.default_rng(5)
     x = rng.standard_normal((4, 6))

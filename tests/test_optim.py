@@ -268,10 +268,12 @@ def test_an_optimizer_keeps_the_parameters_it_was_given_as_in_pytorch():
     assert not np.array_equal(model[0].params["W"], new_weights)           # a new optimizer moves it
 
 
-@pytest.mark.parametrize("make", [lambda p: SGD(p, lr=0.1, momentum=0.9), lambda p: Adam(p, lr=0.1)], ids=["SGD", "Adam"])
+@pytest.mark.parametrize("make", [lambda p: SGD(p, lr=0.1, momentum=0.9), lambda p: Adam(p, lr=0.1)],
+                         ids=["SGD", "Adam"])
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
 def test_a_non_finite_gradient_is_refused_and_nothing_changes(make, bad):
-    model = Sequential(Linear(2, 3, rng=np.random.default_rng(0)), ReLU(), Linear(3, 2, rng=np.random.default_rng(1)))
+    model = Sequential(Linear(2, 3, rng=np.random.default_rng(0)), ReLU(),
+                       Linear(3, 2, rng=np.random.default_rng(1)))
     optimizer = make(model.parameters())
     loss_fn = SoftmaxCrossEntropy()
     loss_fn.forward(model.forward(np.ones((4, 2))), np.array([0, 1, 0, 1]))

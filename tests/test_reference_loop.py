@@ -43,7 +43,8 @@ def framework_run(X, y, init, *, hidden, n_classes, iterations, step_size=1.0, r
                 first_grads[name] += reg * init[name]
         for optimizer in optimizers:
             optimizer.step()
-    final = {"W": model[0].params["W"], "b": model[0].params["b"], "W2": model[2].params["W"], "b2": model[2].params["b"]}
+    final = {"W": model[0].params["W"], "b": model[0].params["b"],
+             "W2": model[2].params["W"], "b2": model[2].params["b"]}
     return np.array(losses), first_grads, final
 
 

@@ -22,7 +22,8 @@ def test_spawned_generators_are_the_seed_sequences_children_and_do_not_depend_on
     four = spawn_generators(7, 4)
     children = np.random.SeedSequence(7).spawn(4)
     for generator, child in zip(four, children, strict=True):
-        assert generator.standard_normal(3).tolist() == np.random.default_rng(child).standard_normal(3).tolist()
+        expected = np.random.default_rng(child).standard_normal(3).tolist()
+        assert generator.standard_normal(3).tolist() == expected
     two = spawn_generators(7, 2)
     assert [g.random() for g in two] == [g.random() for g in spawn_generators(7, 4)[:2]]
     firsts = [g.standard_normal(5).tolist() for g in spawn_generators(7, 4)]
@@ -77,6 +78,7 @@ def test_nothing_touches_numpys_global_random_state(tmp_path, monkeypatch, capsy
     assert "permutation" in GLOBAL_STATE_FUNCTIONS and "standard_normal" in GLOBAL_STATE_FUNCTIONS
     # a whole run: data, split, initialisation, shuffled mini-batches, checkpoints, figures, then a resume
     assert train.main([*MINIBATCH_RUN, "--out", str(tmp_path / "run")]) == 0
-    assert train.main(["--resume", str(tmp_path / "run" / "checkpoint.npz"), "--steps", "20", "--no-progress"]) == 0
+    assert train.main(["--resume", str(tmp_path / "run" / "checkpoint.npz"), "--steps", "20",
+                       "--no-progress"]) == 0
     monkeypatch.undo()
     np.testing.assert_array_equal(np.random.get_state()[1], before)

@@ -14,12 +14,14 @@ from layers import Linear, SoftmaxCrossEntropy
 from models import Sequential
 from models.savefile import read_npz
 from optim import SGD
+from tests.helpers import raises
 from training import Diverged, History, TrainingState, fit, read_checkpoint, runs, save_checkpoint
 
 
 # A small set of settings, as a script declares them: how each is read and checked.
 def count(name, minimum=1):
-    return runs.flag_type(name, lambda v: check_count(name, v, minimum=minimum), int, kind="a whole number")
+    return runs.flag_type(name, lambda v: check_count(name, v, minimum=minimum), int,
+                          kind="a whole number")
 
 
 CHECKS = {
@@ -85,14 +87,13 @@ def edited(path: Path, **changes) -> Path:
 
 def test_a_flag_type_converts_text_and_applies_the_shared_rule():
     assert CHECKS["hidden"]("16") == 16 and CHECKS["lr"]("1e-3") == 0.001 and CHECKS["init"]("he") == "he"
-    with pytest.raises(argparse.ArgumentTypeError, match=r"^hidden must be a whole number, got '1\.5'$"):
+    with raises(argparse.ArgumentTypeError, "hidden", "a whole number", "'1.5'"):
         CHECKS["hidden"]("1.5")
-    with pytest.raises(argparse.ArgumentTypeError, match=r"^hidden must be a positive int, got 0$"):
+    with raises(argparse.ArgumentTypeError, "hidden", "positive int", "got 0"):
         CHECKS["hidden"]("0")
-    with pytest.raises(argparse.ArgumentTypeError,
-                       match=r"^Invalid lr: -0\.5 \(expected a finite number with lr >= 0\)$"):
+    with raises(argparse.ArgumentTypeError, "lr", "-0.5", "finite number", "lr >= 0"):
         CHECKS["lr"]("-0.5")
-    with pytest.raises(argparse.ArgumentTypeError, match=r"^init must be he or a std, got 'kaiming'$"):
+    with raises(argparse.ArgumentTypeError, "init", "he or a std", "'kaiming'"):
         CHECKS["init"]("kaiming")
 
 
@@ -103,9 +104,10 @@ def test_in_argparse_a_flag_type_error_is_one_line_with_exit_2(capsys):
     with pytest.raises(SystemExit) as exit:
         parser.parse_args(["--hidden", "0"])
     assert exit.value.code == runs.EXIT_USAGE == 2
-    assert capsys.readouterr().err.splitlines()[-1] == \
-        "script.py: error: argument --hidden: hidden must be a positive int, got 0 (see --help)"
-    with pytest.raises(argparse.ArgumentTypeError, match="an empty name is not a folder"):
+    line = capsys.readouterr().err.splitlines()[-1]
+    assert line.startswith("script.py: error: argument --hidden: ") and line.endswith(" (see --help)")
+    assert "positive int" in line and "got 0" in line
+    with raises(argparse.ArgumentTypeError, "empty name", "not a folder"):
         runs.folder_name("  ")
 
 
@@ -116,27 +118,28 @@ def test_intact_saved_settings_have_no_problems():
     assert runs.saved_setting_problems(dict(SAVED, lr=1, batch_size=8), CHECKS, CHOICES) == []
 
 
-@pytest.mark.parametrize("changes, problem", [
-    (dict(hidden=None), "hidden is missing"),
-    (dict(optimizer=None), "optimizer is missing"),
-    (dict(hidden="4"), "hidden '4' is text, not a number"),
-    (dict(lr="0.5"), "lr '0.5' is text, not a number"),
-    (dict(hidden=4.0), "hidden must be a positive int, got 4.0 (float)"),
-    (dict(hidden=True), "hidden must be a positive int, got True (bool)"),
-    (dict(hidden=0), "hidden must be a positive int, got 0"),
-    (dict(lr=float("nan")), "Invalid lr: nan (expected a finite number with lr >= 0)"),
-    (dict(init="xavier"), "init must be he or a std, got 'xavier'"),
-    (dict(optimizer="rmsprop"), "optimizer 'rmsprop' is not one of sgd, adam"),
+@pytest.mark.parametrize("changes, words", [
+    (dict(hidden=None), ("hidden", "missing")),
+    (dict(optimizer=None), ("optimizer", "missing")),
+    (dict(hidden="4"), ("hidden '4'", "text, not a number")),
+    (dict(lr="0.5"), ("lr '0.5'", "text, not a number")),
+    (dict(hidden=4.0), ("hidden", "positive int", "4.0 (float)")),
+    (dict(hidden=True), ("hidden", "positive int", "True (bool)")),
+    (dict(hidden=0), ("hidden", "positive int", "got 0")),
+    (dict(lr=float("nan")), ("lr", "nan", "finite number", "lr >= 0")),
+    (dict(init="xavier"), ("init", "he or a std", "'xavier'")),
+    (dict(optimizer="rmsprop"), ("optimizer 'rmsprop'", "sgd, adam")),
 ])
-def test_each_damaged_saved_setting_is_named(changes, problem):
+def test_each_damaged_saved_setting_is_named(changes, words):
     config = {name: value for name, value in dict(SAVED, **changes).items() if value is not None or
               name == "batch_size"}
-    assert runs.saved_setting_problems(config, CHECKS, CHOICES, optional=("batch_size",)) == [problem]
+    [problem] = runs.saved_setting_problems(config, CHECKS, CHOICES, optional=("batch_size",))
+    assert all(word in problem for word in words), problem
 
 
 def test_none_is_a_problem_unless_the_setting_is_optional():
-    assert runs.saved_setting_problems(SAVED, CHECKS, CHOICES) == \
-        ["batch_size must be a positive int, got None (NoneType)"]
+    [problem] = runs.saved_setting_problems(SAVED, CHECKS, CHOICES)
+    assert "batch_size" in problem and "positive int" in problem and "None" in problem
 
 
 # Resuming ---------------------------------------------------------------------------------
@@ -150,32 +153,27 @@ def test_a_resumed_run_keeps_the_saved_settings_and_takes_the_free_ones(checkpoi
 
 
 def test_flags_that_clash_with_the_checkpoint_are_a_usage_error_naming_each(checkpoint):
-    with pytest.raises(runs.Failure) as caught:
+    with raises(runs.Failure, "cannot resume", str(checkpoint),
+                "--hidden 8 (the checkpoint has 4)", "--optimizer adam (the checkpoint has sgd)",
+                "--init 0.01 (the checkpoint has he)",
+                "leave those flags out", "--steps, --out and --no-progress") as caught:
         resumed(checkpoint, {"steps": 10, "hidden": 8, "optimizer": "adam", "init": 0.01})
     assert caught.value.code == runs.EXIT_USAGE
-    message = str(caught.value)
-    assert message.startswith(f"cannot resume {checkpoint} with ")
-    for clash in ("--hidden 8 (the checkpoint has 4)", "--optimizer adam (the checkpoint has sgd)",
-                  "--init 0.01 (the checkpoint has he)"):
-        assert clash in message
-    assert "leave those flags out (--steps, --out and --no-progress may change)" in message
 
 
 def test_steps_must_exceed_the_updates_already_made(checkpoint):
-    with pytest.raises(runs.Failure, match=r"has already made 3 updates; pass a larger --steps") as caught:
+    with raises(runs.Failure, "already made 3 updates", "pass a larger --steps") as caught:
         resumed(checkpoint, {"steps": 3})
     assert caught.value.code == runs.EXIT_USAGE
-    with pytest.raises(runs.Failure, match="has already made 3 updates"):
+    with raises(runs.Failure, "already made 3 updates"):
         resumed(checkpoint, {})                  # the saved total, 3, is reached
 
 
 def test_a_checkpoint_with_damaged_settings_fails_with_every_problem(checkpoint):
-    with pytest.raises(runs.Failure) as caught:
+    with raises(runs.Failure, "cannot resume from", str(checkpoint.with_name("edited.npz")),
+                "damaged checkpoint", "hidden '4'", "text, not a number", "lr: -1.0", "lr >= 0") as caught:
         resumed(edited(checkpoint, hidden="4", lr=-1.0), {"steps": 10})
     assert caught.value.code == runs.EXIT_FAILED
-    assert str(caught.value) == (
-        f"cannot resume from {checkpoint.with_name('edited.npz')}: damaged checkpoint "
-        "(hidden '4' is text, not a number; Invalid lr: -1.0 (expected a finite number with lr >= 0))")
 
 
 def test_combination_problems_are_asked_only_of_intact_settings(checkpoint):
@@ -184,9 +182,9 @@ def test_combination_problems_are_asked_only_of_intact_settings(checkpoint):
     def combined(config):
         asked.append(config)
         return ["lr 0.5 with hidden 4 is not allowed"]
-    with pytest.raises(runs.Failure, match=r"damaged checkpoint \(lr 0\.5 with hidden 4 is not allowed\)"):
+    with raises(runs.Failure, "damaged checkpoint", "lr 0.5 with hidden 4 is not allowed"):
         resumed(checkpoint, {"steps": 10}, combined)
-    with pytest.raises(runs.Failure, match=r"damaged checkpoint \(hidden is missing\)"):
+    with raises(runs.Failure, "damaged checkpoint", "hidden is missing"):
         resumed(edited(checkpoint, hidden=None), {"steps": 10}, combined)
     assert len(asked) == 1
 
@@ -195,18 +193,20 @@ def test_a_negative_step_count_and_an_unreadable_file_fail_with_one_line(checkpo
     arrays = read_npz(checkpoint)
     arrays["step"] = np.array(-5)
     np.savez(tmp_path / "negative.npz", **arrays)
-    with pytest.raises(runs.Failure, match=r"damaged checkpoint \(its step count is -5\)"):
+    with raises(runs.Failure, "damaged checkpoint", "step count is -5"):
         resumed(tmp_path / "negative.npz", {"steps": 10})
-    with pytest.raises(runs.Failure, match=r"nope\.npz: no such file") as caught:
+    with raises(runs.Failure, str(tmp_path / "nope.npz"), "no such file") as caught:
         resumed(tmp_path / "nope.npz", {"steps": 10})
     assert caught.value.code == runs.EXIT_FAILED
 
 
 def test_restore_run_turns_a_checkpoint_that_does_not_fit_into_a_failure(checkpoint):
-    model = Sequential(Linear(2, 5, rng=np.random.default_rng(0)), Linear(5, 3, rng=np.random.default_rng(0)))
+    model = Sequential(Linear(2, 5, rng=np.random.default_rng(0)),
+                       Linear(5, 3, rng=np.random.default_rng(0)))
     before = model[0].params["W"].copy()
-    with pytest.raises(runs.Failure, match=r"cannot resume from .*checkpoint\.npz: .*out_features") as caught:
-        runs.restore_run(read_checkpoint(checkpoint), model, SGD(model.parameters(), lr=0.5), TrainingState())
+    with raises(runs.Failure, "cannot resume from", str(checkpoint), "out_features") as caught:
+        runs.restore_run(read_checkpoint(checkpoint), model, SGD(model.parameters(), lr=0.5),
+                         TrainingState())
     assert caught.value.code == runs.EXIT_FAILED
     np.testing.assert_array_equal(model[0].params["W"], before)
 
@@ -222,22 +222,24 @@ def test_claiming_a_new_folder_creates_it_with_an_empty_record(tmp_path):
 
 
 def test_a_folder_that_holds_a_run_is_refused(tmp_path, checkpoint):
-    with pytest.raises(runs.Failure, match=r"already holds a run; choose another --out, or continue it with "
-                                           r"--resume .*run/checkpoint\.npz") as caught:
+    with raises(runs.Failure, str(checkpoint.parent), "already holds a run", "choose another --out",
+                f"--resume {checkpoint}") as caught:
         runs.choose_folder(str(checkpoint.parent), None)
     assert caught.value.code == runs.EXIT_USAGE
     (tmp_path / "claimed").mkdir()
     (tmp_path / "claimed" / "config.json").write_text("{}")
-    with pytest.raises(runs.Failure, match=r"claimed already holds a run; choose another --out$"):
+    with raises(runs.Failure, str(tmp_path / "claimed"), "already holds a run",
+                "choose another --out") as caught:
         runs.choose_folder(str(tmp_path / "claimed"), None)
+    assert "--resume" not in str(caught.value)          # no checkpoint there: nothing to continue
     # claimed by another run between the check and the claim
     (tmp_path / "late").mkdir()
     folder, own = runs.choose_folder(str(tmp_path / "late"), None)
     (tmp_path / "late" / "config.json").write_text("{}")
-    with pytest.raises(runs.Failure, match="late already holds a run"):
+    with raises(runs.Failure, str(folder), "already holds a run"):
         runs.claim(folder, own, default_name=False)
     (tmp_path / "a-file").write_text("")
-    with pytest.raises(runs.Failure, match=r"--out .*a-file is a file, not a folder"):
+    with raises(runs.Failure, "--out", str(tmp_path / "a-file"), "is a file, not a folder"):
         runs.choose_folder(str(tmp_path / "a-file"), None)
 
 
@@ -256,7 +258,7 @@ def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path, monkeyp
     first = runs.claim(Path("runs/20261128-120000"), own=False, default_name=True)
     second = runs.claim(Path("runs/20261128-120000"), own=False, default_name=True)
     assert (first.name, second.name) == ("20261128-120000", "20261128-120000-2")
-    with pytest.raises(runs.Failure, match="already holds a run"):
+    with raises(runs.Failure, str(first), "already holds a run"):
         runs.claim(first, own=False, default_name=False)
 
 
@@ -296,8 +298,8 @@ def test_a_divergence_is_recorded_with_the_history_and_becomes_a_failure(tmp_pat
     diverged = Diverged(7, "a score", float("nan"))
     failure = record.diverged(diverged, state)
     assert isinstance(failure, runs.Failure) and failure.code == runs.EXIT_FAILED
-    assert str(failure) == (f"{diverged}; no checkpoint was written; "
-                            f"the history up to the failure is in {tmp_path / 'history.csv'}")
+    assert str(diverged) in str(failure) and "no checkpoint was written" in str(failure)
+    assert str(tmp_path / "history.csv") in str(failure)
     written = json.loads((tmp_path / "config.json").read_text())
     assert (written["status"], written["message"]) == ("diverged", str(diverged))
     assert (tmp_path / "history.csv").exists()
@@ -330,24 +332,27 @@ def test_the_first_ctrl_c_asks_to_stop_and_the_second_aborts(capsys):
         with pytest.raises(KeyboardInterrupt):
             signal.raise_signal(signal.SIGINT)
         assert stop.saved_and_stopped(4, Path("run/checkpoint.npz")) == runs.EXIT_INTERRUPTED == 130
-    assert capsys.readouterr().err.strip() == \
-        "interrupted at step 4: saved; continue with python train.py --resume run/checkpoint.npz"
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert "interrupted at step 4" in line and "saved" in line
+    assert "python train.py --resume run/checkpoint.npz" in line
     assert signal.getsignal(signal.SIGINT) is before                     # put back on the way out
 
 
-@pytest.mark.parametrize("error, code, line", [
-    (runs.Failure("the run failed"), 1, "the run failed"),
-    (runs.Failure("bad flags", runs.EXIT_USAGE), 2, "bad flags"),
-    (PermissionError(13, "Permission denied", "run"), 1, "cannot write the run's files: [Errno 13] "
-                                                          "Permission denied: 'run'"),
-    (MemoryError(), 1, "out of memory: the model or data is too large (try less)"),
-    (KeyboardInterrupt(), 130, "aborted; the last checkpoint on disk is unchanged"),
+@pytest.mark.parametrize("error, code, words", [
+    (runs.Failure("the run failed"), 1, ("the run failed",)),
+    (runs.Failure("bad flags", runs.EXIT_USAGE), 2, ("bad flags",)),
+    (PermissionError(13, "Permission denied", "run"), 1, ("cannot write the run's files", "Permission denied",
+                                                          "'run'")),
+    (MemoryError(), 1, ("out of memory", "too large", "try less")),
+    (KeyboardInterrupt(), 130, ("aborted", "last checkpoint on disk is unchanged")),
 ])
-def test_an_expected_failure_is_one_line_and_its_exit_code(capsys, error, code, line):
+def test_an_expected_failure_is_one_line_and_its_exit_code(capsys, error, code, words):
     def work():
         raise error
     assert runs.exit_code(work, prog="script.py", memory_hint="try less") == code
-    assert capsys.readouterr().err == f"script.py: error: {line}\n"
+    err = capsys.readouterr().err
+    assert err.startswith("script.py: error: ") and err.endswith("\n") and err.count("\n") == 1, err
+    assert all(word in err for word in words), err
     assert runs.exit_code(lambda: 0, prog="script.py", memory_hint="") == runs.EXIT_OK == 0
 
 

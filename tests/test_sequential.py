@@ -1,4 +1,5 @@
-"""Sequential: chaining, the list interface, state dicts, and files that save atomically and load safely."""
+"""Sequential: chaining, the list interface, state dicts, and files that save atomically and load
+safely."""
 
 import json
 import os
@@ -11,13 +12,18 @@ import models.savefile
 from layers import Layer, LeakyReLU, Linear, ReLU, SoftmaxCrossEntropy, Tanh
 from models import Sequential
 from models.architecture import architecture, architecture_difference
-from models.savefile import FORMAT, read_npz
-
-
-def two_layer(hidden=4, seed=0, dtype=np.float64):
-    rng = np.random.default_rng(seed)
-    return Sequential(Linear(2, hidden, rng=rng, dtype=dtype), ReLU(), Linear(hidden, 3, rng=rng, dtype=dtype))
-
+from models.savefile import read_npz
+from tests.helpers import (
+    corrupted_member,
+    foreign_npz,
+    pickled_npz,
+    raises,
+    single_npy,
+    truncated,
+    two_layer,
+    write_bytes,
+    zip_of_text,
+)
 
 # Forward and backward are the layers' own, chained -----------------------------------------
 
@@ -80,40 +86,40 @@ def test_repr_is_multiline_like_pytorch():
 
 def test_the_same_layer_instance_twice_is_rejected():
     relu = ReLU()
-    with pytest.raises(ValueError, match=r"the same ReLU\(\) instance is already at position 1: each position needs its own"):
+    with raises(ValueError, "ReLU()", "already at position 1", "each position needs its own"):
         Sequential(Linear(2, 2, rng=np.random.default_rng(0)), relu, relu)
     model = Sequential(relu, Tanh())
-    with pytest.raises(ValueError, match=r"already at position 0"):
+    with raises(ValueError, "ReLU()", "already at position 0"):
         model[1] = relu
-    with pytest.raises(ValueError, match=r"already at position 0"):
+    with raises(ValueError, "ReLU()", "already at position 0"):
         model.insert(0, relu)
     model[0] = relu                          # putting a layer back where it is stays allowed
 
 
-@pytest.mark.parametrize("bad, error, message", [
-    (SoftmaxCrossEntropy(), TypeError, r"position 0 is SoftmaxCrossEntropy\(\) \(type SoftmaxCrossEntropy\), .* looks like a loss; keep it outside the model"),
-    (3, TypeError, r"layer at position 0 is 3 \(type int\), expected a layer with forward, backward and params/grads dicts"),
-    (Sequential(ReLU()), TypeError, r"a Sequential cannot hold another Sequential"),
+@pytest.mark.parametrize("bad, words", [
+    (SoftmaxCrossEntropy(), ("position 0", "SoftmaxCrossEntropy()", "a loss", "keep it outside the model")),
+    (3, ("position 0", "3 (type int)", "forward, backward and params/grads dicts")),
+    (Sequential(ReLU()), ("cannot hold another Sequential",)),
 ])
-def test_non_layers_are_rejected(bad, error, message):
-    with pytest.raises(error, match=message):
+def test_non_layers_are_rejected(bad, words):
+    with raises(TypeError, *words):
         Sequential(bad)
 
 
 def test_a_list_of_layers_gets_a_hint():
-    with pytest.raises(TypeError, match=r"Sequential\(\*layers\), not a list"):
+    with raises(TypeError, "Sequential(*layers)", "not a list"):
         Sequential([ReLU(), Tanh()])
 
 
 def test_index_errors():
     model = two_layer()
-    with pytest.raises(IndexError, match=r"Sequential index 3 is out of range for 3 layers"):
+    with raises(IndexError, "index 3", "out of range for 3 layers"):
         model[3]
-    with pytest.raises(TypeError, match=r"Sequential positions must be ints \(slices only for reading\), got '0'"):
+    with raises(TypeError, "ints", "slices only for reading", "got '0'"):
         model["0"]
-    with pytest.raises(TypeError, match=r"positions must be ints \(slices only for reading\), got slice"):
+    with raises(TypeError, "ints", "slices only for reading", "got slice"):
         del model[1:]
-    with pytest.raises(IndexError, match=r"Sequential\.insert position 5 is out of range for 3 layers"):
+    with raises(IndexError, "insert position 5", "out of range for 3 layers"):
         model.insert(5, ReLU())
     model.insert(3, ReLU())                   # at the end is allowed, as list.insert and PyTorch
     assert len(model) == 4
@@ -147,22 +153,22 @@ def test_load_state_dict_is_strict_and_changes_nothing_on_failure():
     del state["2.b"]
     state["4.W"] = np.zeros(1)
     state["0.W"] = np.zeros((3, 4))
-    with pytest.raises(ValueError, match=r"missing 2\.b; unexpected 4\.W; 0\.W has shape \(3, 4\), expected \(2, 4\)"):
+    with raises(ValueError, "missing 2.b", "unexpected 4.W", "0.W has shape (3, 4)", "expected (2, 4)"):
         model.load_state_dict(state)
     for name, value in model.state_dict().items():
         np.testing.assert_array_equal(value, before[name])
 
 
-@pytest.mark.parametrize("value, message", [
-    (np.full((2, 4), np.nan), r"0\.W contains NaN or infinity \(as float64\)"),
-    (np.full((2, 4), "a"), r"0\.W has dtype <U1, expected real numbers"),
-    ([[1.0, 2.0], [3.0]], r"0\.W is not an array of numbers"),
+@pytest.mark.parametrize("value, words", [
+    (np.full((2, 4), np.nan), ("0.W", "NaN or infinity", "float64")),
+    (np.full((2, 4), "a"), ("0.W", "dtype <U1", "real numbers")),
+    ([[1.0, 2.0], [3.0]], ("0.W", "not an array of numbers")),
 ])
-def test_load_state_dict_rejects_unusable_values(value, message):
+def test_load_state_dict_rejects_unusable_values(value, words):
     model = two_layer()
     state = model.state_dict()
     state["0.W"] = value
-    with pytest.raises(ValueError, match=message):
+    with raises(ValueError, *words):
         model.load_state_dict(state)
 
 
@@ -171,14 +177,14 @@ def test_a_value_that_overflows_the_models_dtype_is_rejected_before_any_change()
     before = model.state_dict()
     state = two_layer().state_dict()
     state["2.W"] = np.full((4, 3), 1e300)     # finite in float64, infinite in float32
-    with pytest.raises(ValueError, match=r"2\.W contains NaN or infinity \(as float32\)"):
+    with raises(ValueError, "2.W", "NaN or infinity", "float32"):
         model.load_state_dict(state)
     for name, value in model.state_dict().items():
         np.testing.assert_array_equal(value, before[name])
 
 
 def test_load_state_dict_needs_a_dict():
-    with pytest.raises(TypeError, match=r"load_state_dict expects a dict of arrays, got list"):
+    with raises(TypeError, "load_state_dict", "dict of arrays", "got list"):
         two_layer().load_state_dict([])
 
 
@@ -212,12 +218,12 @@ def test_a_failed_save_leaves_nothing_behind_and_keeps_the_old_file(tmp_path, mo
 
 
 def test_save_into_a_missing_folder(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"cannot save .*model\.npz: the folder .*nowhere does not exist"):
+    with raises(FileNotFoundError, "cannot save", str(tmp_path / "nowhere"), "does not exist"):
         two_layer().save(tmp_path / "nowhere" / "model.npz")
 
 
 def test_save_onto_a_folder(tmp_path):
-    with pytest.raises(IsADirectoryError, match=r"cannot save .*: it is a folder; give a file name such as"):
+    with raises(IsADirectoryError, "cannot save", str(tmp_path), "it is a folder", "give a file name"):
         two_layer().save(tmp_path)
     assert os.listdir(tmp_path) == []
 
@@ -231,64 +237,22 @@ def test_saving_keeps_the_files_permissions(tmp_path):
     assert path.stat().st_mode & 0o777 == 0o640
 
 
-def write_bytes(path, data):
-    path.write_bytes(data)
-    return path
-
-
-def foreign_npz(path):
-    np.savez(path, weights=np.ones(3))
-    return path
-
-
-def single_npy(path):
-    with open(path, "wb") as file:
-        np.save(file, np.ones(3))
-    return path
-
-
-def zip_of_text(path):
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("format.npy", "hello")
-    return path
-
-
-def pickled_npz(path):
-    np.savez(path, format=np.array(FORMAT), **{"model/0.W": np.array([{"a": 1}], dtype=object)})
-    return path
-
-
-def truncated(path):
-    two_layer().save(path)
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-    return path
-
-
-def corrupted_member(path):
-    two_layer().save(path)
-    data = bytearray(path.read_bytes())
-    data[200:260] = b"x" * 60                     # inside the first array's bytes: the CRC no longer matches
-    path.write_bytes(bytes(data))
-    return path
-
-
-@pytest.mark.parametrize("make, message", [
-    (lambda p: p, r"cannot load .*bad\.npz: no such file"),
-    (lambda p: write_bytes(p, b""), r"cannot load .*bad\.npz: the file is empty"),
-    (lambda p: write_bytes(p, b"hello, this is not numpy"), r"cannot load .*bad\.npz: not an \.npz file \(and never unpickled\)"),
-    (zip_of_text, r"cannot load .*bad\.npz: its entry 'format' is not a NumPy array"),
-    (truncated, r"cannot load .*bad\.npz: not a readable \.npz file"),
-    (corrupted_member, r"cannot load .*bad\.npz: damaged or truncated \.npz file"),
-    (foreign_npz, r"cannot load .*bad\.npz: not a file saved by this project .* it holds weights"),
-    (single_npy, r"cannot load .*bad\.npz: it holds a single \.npy array, not an \.npz archive"),
-    (pickled_npz, r"cannot load .*bad\.npz: it holds pickled Python objects, which are never loaded"),
+@pytest.mark.parametrize("make, words", [
+    (lambda p: p, ("no such file",)),
+    (lambda p: write_bytes(p, b""), ("the file is empty",)),
+    (lambda p: write_bytes(p, b"hello, this is not numpy"), ("not an .npz file", "never unpickled")),
+    (zip_of_text, ("entry 'format'", "not a NumPy array")),
+    (truncated, ("not a readable .npz file",)),
+    (corrupted_member, ("damaged or truncated",)),
+    (foreign_npz, ("not a file saved by this project", "weights")),
+    (single_npy, ("a single .npy array", "not an .npz archive")),
+    (pickled_npz, ("pickled Python objects", "never loaded")),
 ])
-def test_every_unusable_file_is_a_value_error_naming_it(tmp_path, make, message):
+def test_every_unusable_file_is_a_value_error_naming_it(tmp_path, make, words):
     model = two_layer()
     before = model.state_dict()
     path = make(tmp_path / "bad.npz")
-    with pytest.raises(ValueError, match=message):
+    with raises(ValueError, "cannot load", str(path), *words):
         model.load(path)
     for name, value in model.state_dict().items():
         np.testing.assert_array_equal(value, before[name])
@@ -299,9 +263,8 @@ def test_loading_other_sizes_names_the_first_field_that_differs_and_changes_noth
     two_layer(hidden=8).save(path)
     model = two_layer(hidden=4)
     before = model.state_dict()
-    with pytest.raises(ValueError, match=r"^cannot load .*wide\.npz: it was saved from another architecture: "
-                                         r"layer 0 differs in out_features: the file has 8, "
-                                         r"this model has 4$"):
+    with raises(ValueError, "cannot load", str(path), "another architecture", "layer 0", "out_features",
+                "the file has 8", "this model has 4"):
         model.load(path)
     np.testing.assert_array_equal(model.state_dict()["0.W"], before["0.W"])
 
@@ -318,13 +281,12 @@ class Scale(Layer):
 def test_weights_that_do_not_fit_an_architecture_that_agrees_are_named(tmp_path):
     path = tmp_path / "scale.npz"
     Sequential(Scale(3)).save(path)
-    with pytest.raises(ValueError, match=r"^cannot load .*scale\.npz: state_dict does not fit this model: "
-                                         r"0\.s has shape \(3,\), expected \(2,\)$"):
+    with raises(ValueError, "cannot load", str(path), "does not fit", "0.s", "shape (3,)", "expected (2,)"):
         Sequential(Scale(2)).load(path)
 
 
 def test_a_folder_is_not_a_file(tmp_path):
-    with pytest.raises(ValueError, match=r"it is a folder, not an \.npz file"):
+    with raises(ValueError, str(tmp_path), "it is a folder", "not an .npz file"):
         two_layer().load(tmp_path)
 
 
@@ -333,7 +295,8 @@ def test_saved_files_are_plain_zip_archives_of_npy_arrays(tmp_path):
     two_layer().save(path)
     with zipfile.ZipFile(path) as archive:
         assert sorted(archive.namelist()) == sorted(
-            ["format.npy", "architecture.npy", "model/0.W.npy", "model/0.b.npy", "model/2.W.npy", "model/2.b.npy"]
+            ["format.npy", "architecture.npy",
+             "model/0.W.npy", "model/0.b.npy", "model/2.W.npy", "model/2.b.npy"]
         )
 
 
@@ -371,15 +334,13 @@ def test_a_file_of_the_earlier_format_names_both_formats(tmp_path):
     path = earlier_version_file(tmp_path / "old.npz")
     model = two_layer(seed=1)
     before = model.state_dict()
-    with pytest.raises(ValueError, match=r"^cannot load .*old\.npz: it was written in format "
-                                         r"backprop-parts/1 by an earlier version of this project; "
-                                         r"this version reads "
-                                         r"backprop-parts/2 \(retrain, or load it with that version"):
+    with raises(ValueError, "cannot load", str(path), "format backprop-parts/1", "earlier version",
+                "this version reads backprop-parts/2", "retrain", "load it with that version"):
         model.load(path)
     for name, value in model.state_dict().items():
         np.testing.assert_array_equal(value, before[name])
     np.savez(path, format=np.array("backprop-parts/3"))
-    with pytest.raises(ValueError, match=r"format backprop-parts/3 by another version of this project"):
+    with raises(ValueError, "format backprop-parts/3", "another version"):
         two_layer().load(path)
 
 
@@ -388,15 +349,15 @@ def test_a_file_of_the_earlier_format_names_both_formats(tmp_path):
 def test_an_architecture_that_is_not_a_json_list_of_layers_is_a_damaged_file(tmp_path, text):
     model = two_layer(seed=1)
     before = model.state_dict()
-    with pytest.raises(ValueError, match=r"^cannot load .*m\.npz: damaged file "
-                                         r"\(its architecture is not a JSON list of layers\)$"):
+    with raises(ValueError, "cannot load", str(tmp_path / "m.npz"), "damaged file",
+                "architecture is not a JSON list of layers"):
         model.load(file_with_architecture(tmp_path / "m.npz", text))
     for name, value in model.state_dict().items():
         np.testing.assert_array_equal(value, before[name])
     arrays = read_npz(tmp_path / "m.npz")
     del arrays["architecture"]
     np.savez(tmp_path / "m.npz", **arrays)
-    with pytest.raises(ValueError, match=r"damaged file"):
+    with raises(ValueError, "damaged file"):
         model.load(tmp_path / "m.npz")
 
 
@@ -465,21 +426,21 @@ def test_returned_scores_and_input_gradients_are_never_overwritten_by_a_later_st
 
 def test_an_empty_model_refuses_to_run():
     for call in (Sequential().forward, Sequential().backward):
-        with pytest.raises(ValueError, match=r"this Sequential has no layers: build it with some"):
+        with raises(ValueError, "no layers", "build it with some"):
             call(np.ones((2, 2)))
 
 
 def test_a_layers_error_names_its_position_and_both_sizes():
     r = np.random.default_rng(0)
     model = Sequential(Linear(2, 3, rng=r), ReLU(), Linear(4, 2, rng=r))
-    with pytest.raises(ValueError, match=r"^model\[2\]: Linear\(in_features=4, out_features=2, dtype=float64\) "
-                                         r"expects input of shape \[N x 4\], got shape \(5, 3\)"):
+    with raises(ValueError, "Linear(in_features=4, out_features=2", "[N x 4]", "(5, 3)",
+                match=r"^model\[2\]: "):
         model.forward(np.ones((5, 2)))
-    with pytest.raises(TypeError, match=r"^model\[0\]: Linear\(.*\) holds float64 weights but got float32 input"):
+    with raises(TypeError, "Linear(", "float64 weights", "float32 input", match=r"^model\[0\]: "):
         model.forward(np.ones((5, 2), dtype=np.float32))
     model = two_layer()
     model.forward(np.ones((5, 2)))
-    with pytest.raises(ValueError, match=r"^model\[2\]: .*expects dy with the shape of its last output \(5, 3\)"):
+    with raises(ValueError, "dy", "last output (5, 3)", match=r"^model\[2\]: "):
         model.backward(np.ones((5, 4)))
 
 
@@ -489,15 +450,15 @@ def test_loading_a_file_of_another_architecture_says_which_layer_differs(tmp_pat
     Sequential(Linear(2, 4, rng=r), Tanh(), Linear(4, 3, rng=r)).save(path)
     model = two_layer()                     # the same weight shapes, but ReLU where the file has Tanh
     before = model.state_dict()
-    with pytest.raises(ValueError, match=r"cannot load .*tanh\.npz: it was saved from another architecture: "
-                                         r"layer 1 differs: the file has Tanh, this model has ReLU$"):
+    with raises(ValueError, "cannot load", str(path), "another architecture", "layer 1",
+                "the file has Tanh", "this model has ReLU"):
         model.load(path)
     short = tmp_path / "short.npz"
     Sequential(Linear(2, 4, rng=r), Tanh()).save(short)            # the same weights, one layer fewer
-    with pytest.raises(ValueError, match=r"short\.npz: it was saved from another architecture: "
-                                         r"the file's model has 2 layers, this model has 3"):
+    with raises(ValueError, str(short), "another architecture", "the file's model has 2 layers",
+                "this model has 3"):
         Sequential(Linear(2, 4, rng=r), Tanh(), ReLU()).load(short)
-    with pytest.raises(ValueError, match=r"the file's model has 3 layers, this model has 2 layers$"):
+    with raises(ValueError, "the file's model has 3 layers", "this model has 2 layers"):
         Sequential(Linear(2, 4, rng=r), Tanh()).load(path)
     for name, value in model.state_dict().items():
         np.testing.assert_array_equal(value, before[name])
@@ -510,8 +471,7 @@ def test_a_different_slope_is_another_architecture_and_inplace_is_no_difference(
     r = np.random.default_rng(0)
     path = tmp_path / "leaky.npz"
     Sequential(Linear(2, 3, rng=r), LeakyReLU(0.1, inplace=True)).save(path)
-    with pytest.raises(ValueError, match=r"layer 1 differs in negative_slope: "
-                                         r"the file has 0\.1, this model has 0\.2$"):
+    with raises(ValueError, "layer 1", "negative_slope", "the file has 0.1", "this model has 0.2"):
         Sequential(Linear(2, 3, rng=r), LeakyReLU(0.2)).load(path)
     Sequential(Linear(2, 3, rng=r), LeakyReLU(0.1)).load(path)      # inplace alone is no difference
 
@@ -519,8 +479,7 @@ def test_a_different_slope_is_another_architecture_and_inplace_is_no_difference(
 def test_a_different_dtype_is_another_architecture(tmp_path):
     path = tmp_path / "single.npz"
     two_layer(dtype=np.float32).save(path)
-    with pytest.raises(ValueError, match=r"layer 0 differs in dtype: the file has float32, "
-                                         r"this model has float64$"):
+    with raises(ValueError, "layer 0", "dtype", "the file has float32", "this model has float64"):
         two_layer().load(path)                  # the weights would convert: only the architecture says no
 
 
@@ -528,25 +487,29 @@ def linear(n_in, n_out, **fields):
     return {"kind": "Linear", "in_features": n_in, "out_features": n_out, "dtype": "float64", **fields}
 
 
-@pytest.mark.parametrize("saved, expected", [                  # compared with two_layer(): 2 -> 4 -> 3
-    ([linear(2, 4), {"kind": "ReLU"}], "the file's model has 2 layers, this model has 3 layers"),
-    ([linear(2, 4)], "the file's model has 1 layer, this model has 3 layers"),
+@pytest.mark.parametrize("saved, words", [                     # compared with two_layer(): 2 -> 4 -> 3
+    ([linear(2, 4), {"kind": "ReLU"}], ("the file's model has 2 layers", "this model has 3 layers")),
+    ([linear(2, 4)], ("the file's model has 1 layer,", "this model has 3 layers")),
     ([linear(2, 4), {"kind": "Tanh"}, linear(4, 3)],
-     "layer 1 differs: the file has Tanh, this model has ReLU"),
+     ("layer 1", "the file has Tanh", "this model has ReLU")),
     ([linear(2, 4), {"kind": "ReLU"}, linear(4, 5)],
-     "layer 2 differs in out_features: the file has 5, this model has 3"),
+     ("layer 2", "out_features", "the file has 5", "this model has 3")),
     ([linear(2, 4, dtype="float32"), {"kind": "ReLU"}, linear(4, 3)],
-     "layer 0 differs in dtype: the file has float32, this model has float64"),
+     ("layer 0", "dtype", "the file has float32", "this model has float64")),
     ([{"kind": "Linear", "in_features": 2, "out_features": 4}, {"kind": "ReLU"}, linear(4, 3)],
-     "layer 0 differs in dtype: the file has no dtype, this model has float64"),
+     ("layer 0", "dtype", "the file has no dtype", "this model has float64")),
     ([linear(2, 4, bias=False), {"kind": "ReLU"}, linear(4, 3)],
-     "layer 0 differs in bias: the file has False, this model has no bias"),
+     ("layer 0", "bias", "the file has False", "this model has no bias")),
     ([linear(2, 4), {"kind": "ReLU", "inplace": True}, linear(4, 3)], None),
     ([linear(2, 4), {"kind": "ReLU", "inplace": False}, linear(4, 3)], None),
     ([linear(2, 4), {"kind": "ReLU"}, linear(4, 3)], None),
 ])
-def test_architectures_are_compared_field_by_field_without_inplace(saved, expected):
-    assert architecture_difference(saved, two_layer()) == expected
+def test_architectures_are_compared_field_by_field_without_inplace(saved, words):
+    difference = architecture_difference(saved, two_layer())
+    if words is None:
+        assert difference is None
+    else:
+        assert all(word in difference for word in words), difference
 
 
 def test_the_architecture_of_a_model_is_each_layers_kind_and_config():
@@ -559,5 +522,5 @@ def test_the_architecture_of_a_model_is_each_layers_kind_and_config():
 
 def test_a_call_order_error_inside_a_model_names_the_position_too():
     model = two_layer()
-    with pytest.raises(RuntimeError, match=r"^model\[2\]: Linear\(.*\)\.backward\(\) was called before forward\(\)"):
+    with raises(RuntimeError, "Linear(", "backward()", "before forward()", match=r"^model\[2\]: "):
         model.backward(np.ones((5, 3)))

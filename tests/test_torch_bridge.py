@@ -8,7 +8,6 @@ random generator) must be left as it was found: see the ``torch`` fixture.
 import importlib.util
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,9 +15,8 @@ import pytest
 from layers import Layer, LeakyReLU, Linear, ReLU, Sigmoid, SoftmaxCrossEntropy, Tanh
 from models import Sequential, from_torch, to_torch
 from tests import helpers
-from tests.helpers import in_our_layout, raises
+from tests.helpers import ROOT, in_our_layout, raises
 
-ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "continue_in_torch.py"
 
 

@@ -55,8 +55,9 @@ def test_a_linear_classifier_cannot_fit_the_spiral():
 def test_float32_end_to_end():
     X, y = make_spiral(n_per_class=100, n_classes=3, noise=0.2, rng=0, dtype=np.float32)
     rng = np.random.default_rng(2)
-    model = Sequential(Linear(2, 64, rng=rng, dtype=np.float32), Tanh(), Linear(64, 64, rng=rng, dtype=np.float32),
-                       ReLU(), Linear(64, 3, rng=rng, dtype=np.float32))
+    model = Sequential(Linear(2, 64, rng=rng, dtype=np.float32), Tanh(),
+                       Linear(64, 64, rng=rng, dtype=np.float32), ReLU(),
+                       Linear(64, 3, rng=rng, dtype=np.float32))
     optimizer = Adam(model.parameters(), lr=0.01, weight_decay=1e-4)
     losses, accuracy = train(model, optimizer, X, y, steps=60, batch_size=50, rng=np.random.default_rng(3))
     assert all(p.value.dtype == np.float32 and p.grad.dtype == np.float32 for p in model.parameters())

@@ -142,9 +142,12 @@ def test_the_doc_points_to_the_walkthrough_and_embeds_the_figure():
 def test_the_figure_script_draws_the_committed_figure(tmp_path):
     out = tmp_path / "graph.png"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    result = subprocess.run([sys.executable, str(DOCS / "backprop_graph.py"), str(out)], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, str(DOCS / "backprop_graph.py"), str(out)], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     drawn, committed = matplotlib.image.imread(out), matplotlib.image.imread(DOCS / "backprop_graph.png")
     assert drawn.shape == committed.shape
     assert drawn.std() > 0.05
+    # stacked, not a strip: a page shows it 900 px wide, so a 4:1 strip's labels would shrink to ~5 px
+    height, width = committed.shape[:2]
+    assert width < 1.5 * height

@@ -148,3 +148,6 @@ def test_the_figure_script_draws_the_committed_figure(tmp_path):
     drawn, committed = matplotlib.image.imread(out), matplotlib.image.imread(DOCS / "backprop_graph.png")
     assert drawn.shape == committed.shape
     assert drawn.std() > 0.05
+    # stacked, not a strip: a page shows it 900 px wide, so a 4:1 strip's labels would shrink to ~5 px
+    height, width = committed.shape[:2]
+    assert width < 1.5 * height

@@ -1,4 +1,4 @@
-"""Draw the question's network as a computation graph: docs/backprop_graph.png.
+"""Draw the course's two-layer network as a computation graph: docs/backprop_graph.png.
 
     python docs/backprop_graph.py [OUTPUT.png]
 
@@ -125,7 +125,7 @@ def draw(path) -> None:
         weights, bias = ([(math, MATH), (name, LOOP_NAME), (where, WHERE)] for math, name, where in gradients)
         _label(ax, PARAMETER_X, y, weights + [("", WHERE)] + bias, BACKWARD_COLOUR, "left")
 
-    ax.text(0.15, HEIGHT - 0.15, "The question's network as a computation graph", fontsize=14,
+    ax.text(0.15, HEIGHT - 0.15, "The course's two-layer network as a computation graph", fontsize=14,
             weight="bold", va="top")
     ax.text(0.15, HEIGHT - 0.5, "forward, top to bottom: the math name and shape, then the course "
             "loop's name (bold code)", fontsize=10, color=FORWARD_COLOUR, va="top")
@@ -134,7 +134,7 @@ def draw(path) -> None:
             va="top")
     ax.text(0.15, 0.38, "Then SGD.update (4): θ ← θ − η dθ for θ = W, b, W2, b2, with η = lr "
             "(the loop: W += -step_size * dW, …)", fontsize=10, color=BACKWARD_COLOUR, va="bottom")
-    ax.text(0.15, 0.12, "N = 800 points, h = 1000 hidden units, K = 2 classes in the question",
+    ax.text(0.15, 0.12, "N = 800 points, h = 1000 hidden units, K = 2 classes (the two-class setup, train.py's default)",
             fontsize=9, color="#555555", va="bottom")
     fig.savefig(path, format="png", dpi=DPI, metadata={"Software": None})
 

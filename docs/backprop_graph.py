@@ -134,8 +134,8 @@ def draw(path) -> None:
             va="top")
     ax.text(0.15, 0.38, "Then SGD.update (4): θ ← θ − η dθ for θ = W, b, W2, b2, with η = lr "
             "(the loop: W += -step_size * dW, …)", fontsize=10, color=BACKWARD_COLOUR, va="bottom")
-    ax.text(0.15, 0.12, "N = 800 points, h = 1000 hidden units, K = 2 classes (the two-class setup, train.py's default)",
-            fontsize=9, color="#555555", va="bottom")
+    ax.text(0.15, 0.12, "N = 800 points, h = 1000 hidden units, K = 2 classes "
+            "(the two-class setup, train.py's default)", fontsize=9, color="#555555", va="bottom")
     fig.savefig(path, format="png", dpi=DPI, metadata={"Software": None})
 
 

@@ -6,6 +6,7 @@ another one.
 
 import contextlib
 import io
+import json
 import os
 import subprocess
 import sys
@@ -198,3 +199,20 @@ def assert_same_files(a: Path, b: Path):
         x, y = first[name], second[name]
         assert (x.dtype, x.shape, x.tobytes()) == (y.dtype, y.shape, y.tobytes()), name
     assert (a / "history.csv").read_bytes() == (b / "history.csv").read_bytes()
+
+
+def edited_checkpoint(path: Path, out: Path, *, step: int | None = None, **changes) -> Path:
+    """A copy at ``out`` of the checkpoint at ``path``, its config JSON edited: valid JSON, other
+    settings (a value of None deletes the setting); ``step`` replaces the step count."""
+    arrays = read_npz(path)
+    config = json.loads(str(arrays["config"]))
+    for name, value in changes.items():
+        if value is None:
+            del config[name]
+        else:
+            config[name] = value
+    arrays["config"] = np.array(json.dumps(config))
+    if step is not None:
+        arrays["step"] = np.array(step)
+    np.savez(out, **arrays)
+    return out

@@ -14,7 +14,7 @@ from layers import Linear, SoftmaxCrossEntropy
 from models import Sequential
 from models.savefile import read_npz
 from optim import SGD
-from tests.helpers import raises
+from tests.helpers import edited_checkpoint, raises
 from training import Diverged, History, TrainingState, fit, read_checkpoint, runs, save_checkpoint
 
 
@@ -71,16 +71,7 @@ def checkpoint(tmp_path) -> Path:
 
 
 def edited(path: Path, **changes) -> Path:
-    arrays = read_npz(path)
-    config = json.loads(str(arrays["config"]))
-    for name, value in changes.items():
-        if value is None:
-            del config[name]
-        else:
-            config[name] = value
-    arrays["config"] = np.array(json.dumps(config))
-    np.savez(path.with_name("edited.npz"), **arrays)
-    return path.with_name("edited.npz")
+    return edited_checkpoint(path, path.with_name("edited.npz"), **changes)
 
 
 # Flag types -------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import train as train_module
 from layers import Linear
 from models import Sequential
 from models.savefile import read_npz
-from tests.helpers import ROOT, SMALL, assert_same_files, train
+from tests.helpers import ROOT, SMALL, assert_same_files, edited_checkpoint, train
 
 
 @dataclass
@@ -212,20 +212,7 @@ def test_an_overflowing_optimizer_state_is_divergence_too(cli, tmp_path):
 
 def damaged_checkpoint(finished_run, tmp_path, **changes):
     """A real checkpoint whose config JSON was edited: valid JSON, wrong settings."""
-    arrays = read_npz(finished_run)
-    config = json.loads(str(arrays["config"]))
-    step = changes.pop("step", None)
-    for name, value in changes.items():
-        if value is None:
-            del config[name]
-        else:
-            config[name] = value
-    arrays["config"] = np.array(json.dumps(config))
-    if step is not None:
-        arrays["step"] = np.array(step)
-    path = tmp_path / "damaged.npz"
-    np.savez(path, **arrays)
-    return path
+    return edited_checkpoint(finished_run, tmp_path / "damaged.npz", **changes)
 
 
 @pytest.mark.parametrize("changes, fragments", [

@@ -1,33 +1,47 @@
-"""Which code is which formula: one training step, run as the monolithic loop and as the parts.
+"""Which code is which formula: one training step, explained line by line, for any model.
 
-    python explain.py            the question's network: 800 points, 1000 hidden units, 2 classes
-    python explain.py --small    6 points, 3 hidden units, every number printed to check by hand
+    python explain.py            the two-class network: 800 points, 1000 hidden units, 2 classes
+    python explain.py --small    4 hand-picked points, 3 hidden units: every number, checkable by hand
+    python explain.py --depth 3 --hidden 16 --activation tanh     any network train.py builds
+    python explain.py --from runs/<run>/checkpoint.npz            a saved model or checkpoint
 
-Both runs start from the same weights. The loop side is one iteration of the course's monolithic
-loop, ``course_step`` in training/course_loop.py, written statement for statement with the course's
-names (``hidden_layer``, ``dscores = probs``, ``dhidden[hidden_layer <= 0] = 0``,
-``W += -step_size * dW``); docs/course_loop.md shows it whole. The framework side calls ``Linear``,
+The two-class network (no model flags) is run twice from the same weights. The loop side is one
+iteration of the course's monolithic loop, ``course_step`` in training/course_loop.py, printed first
+as a numbered listing; docs/course_loop.md shows it whole. The framework side calls ``Linear``,
 ``ReLU``, ``Linear``, ``SoftmaxCrossEntropy`` and ``SGD`` one at a time, in the order backprop runs
 them, through their public methods only. For every quantity the walkthrough prints the formula, the
-loop's statements, the framework's call, the numbered formula in the framework's docstring that
-computes it, the shape, and max |loop − framework|.
+loop's statements with their line numbers in the listing, the framework's call, the numbered formula
+in the framework's docstring that computes it, the shape, the values and max |loop − framework|.
 
-Exit code 0 when every difference is at rounding level (≤ 1e-12, and ≤ 1e-10 relative to the
-quantity's largest entry), 1 when one is not (the quantity is named), 2 for a bad flag.
+Any other model (--depth, --hidden, --activation, or --from a file written by train.py or
+``model.save``) has no loop to compare with: it is explained layer by layer, forward then backward,
+each layer with its forward formula and the numbered backward formulas of its docstring, and every
+gradient is checked against float64 central differences of the loss (layers/gradcheck.py).
+
+Exit code 0 when every check passes: loop against parts at rounding level (≤ 1e-12, and ≤ 1e-10
+relative to the quantity's largest entry), or central differences within 1e-7 relative. 1 when one
+fails or a file cannot be read (one line on stderr names it), 2 for a bad flag.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
+import json
+import re
 import sys
 from dataclasses import dataclass
 
 import numpy as np
 
+import train
 from checks import check_count
 from data import make_spiral
-from layers import Linear, ReLU, SoftmaxCrossEntropy
+from layers import Linear, ReLU, SoftmaxCrossEntropy, check_gradients, check_loss_gradient
+from layers.gradcheck import OK_BELOW
 from models import Sequential
+from models.architecture import build as build_architecture
+from models.savefile import MODEL, check_format, entries_under, load_into, read_architecture, read_npz
 from optim import SGD
 from training import runs
 from training.course_loop import course_step
@@ -51,11 +65,24 @@ class Setup:
     init: float                 # weights start as init · N(0, 1), biases at 0
     noise: float = 0.5
     step_size: float = 1.0
+    by_hand: bool = False       # True: the data and weights are HAND's, not drawn at random
 
 
 QUESTION = Setup(n_per_class=400, n_classes=2, hidden=1000, init=0.01)
-# init 1.0, not the loop's 0.01: with 0.01 the small network's numbers all round to 0.0000
-SMALL = Setup(n_per_class=3, n_classes=2, hidden=3, init=1.0)
+SMALL = Setup(n_per_class=2, n_classes=2, hidden=3, init=0.0, by_hand=True)
+
+# The small example, picked by hand so that every product can be checked on paper: four points on
+# the two arms of a spiral, one decimal each, none at the origin (where A = b for every unit and
+# the spiral would give a third of every matrix as zeros); weights with one decimal, chosen so that
+# every pre-activation A is clearly positive or negative (no ReLU kink) and the classes differ.
+HAND = {
+    "X": np.array([[0.5, 1.0], [1.0, -0.5], [-0.5, -1.0], [-1.0, 0.5]]),
+    "y": np.array([0, 0, 1, 1]),
+    "W": np.array([[1.0, -0.5, 0.2], [0.5, 1.0, -0.3]]),
+    "b": np.array([0.1, -0.2, 0.0]),
+    "W2": np.array([[0.6, -0.4], [-0.5, 0.3], [0.2, 0.7]]),
+    "b2": np.array([0.0, 0.1]),
+}
 
 
 @dataclass(frozen=True)
@@ -154,12 +181,18 @@ SECTIONS = (
 # The two sides ------------------------------------------------------------------------------
 
 def build(setup: Setup, seed: int):
-    """The question's data and network: X, y, model, loss_fn, optimizer (randomness from ``seed``)."""
-    X, y = make_spiral(n_per_class=setup.n_per_class, n_classes=setup.n_classes, noise=setup.noise,
-                       rng=seed)
+    """The two-class setup's data and network: X, y, model, loss_fn, optimizer (randomness from ``seed``,
+    or HAND's numbers for the small example)."""
+    if setup.by_hand:
+        X, y = HAND["X"], HAND["y"]
+    else:
+        X, y = make_spiral(n_per_class=setup.n_per_class, n_classes=setup.n_classes, noise=setup.noise,
+                           rng=seed)
     rng = np.random.default_rng(seed)
     model = Sequential(Linear(2, setup.hidden, rng=rng, init=setup.init), ReLU(),
                        Linear(setup.hidden, setup.n_classes, rng=rng, init=setup.init))
+    if setup.by_hand:
+        model.load_state_dict({"0.W": HAND["W"], "0.b": HAND["b"], "2.W": HAND["W2"], "2.b": HAND["b2"]})
     loss_fn = SoftmaxCrossEntropy()
     optimizer = SGD(model.parameters(), lr=setup.step_size)
     return X, y, model, loss_fn, optimizer
@@ -289,7 +322,24 @@ def walk_through(setup: Setup = QUESTION, seed: int = 0) -> Walkthrough:
     return Walkthrough(setup, seed, X, y, initial, loop, sections)
 
 
-# Printing -----------------------------------------------------------------------------------
+# The course loop as a numbered listing ------------------------------------------------------
+
+def course_listing() -> tuple[str, ...]:
+    """The statements of ``course_step``'s body, comments left out: listing line n is item n − 1."""
+    body = inspect.getsource(course_step).split('"""')[2].split("    return {")[0]
+    statements = (line.split("#")[0].strip() for line in body.splitlines())
+    return tuple(statement for statement in statements if statement)
+
+
+LISTING = course_listing()
+
+
+def line_of(code: str) -> int:
+    """The number of the first listing line that contains ``code`` (a statement or part of one)."""
+    return next(number for number, statement in enumerate(LISTING, 1) if code in statement)
+
+
+# Printing values ----------------------------------------------------------------------------
 
 def shape_of(array: np.ndarray) -> str:
     """``[800 x 1000]``, ``[1000]``, or ``scalar``."""
@@ -301,24 +351,59 @@ def format_difference(difference: float) -> str:
 
 
 def format_array(array: np.ndarray, indent: int) -> list[str]:
+    """Every entry of ``array``, four decimals."""
     array = np.asarray(array)
     if np.issubdtype(array.dtype, np.floating):
-        array = array + 0.0                 # −0.0 + 0.0 is 0.0: no "-0.0000" for a point at the origin
+        array = array + 0.0                 # −0.0 + 0.0 is 0.0: no "-0.0000"
     text = np.array2string(array, precision=4, suppress_small=True, separator=" ",
                            max_line_width=WIDTH - indent, floatmode="fixed")
     return [" " * indent + line for line in text.splitlines()]
 
 
+def format_compact(array: np.ndarray, indent: int, rows: int = 3, columns: int = 6) -> list[str]:
+    """The first ``rows`` rows and ``columns`` columns of ``array``, "…" for the rest."""
+    array = np.asarray(array)
+    if array.ndim == 0:
+        return [" " * indent + f"{array.item():.6f}"]
+    shown = array[:rows, :columns] if array.ndim == 2 else array[:columns]
+    floats = np.issubdtype(array.dtype, np.floating)
+    tiny = floats and 0 < np.max(np.abs(shown)) < 1e-2     # four decimals would show little but 0.0000
+    number = "{:10.2e}" if tiny else "{:8.4f}" if floats else "{:3d}"
+
+    def row(values: np.ndarray) -> str:
+        text = " ".join(number.format(value + 0) for value in values[:columns])
+        return text + ("  …" if len(values) > columns else "")
+
+    if array.ndim == 1:
+        return [" " * indent + "[" + row(array) + "]"]
+    lines = [" " * indent + "[" + row(values) + "]" for values in array[:rows]]
+    if len(array) > rows:
+        more = len(array) - rows
+        lines.append(" " * indent + f" …  ({more} more {'row' if more == 1 else 'rows'})")
+    return lines
+
+
+def show(array: np.ndarray, indent: int, full: bool) -> list[str]:
+    return format_array(array, indent) if full else format_compact(array, indent)
+
+
+def right_aligned(left: str, right: str) -> str:
+    return left + " " * max(1, WIDTH - len(left) - len(right)) + right
+
+
+# Printing the two-class network: loop against parts ------------------------------------------
+
 def format_walkthrough(walk: Walkthrough, *, show_values: bool) -> list[str]:
-    """The walkthrough as lines of at most ``WIDTH`` characters, top to bottom."""
-    lines = _header(walk)
-    if show_values:
-        lines += _inputs(walk)
+    """The walkthrough as lines of at most ``WIDTH`` characters, top to bottom.
+
+    ``show_values``: every number (the small example); otherwise the first rows of each quantity.
+    """
+    lines = _header(walk) + _listing() + _inputs(walk, show_values)
     for title, rows in walk.sections:
         lines += ["", title, "=" * WIDTH]
         for row in rows:
-            if show_values and row.quantity.key == "dS":
-                lines += _step_6_by_hand(walk)
+            if row.quantity.key == "dS":
+                lines += _step_6_by_hand(walk, show_values)
             lines += _block(row, show_values)
     lines += [""] + _summary(walk.rows)
     return lines
@@ -327,64 +412,96 @@ def format_walkthrough(walk: Walkthrough, *, show_values: bool) -> list[str]:
 def _header(walk: Walkthrough) -> list[str]:
     s = walk.setup
     n = walk.X.shape[0]
+    if s.by_hand:
+        data = [f"data   picked by hand (HAND in explain.py): {n} points one decimal each, on the two arms",
+                "       of a spiral, none at the origin; weights with one decimal, biases too.",
+                "       With η = 1 every number below can be checked with pencil and paper."]
+        model = (f"Linear(2, {s.hidden}), ReLU(), Linear({s.hidden}, {s.n_classes}))"
+                 "   weights: HAND's")
+    else:
+        data = [f"data   make_spiral(n_per_class={s.n_per_class}, n_classes={s.n_classes}, noise={s.noise}, "
+                f"rng={walk.seed}): X {shape_of(walk.X)}, y {shape_of(walk.y)}"]
+        model = (f"Linear(2, {s.hidden}, init={s.init}), ReLU(), "
+                 f"Linear({s.hidden}, {s.n_classes}, init={s.init}))")
     return [
-        "One training step of the question's network, run twice from the same weights:",
-        "  loop       the monolithic loop of the question, statement for statement, with its names",
+        "One training step of the two-class network, run twice from the same weights:",
+        "  loop       the course loop (training/course_loop.py), statement for statement, with its names",
         "  framework  the parts, one layer at a time:",
-        f"             model = Sequential(Linear(2, {s.hidden}, init={s.init}), ReLU(), "
-        f"Linear({s.hidden}, {s.n_classes}, init={s.init}))",
+        f"             model = Sequential({model}",
         f"             loss_fn = SoftmaxCrossEntropy(); optimizer = SGD(model.parameters(), "
         f"lr={s.step_size})",
-        f"data   make_spiral(n_per_class={s.n_per_class}, n_classes={s.n_classes}, noise={s.noise}, "
-        f"rng={walk.seed}): X {shape_of(walk.X)}, y {shape_of(walk.y)}",
+        *data,
         f"sizes  N = num_examples = {n}, h = {s.hidden}, K = {s.n_classes}, "
         f"η = step_size = lr = {s.step_size}",
-        "Per quantity: loop name, formula, shape; the loop's statements; the framework's call; the",
-        "numbered formula in the framework's docstring that computes it; max |loop − framework|.",
+        "Per quantity: loop name, formula, shape; the loop's statements with their line numbers in the",
+        "listing below; the framework's call; the numbered formula in the framework's docstring that",
+        "computes it (its part and file); the values; max |loop − framework|.",
     ]
 
 
-def _inputs(walk: Walkthrough) -> list[str]:
+def _listing() -> list[str]:
+    lines = ["", "the loop: course_step in training/course_loop.py, one statement per line, "
+             "comments left out", "=" * WIDTH]
+    return lines + [f"{number:>4} | {statement}" for number, statement in enumerate(LISTING, 1)]
+
+
+def _inputs(walk: Walkthrough, full: bool) -> list[str]:
     lines = ["", "inputs, the same on both sides", "=" * WIDTH]
     named = [("X", walk.X), ("y", walk.y)] + [(k, v) for k, v in walk.initial.items()]
     for name, value in named:
         lines.append(f"{name} {shape_of(value)}")
-        lines += format_array(value, 4)
+        lines += show(value, 4, full)
     if np.any(walk.loop["A"] == 0):
-        lines += ["note: some points sit at the origin (radius 0), where A = 0 W + b = 0 exactly; the",
+        lines += ["note: some pre-activations are exactly 0 (a point at the origin has A = b = 0); the",
                   "      ReLU's derivative at 0 is taken as 0, as in the loop (hidden_layer <= 0)."]
     return lines
 
 
-def _block(row: Row, show_values: bool) -> list[str]:
+def _block(row: Row, full: bool) -> list[str]:
     q = row.quantity
-    title = f"{q.step:>2}  {q.name:<16} {q.formula}"
-    shape = shape_of(row.framework_value)
-    lines = [title + " " * max(1, WIDTH - len(title) - len(shape)) + shape]
-    lines += [f"    {'loop' if i == 0 else '':<12}{statement}" for i, statement in enumerate(q.loop)]
+    lines = [right_aligned(f"{q.step:>2}  {q.name:<16} {q.formula}", shape_of(row.framework_value))]
+    for i, statement in enumerate(q.loop):
+        code = statement.split("   ")[0].strip()        # what follows three spaces is a remark
+        lines.append(f"    {'loop' if i == 0 else '':<8}{line_of(code):>2} | {statement}")
     lines += [f"    {'framework' if i == 0 else '':<12}{call}" for i, call in enumerate(q.framework)]
     lines.append(f"    {'where':<12}{q.where}")
-    if show_values:
-        lines += format_array(row.loop_value, 16)
+    lines += show(row.loop_value, 16, full)
     flag = "" if row.ok else "   TOO LARGE"
     lines.append(f"    max |loop − framework| = {format_difference(row.difference)}   "
                  f"relative {format_difference(row.relative)}{flag}")
     return lines
 
 
-def _step_6_by_hand(walk: Walkthrough) -> list[str]:
-    """Step 6 for a learner: the aliasing of dscores and probs, and why −1 and /N are the gradient."""
-    loop = walk.loop
-    n, k = 0, int(walk.y[0])
-    numeric, analytic = _central_difference(loop["S"], walk.y, n, k), loop["dS"][n, k]
+def _step_6_by_hand(walk: Walkthrough, full: bool) -> list[str]:
+    """Step 6 for a learner: the aliasing of dscores and probs, and the four states of the array."""
+    loop, y = walk.loop, walk.y
+    N, K = loop["P"].shape
+    onehot = np.eye(K, dtype=int)[y]
+    # the loop's lines 11 and 12, replayed on a copy of probs so that each state can be shown
+    state = loop["P"].copy()
+    state[range(N), y] -= 1
+    minus_one = state.copy()
+    state /= N
+    pairs = " ".join(f"({n}, {label})" for n, label in enumerate(y[:8]))
+    pairs += "" if N <= 8 else f" …  ({N} pairs, one per row)"
+    n, k = 0, int(y[0])
+    numeric, analytic = _central_difference(loop["S"], y, n, k), loop["dS"][n, k]
+    minus, divide = line_of("dscores[range(num_examples), y] -= 1"), line_of("dscores /= num_examples")
     return [
-        " 6  step 6 by hand, on the loop's side",
-        "    dscores = probs copies nothing: both names now refer to one array.",
+        f" 6  step 6 by hand, on the loop's side: lines {line_of('dscores = probs')} to {divide}",
+        f"    line {line_of('dscores = probs')}: dscores = probs copies nothing: both names now refer "
+        "to one array.",
         f"    dscores is probs  ->  {loop['dscores is probs']}",
-        "    probs before the two statements that follow:",
-        *format_array(loop["P"], 8),
-        "    probs after  dscores[range(num_examples), y] -= 1  and  dscores /= num_examples:",
-        *format_array(loop["probs after step 6"], 8),
+        "    (a) probs before the two statements that follow: P = softmax(S)",
+        *show(loop["P"], 8, full),
+        "    (b) onehot(y): 1 in the true class's column. dscores[range(num_examples), y] selects",
+        "        exactly those entries, the pairs (n, y_n):",
+        f"        {pairs}",
+        *show(onehot, 8, full),
+        f"    (c) probs after  line {minus}: dscores[range(num_examples), y] -= 1   →  P − onehot(y)",
+        *show(minus_one, 8, full),
+        f"    (d) probs after  line {divide}: dscores /= num_examples   →  (P − onehot(y)) / N, N = {N}",
+        *show(loop["probs after step 6"], 8, full),
         "    Why −1 and /N: L = (1/N) Σ_n ℓ_n, with ℓ_n = −log P[n, y_n] = −S[n, y_n] + log Σ_j e^S[n, j]",
         "      ∂ℓ_n/∂S[n, k] = P[n, k] − 1[k = y_n]       −1 only in the true class's column",
         "      ∂L/∂S[n, k]   = (P[n, k] − 1[k = y_n]) / N  ℓ_n depends on row n alone; the mean gives 1/N",
@@ -417,22 +534,317 @@ def _summary(rows: list[Row]) -> list[str]:
             f"more than {TOLERANCE:.0e} (relative {RELATIVE:.0e})" for row in failed]
 
 
+# Any model: layer by layer, every gradient checked by central differences -------------------
+
+SPIRAL_POINTS = 8       # points per class of the spiral any other model is explained on
+CHECK_ALL = 6000        # up to this many weights, every entry is checked; beyond, a window of each
+WINDOW = 12             # the window: the first WINDOW entries along each axis of each weight
+# The step of the central differences. 1e-5, not check_gradients' 1e-6: through saturated sigmoid
+# layers the gradients are tiny next to L, and rounding in L would then dominate a 1e-6 step.
+EPS = 1e-5
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A model to explain, the data to explain it on, and where both come from."""
+
+    model: Sequential
+    X: np.ndarray
+    y: np.ndarray
+    source: tuple[str, ...]     # header lines
+
+
+def model_from_flags(args: argparse.Namespace) -> Subject:
+    """The network ``train.py`` builds with the same flags (its defaults for the flags not given)."""
+    hidden = args.hidden if args.hidden is not None else SMALL.hidden if args.small else None
+    given = {"depth": args.depth, "hidden": hidden, "activation": args.activation, "seed": args.seed}
+    config = train.complete(dict(train.DEFAULTS, **{k: v for k, v in given.items() if v is not None}))
+    model = train.build_model(config)
+    source = (f"model  train.build_model: depth {config['depth']}, hidden {config['hidden']}, "
+              f"{config['activation']}, init {config['init']}, seed {config['seed']}",)
+    X, y, data = explanation_data(args, n_classes=2, noise=config["noise"])
+    return Subject(model, X, y, source=source + data)
+
+
+def model_from_file(args: argparse.Namespace) -> Subject:
+    """The model in a file written by ``model.save`` or train.py: rebuilt from the file's architecture
+    JSON, then loaded with its weights. Float32 weights are widened to float64 for the check."""
+    path = args.path
+    arrays = read_npz(path)
+    check_format(path, arrays)
+    saved = read_architecture(path, arrays)
+    spec = [dict(layer, dtype="float64") if "dtype" in layer else layer for layer in saved]
+    try:
+        model = build_architecture(spec)
+        load_into(model, spec, entries_under(arrays, MODEL))
+        config = json.loads(str(arrays["config"])) if "config" in arrays else {}
+    except ValueError as exc:           # json's errors are ValueErrors too
+        raise ValueError(f"cannot load {path}: {exc}") from exc
+    linears = [layer for layer in model if isinstance(layer, Linear)]
+    if not linears or linears[0].in_features != 2:
+        raise ValueError(f"cannot explain {path}: its model does not take the spiral's 2-D points")
+    kind = "a training checkpoint" if config else "a model file"
+    run = ", ".join(f"{key} {config[key]}" for key in ("depth", "hidden", "activation", "optimizer", "lr")
+                    if key in config)
+    narrow = sorted({layer["dtype"] for layer in saved if layer.get("dtype", "float64") != "float64"})
+    source = (f"model  {path}: {kind}",
+              "       rebuilt from its architecture JSON (models.architecture.build), weights loaded",
+              *([f"       its {', '.join(narrow)} weights widened to float64 for the check"]
+                if narrow else []),
+              *([f"       the run's config: {run}"] if run else []))
+    noise = config.get("noise", 0.5) if isinstance(config, dict) else 0.5
+    X, y, data = explanation_data(args, n_classes=linears[-1].out_features, noise=noise)
+    return Subject(model, X, y, source=source + data)
+
+
+def explanation_data(args: argparse.Namespace, *, n_classes: int, noise: float):
+    """X, y and a line saying where they come from: HAND's points (--small) or a small spiral."""
+    if args.small:
+        return HAND["X"], HAND["y"], ("data   HAND's 4 points (in explain.py): picked by hand, none at the "
+                                      "origin",)
+    X, y = make_spiral(n_per_class=SPIRAL_POINTS, n_classes=n_classes, noise=noise, rng=args.seed)
+    away = np.any(X != 0, axis=1)       # a point at the origin puts a ReLU unit with bias 0 on its kink
+    return X[away], y[away], (f"data   make_spiral(n_per_class={SPIRAL_POINTS}, n_classes={n_classes}, "
+                              f"noise={noise}, rng={args.seed}),",
+                              f"       without its points at the origin: X {shape_of(X[away])}",)
+
+
+def forward_formula(part) -> str:
+    """The first line of the part's docstring, after its name: "Affine map: y = x W + b." -> "y = x W + b"."""
+    return inspect.getdoc(type(part)).splitlines()[0].split(": ", 1)[-1].rstrip(".")
+
+
+def backward_formulas(part) -> list[tuple[str, str]]:
+    """The numbered formulas of the part's docstring: [("1", "∂L/∂W = xᵀ dy"), ...]."""
+    doc = inspect.getdoc(type(part)) or ""
+    return [(number, re.split(r"\s{2,}", text.strip())[0])
+            for number, text in re.findall(r"^\s*\((\d+)\) (.+)$", doc, re.M)]
+
+
+def file_of(part) -> str:
+    return type(part).__module__.replace(".", "/") + ".py"
+
+
+class Window:
+    """A weight seen through a window, as views: check_gradients perturbs the window's entries in
+    place, so the model sees every step, and compares them with the same window of the gradient."""
+
+    def __init__(self, parameter, size: int):
+        self.name, self._parameter = parameter.name, parameter
+        self._index = tuple(slice(0, size) for _ in parameter.value.shape)
+
+    @property
+    def value(self) -> np.ndarray:
+        return self._parameter.value[self._index]
+
+    @property
+    def grad(self) -> np.ndarray | None:
+        grad = self._parameter.grad
+        return None if grad is None else grad[self._index]
+
+
+class Windowed:
+    """``model`` for check_gradients, with each weight cut down to a ``Window``."""
+
+    def __init__(self, model: Sequential, size: int):
+        self.forward, self.backward = model.forward, model.backward
+        self._windows = [Window(p, size) for p in model.parameters()]
+
+    def parameters(self) -> list[Window]:
+        return self._windows
+
+
+def gradient_check(model: Sequential, X: np.ndarray, y: np.ndarray):
+    """check_gradients on the whole model with the loss, in float64: (report, what was checked)."""
+    total = sum(p.value.size for p in model.parameters())
+    if total <= CHECK_ALL:
+        return check_gradients(model, X, loss=SoftmaxCrossEntropy(), y=y, eps=EPS), f"all {total:,} weights"
+    windowed = Windowed(model, WINDOW)
+    checked = sum(w.value.size for w in windowed.parameters())
+    return (check_gradients(windowed, X, loss=SoftmaxCrossEntropy(), y=y, eps=EPS),
+            f"the first {WINDOW} entries along each axis of each weight, {checked:,} of {total:,}")
+
+
+def passes(error: float, note: str | None) -> bool:
+    """Within what a correct float64 backward achieves, or within the rounding of L (gradcheck's note)."""
+    return error <= OK_BELOW or (note is not None and note.startswith("rounding"))
+
+
+def verdict(error: float, note: str | None = None) -> str:
+    return f"relative error {error:.1e}  " + ("ok" if passes(error, note) else "WRONG")
+
+
+def explain_model(subject: Subject, full: bool) -> tuple[list[str], str | None]:
+    """One step of ``subject.model``: forward, loss, backward, layer by layer, then the gradient check.
+    Returns the lines and the first failure (None when every gradient passes)."""
+    model, X, y = subject.model, subject.X, subject.y
+    loss_fn = SoftmaxCrossEntropy()
+
+    # forward: x_0 = X, x_{i+1} = model[i].forward(x_i); copies, since an in-place layer overwrites x
+    xs = [X]
+    for layer in model:
+        xs.append(np.array(layer.forward(xs[-1].copy())))
+    L = loss_fn.forward(xs[-1], y)
+    # backward: dy = ∂L/∂S, then dx = model[i].backward(dy), last layer first
+    dS = loss_fn.backward()
+    dys, grads, dy = {}, {}, dS
+    for position in reversed(range(len(model))):
+        layer = model[position]
+        dys[position] = dy
+        dx = np.array(layer.backward(dy.copy()))
+        grads[position] = {"x": dx, **{key: layer.grads[key].copy() for key in layer.params}}
+        dy = dx
+
+    report, checked = gradient_check(model, X, y)
+    loss_report = check_loss_gradient(SoftmaxCrossEntropy(), xs[-1], y, eps=EPS)
+    loss_error = loss_report.errors["scores"]
+
+    N = len(X)
+    lines = [f"One training step of this {len(model)}-layer model, explained layer by layer:",
+             *[f"  ({position}): {layer!r}" for position, layer in enumerate(model)],
+             *subject.source,
+             f"loss   SoftmaxCrossEntropy; N = {N} points, K = {xs[-1].shape[1]} classes",
+             "There is no course loop for this model: every gradient is checked against float64",
+             "central differences of L instead (check_gradients, layers/gradcheck.py).",
+             "", "inputs", "=" * WIDTH, f"X {shape_of(X)}", *show(X, 4, full), f"y {shape_of(y)}",
+             *show(y, 4, full)]
+
+    lines += ["", "forward: x_0 = X, then x_{i+1} = model[i].forward(x_i); the scores S are the last",
+              "=" * WIDTH]
+    for position, layer in enumerate(model):
+        name = type(layer).__name__
+        lines.append(f"{position:>2}  {name + '.forward':<20}{forward_formula(layer)}")
+        lines.append(right_aligned(f"    x {shape_of(xs[position])} -> y {shape_of(xs[position + 1])}",
+                                   file_of(layer)))
+        for key, value in layer.params.items():
+            lines += [f"    {key} {shape_of(value)}", *show(value, 8, full)]
+        lines += [f"    y {shape_of(xs[position + 1])}", *show(xs[position + 1], 8, full)]
+    lines.append(right_aligned(f"loss  SoftmaxCrossEntropy.forward  {forward_formula(loss_fn)}",
+                               file_of(loss_fn)))
+    lines += [f"    P = softmax(S) {shape_of(dS)}", *show(loss_fn.probs, 8, full), f"    L = {L:.6f}"]
+
+    lines += ["", "backward: dy = ∂L/∂S from the loss, then dx = model[i].backward(dy), last layer first",
+              "=" * WIDTH]
+    (number, formula), = backward_formulas(loss_fn)
+    lines.append(right_aligned(f"loss  SoftmaxCrossEntropy.backward ({number})  {formula}", file_of(loss_fn)))
+    lines += [f"    ∂L/∂S {shape_of(dS)}   check S: {verdict(loss_error)}", *show(dS, 8, full)]
+    for position in reversed(range(len(model))):
+        layer = model[position]
+        lines.append(right_aligned(f"{position:>2}  {type(layer).__name__}.backward, given dy = ∂L/∂y "
+                                   f"{shape_of(dys[position])}", file_of(layer)))
+        for number, formula in backward_formulas(layer):
+            key = re.match(r"∂L/∂(\w+)", formula).group(1)
+            value = grads[position][key]
+            if key != "x":
+                name = f"{position}.{key}"
+                note = f"check {name}: {verdict(report.errors[name], report.notes.get(name))}"
+            elif position == 0:
+                note = f"check x: {verdict(report.errors['x'], report.notes.get('x'))}"
+            else:
+                note = f"becomes model[{position - 1}]'s dy"
+            lines += [f"    ({number}) {formula:<34}{shape_of(value):<12}{note}", *show(value, 8, full)]
+    lines += ["update (not run here): θ = θ − η·g for each weight θ   SGD.update (4) in optim/sgd.py"]
+
+    lines += ["", f"gradient check: central differences with eps {report.eps:g}, of L on the whole model;",
+              f"checked: x and {checked}", "=" * WIDTH]
+    errors = {"S (the loss)": loss_error, **report.errors}
+    notes = {"S (the loss)": loss_report.notes.get("scores"), **report.notes}
+    for name, error in errors.items():
+        kinks = report.kinks.get(name, 0)
+        lines.append(f"    {name:<14}{verdict(error, notes.get(name))}"
+                     + (f"   ({kinks} entries straddle a kink)" if kinks else "")
+                     + (f"   ({notes[name].split(':')[0]})" if notes.get(name) else ""))
+    wrong = [(name, error) for name, error in errors.items() if not passes(error, notes.get(name))]
+    if not wrong:
+        lines += ["", f"all {len(errors)} gradients agree with central differences "
+                  f"(relative error ≤ {OK_BELOW:.0e},",
+                  "or within the rounding of L): each backward formula computes its derivative."]
+        return lines, None
+    name, error = wrong[0]
+    lines += ["", f"FAILED: {len(wrong)} of {len(errors)} gradients disagree with central differences"]
+    return lines, (f"gradient check failed: ∂L/∂{name} has relative error {error:.1e} "
+                   f"(expected ≤ {OK_BELOW:.0e}): a backward formula is wrong")
+
+
+# Output that any console can print ------------------------------------------------------------
+
+# Plain ASCII for the math symbols, for consoles that cannot encode them (cp1252, ascii).
+PLAIN = str.maketrans({
+    "η": "eta", "∂": "d", "Σ": "sum", "⊙": "*", "×": "x", "→": "->", "−": "-", "≤": "<=", "≥": ">=",
+    "←": "<-", "ᵀ": "^T", "ε": "eps", "ℓ": "l", "…": "...", "·": "*", "λ": "lambda", "θ": "theta",
+    "α": "alpha", "μ": "mu", "²": "^2", "√": "sqrt", "≈": "~", "—": "-",
+})
+
+
+def emit(lines: list[str], stream=None) -> None:
+    """Write ``lines`` to ``stream`` (stdout), in plain ASCII if its encoding cannot show them."""
+    stream = sys.stdout if stream is None else stream
+    text = "\n".join(lines) + "\n"
+    try:
+        text.encode(stream.encoding or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        text = "".join(plain(line) + "\n" for line in lines)
+    stream.write(text)
+
+
+def plain(line: str) -> str:
+    """``line`` in ASCII, still at most WIDTH columns: "Σ" becomes "sum", so the padding that
+    right-aligns a shape gives up what the names gained."""
+    ascii_line = line.translate(PLAIN).encode("ascii", errors="replace").decode("ascii")
+    excess = len(ascii_line) - max(WIDTH, len(line))
+    padding = max(re.findall(r" {3,}", ascii_line), key=len, default="")
+    if excess > 0 and len(padding) > excess:
+        ascii_line = ascii_line.replace(padding, padding[excess:], 1)
+    return ascii_line
+
+
+def fail(message: str) -> int:
+    """The one-line error of a failed check or an unreadable file; exit code 1."""
+    emit([f"explain.py: error: {message}"], sys.stderr)
+    return 1
+
+
 # Command line -------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="explain.py",
-        description="One training step as the monolithic loop and as the parts, compared quantity "
-                    "by quantity: which code computes which formula.")
+        description="One training step, explained line by line: the two-class network as the monolithic "
+                    "loop and as the parts, quantity by quantity; any other model layer by layer, every "
+                    "gradient checked by central differences.")
     parser.add_argument("--small", action="store_true",
-                        help="6 points and 3 hidden units, printing every number to check by hand")
+                        help="4 hand-picked points (and 3 hidden units), printing every number")
     seed = runs.flag_type("seed", lambda value: check_count("seed", value, minimum=0), int,
                           kind="a whole number")
     parser.add_argument("--seed", type=seed, default=0, help="seed of the data and weights (default 0)")
+    model = parser.add_argument_group("any model (no loop to compare with: checked by central differences)")
+    model.add_argument("--depth", type=train.PARSE["depth"], help="hidden layers, as in train.py (default 1)")
+    model.add_argument("--hidden", type=train.PARSE["hidden"],
+                       help="units per hidden layer (default 1000, 3 with --small)")
+    model.add_argument("--activation", choices=train.CHOICES["activation"], help="default relu")
+    model.add_argument("--from", dest="path", metavar="PATH",
+                       help="a checkpoint.npz or model file written by train.py or model.save")
     args = parser.parse_args(argv)
-    walk = walk_through(SMALL if args.small else QUESTION, args.seed)
-    print("\n".join(format_walkthrough(walk, show_values=args.small)))
-    return 0 if all(row.ok for row in walk.rows) else 1
+    flags = [flag for flag in ("depth", "hidden", "activation") if getattr(args, flag) is not None]
+    if args.path is not None and flags:
+        parser.error(f"argument --from: the file says what the model is; leave out --{flags[0]}")
+
+    if args.path is None and not flags:             # the two-class network: loop against parts
+        walk = walk_through(SMALL if args.small else QUESTION, args.seed)
+        emit(format_walkthrough(walk, show_values=args.small))
+        failed = [row for row in walk.rows if not row.ok]
+        if failed:
+            return fail(f"the parts differ from the loop in {len(failed)} quantities, first "
+                        f"{failed[0].quantity.name} (step {failed[0].quantity.step})")
+        return 0
+
+    try:
+        subject = model_from_file(args) if args.path is not None else model_from_flags(args)
+    except ValueError as exc:
+        return fail(str(exc))
+    lines, failure = explain_model(subject, full=args.small)
+    emit(lines)
+    return fail(failure) if failure else 0
 
 
 if __name__ == "__main__":

@@ -2,18 +2,49 @@
 
 Each layer is ``{"kind": its type name, **layer.config()}``, its constructor arguments as
 JSON-ready values, so files keep architectures as JSON (models/savefile.py) and compare them field
-by field, never by parsing text.
+by field, never by parsing text; ``build`` turns such a list back into a model.
 """
 
 from __future__ import annotations
 
 import json
 
+from layers import LeakyReLU, Linear, ReLU, Sigmoid, Tanh
+
+# The layers a saved architecture may name, by their "kind" (their type name).
+KINDS = {layer.__name__: layer for layer in (Linear, ReLU, LeakyReLU, Tanh, Sigmoid)}
+
 
 def architecture(model) -> list[dict]:
     """``[{"kind": type name, **layer.config()}, ...]``, one object per layer, JSON-ready."""
     return [{"kind": type(layer).__name__, **(layer.config() if hasattr(layer, "config") else {})}
             for layer in model]
+
+
+def build(spec: list[dict], *, rng=0):
+    """A new ``Sequential`` with the architecture ``spec`` (as ``architecture`` gives it), e.g. from a file.
+
+    Each layer is ``KINDS[kind](**config)``; the weights are freshly initialised from ``rng`` (load the
+    file's weights next). A ``ValueError`` names the first layer that cannot be built.
+    """
+    # imported here, not at the top: sequential.py imports this module (through savefile.py)
+    from models.sequential import Sequential
+
+    if not isinstance(spec, list):
+        raise ValueError(f"an architecture is a list of layers, got {type(spec).__name__}")
+    model = Sequential()
+    for position, layer in enumerate(spec):
+        config = dict(layer) if isinstance(layer, dict) else {}
+        kind = config.pop("kind", None)
+        if kind not in KINDS:
+            raise ValueError(f"layer {position}: unknown kind {kind!r} (expected one of {', '.join(KINDS)})")
+        if kind == "Linear":
+            config["rng"] = rng
+        try:
+            model.append(KINDS[kind](**config))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"layer {position} ({kind}) cannot be built from {layer}: {exc}") from exc
+    return model
 
 
 def architecture_difference(saved: list[dict], model) -> str | None:

@@ -58,7 +58,7 @@ def test_every_named_quantity_appears_in_backprop_order(result):
 
 def test_each_block_shows_formula_shape_and_framework_location(result):
     shapes = {"dscores": "[N x K]", "dW2": "[h x K]", "dhidden": "[N x h]", "db": "[h]", "W": "[2 x h]"}
-    n, h = (800, 1000) if "n_per_class=400" in result.stdout else (6, 3)
+    n, h = (800, 1000) if "n_per_class=400" in result.stdout else (4, 3)
     for name, shape in shapes.items():
         title = next(line for line in result.stdout.splitlines()
                      if re.match(rf"^[ \d]\d  {re.escape(name)} ", line))
@@ -141,7 +141,7 @@ def test_the_walkthrough_quotes_the_loop_it_runs():
 
 def test_other_seeds_agree_too_and_the_global_random_state_is_untouched(capsys):
     before = np.random.get_state()[1].copy()
-    assert explain.main(["--small", "--seed", "7"]) == 0
+    assert explain.main(["--seed", "7"]) == 0          # --small is picked by hand: no seed
     assert "rng=7" in capsys.readouterr().out
     np.testing.assert_array_equal(np.random.get_state()[1], before)
 

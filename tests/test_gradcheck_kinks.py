@@ -76,3 +76,18 @@ def test_passed_is_a_property_and_passed_at_takes_a_tolerance():
     assert report.worst == 5e-7
     with pytest.raises(TypeError):
         report.passed(1e-6)                   # the old call: a bool is not callable
+
+
+def test_a_kink_within_the_step_whose_one_sided_slopes_agree_is_found_by_halving_the_step():
+    # y = relu(x − a) − relu(x + a) + relu(x + 10) with a = 4e-7 < eps: at x = 0, dy/dx = −1 + 1 = 0,
+    # but both one-sided slopes are 0.6 (by hand: (0.6e-6 − 1.4e-6 + 0.4e-6) / 1e-6 + 1 = 0.6 and
+    # (−0.4e-6 − 0) / 1e-6 + 1 = 0.6), so the central difference 0.6 is wrong and the gap is 0;
+    # with eps/2 the central difference is 0.2: it moved, which a smooth function's would not.
+    model = Sequential(Linear(1, 3, rng=0), ReLU(), Linear(3, 1, rng=0))
+    model[0].params["W"][...] = 1.0
+    model[0].params["b"][...] = [-4e-7, 4e-7, 10.0]
+    model[2].params["W"][...] = [[1.0], [-1.0], [1.0]]
+    model[2].params["b"][...] = 0.0
+    report = check_gradients(model, np.array([[0.0], [1.0]]), dy=np.ones((2, 1)))
+    assert report.kinks["x"] == 1
+    assert report.errors["x"] <= 1e-7                # the entry at x = 1, where dy/dx = 1

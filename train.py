@@ -2,7 +2,7 @@
 
     python train.py                      # the course's two-class spiral: 2 x 400 points, h = 1000
     python train.py --depth 3 --activation tanh --optimizer adam --lr 0.01 --batch-size 64
-    python train.py --resume runs/<run>/checkpoint.npz --steps 6000
+    python train.py --resume runs/<run> --steps 6000         # or runs/<run>/checkpoint.npz
 
 A run's files go to one folder (--out, by default runs/<date>-<time>): checkpoint.npz (what --resume
 needs), history.csv, config.json (every setting, library versions, the outcome), loss.png, boundary.png.
@@ -16,8 +16,7 @@ import sys
 
 import numpy as np
 
-from checks import check_count, check_real
-from data import BatchStream, make_spiral, spawn_generators
+from data import BatchStream, make_spiral, spawn_generators, train_val_split, validation_size
 from layers import LeakyReLU, Linear, ReLU, Sigmoid, SoftmaxCrossEntropy, Tanh
 from models import Sequential
 from optim import SGD, Adam
@@ -41,21 +40,8 @@ DEFAULT_LR = {"sgd": 1.0, "adam": 1e-3}
 FREE_ON_RESUME = ("steps", "checkpoint_every")
 
 
-def count(name: str, minimum: int, maximum: int | None = None):
-    """A flag's type: a whole number >= minimum (the shared rule) and <= maximum."""
-    def check(value) -> int:
-        value = check_count(name, value, minimum=minimum)
-        if maximum is not None and value > maximum:
-            raise ValueError(f"{name} must be at most {maximum}, got {value}")
-        return value
-    return runs.flag_type(name, check, int, kind="a whole number")
-
-
-def number(name: str, low: float = 0, high: float | None = None, *, names=(), kind="a number"):
-    """A flag's type: a finite number with low <= value (< high), by the shared rule, or one of names."""
-    def check(value) -> float:
-        return check_real(name, value, low=low, high=high)
-    return runs.flag_type(name, check, float, kind=kind, names=names)
+# A flag's type: a whole number from minimum (to maximum), or a number from low (below high).
+count, number = runs.count_flag, runs.number_flag
 
 
 # How each setting is read from the command line; a checkpoint's settings are checked the same way.
@@ -105,7 +91,8 @@ def build_parser() -> runs.ArgumentParser:
     flag("run", "--checkpoint-every", "steps between checkpoints written during the run")
     groups["run"].add_argument("--out", metavar="DIR", type=runs.folder_name,
                                help="folder for the run's files (default runs/<date>-<time>)")
-    groups["run"].add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in CHECKPOINT")
+    groups["run"].add_argument("--resume", metavar="RUN", help="continue the run saved in RUN: its folder "
+                                                               "or its checkpoint.npz")
     groups["run"].add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -123,11 +110,11 @@ def combination_problems(config: dict) -> list[str]:
     if config["optimizer"] == "adam" and config["momentum"]:
         problems.append("argument --momentum: applies to --optimizer sgd only "
                         "(Adam keeps its own running averages)")
-    n_points = config["points"] * config["classes"]
-    n_val = round(config["val_fraction"] * n_points)
-    if config["val_fraction"] and not 1 <= n_val < n_points:
-        problems.append(f"argument --val-fraction: {config['val_fraction']} of {n_points} points leaves "
-                        f"{n_val} for validation and {n_points - n_val} for training; both need at least one")
+    if config["val_fraction"]:
+        try:
+            validation_size(config["val_fraction"], config["points"] * config["classes"])
+        except ValueError as exc:
+            problems.append(f"argument --val-fraction: {exc}")
     return problems
 
 
@@ -156,11 +143,11 @@ def build_data(config: dict):
     """The spiral, split into training and validation sets."""
     X, y = make_spiral(config["points"], config["classes"], config["noise"], rng=generators(config)["data"],
                        dtype=DTYPES[config["dtype"]])
-    n_val = round(config["val_fraction"] * len(X))
-    order = generators(config)["split"].permutation(len(X))
-    val_rows, train_rows = np.sort(order[:n_val]), np.sort(order[n_val:])
-    val = (X[val_rows], y[val_rows]) if n_val else None
-    return X[train_rows], y[train_rows], val
+    if not config["val_fraction"]:
+        return X, y, None
+    X_train, y_train, X_val, y_val = train_val_split(X, y, config["val_fraction"],
+                                                     rng=generators(config)["split"])
+    return X_train, y_train, (X_val, y_val)
 
 
 def build_model(config: dict) -> Sequential:
@@ -189,6 +176,9 @@ def build_optimizer(config: dict, model: Sequential):
 
 def run(args: argparse.Namespace, parser: runs.ArgumentParser) -> int:
     config, checkpoint = settings(args, parser)
+    if config["init"] == 0 and config["depth"]:
+        runs.warn("train.py", "--init 0: identical weights never break symmetry (every hidden unit "
+                              "computes the same thing); try --init 0.01, or leave --init out")
     out, own = runs.choose_folder(args.out, checkpoint)
     X, y, val = build_data(config)
     model = build_model(config)

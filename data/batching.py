@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from checks import as_generator, check_count, check_flag
+from checks import as_generator, check_count, check_flag, check_samples
 
 
 def minibatches(X: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool = True,
@@ -91,12 +91,6 @@ class BatchStream:
 
 
 def _check_batching(X, y, batch_size, shuffle) -> None:
-    if not (hasattr(X, "shape") and hasattr(y, "shape")):
-        raise TypeError("minibatches expects NumPy arrays X [N x ...] and y [N]")
-    if X.ndim == 0 or y.ndim != 1:
-        raise ValueError(f"minibatches expects X [N x ...] and labels y [N], got shapes {X.shape} "
-                         f"and {y.shape}")
-    if len(X) != len(y) or len(X) == 0:
-        raise ValueError(f"X has {len(X)} samples and y has {len(y)}: they need the same number, at least 1")
+    check_samples("minibatches", X, y)
     check_count("batch_size", batch_size)
     check_flag("shuffle", shuffle)

@@ -23,7 +23,7 @@ class Parameter:
     Optimizers receive a list of these from ``model.parameters()``. ``value`` is the layer's own
     array (updates happen in place, so the layer sees them); ``grad`` is looked up at each call,
     so a layer may either overwrite its gradient array or assign a new one in ``backward``.
-    ``grad`` is ``None`` until the first ``backward``.
+    ``grad`` is ``None`` until the first ``backward`` (and after ``optimizer.zero_grad()``).
     """
 
     __slots__ = ("name", "_params", "_grads", "_key")
@@ -41,6 +41,10 @@ class Parameter:
     @property
     def grad(self) -> np.ndarray | None:
         return self._grads.get(self._key)
+
+    @grad.setter
+    def grad(self, value: np.ndarray | None) -> None:
+        self._grads[self._key] = value
 
     def __repr__(self) -> str:
         value = self.value

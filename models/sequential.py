@@ -6,7 +6,7 @@ import numpy as np
 
 from layers.base import Parameter
 from layers.state import convert_state
-from models.layer_calls import naming_errors, not_the_callers
+from models.layer_calls import check_layer, naming_errors, not_the_callers
 from models.savefile import load_model, save_model
 
 
@@ -131,19 +131,9 @@ class Sequential:
         return array
 
     def _check_layer(self, layer, position: int, *, replacing: int | None = None) -> None:
-        """A layer must follow the contract, and appear only once (its cache would clash)."""
+        """A layer must follow the contract, and appear only once (its cache would clash): layer_calls.py."""
         if isinstance(layer, Sequential):
             raise TypeError("a Sequential cannot hold another Sequential: list the layers in one model, "
                             "e.g. Sequential(*first, *second)")
-        methods = all(callable(getattr(layer, name, None)) for name in ("forward", "backward"))
-        dicts = all(isinstance(getattr(layer, name, None), dict) for name in ("params", "grads"))
-        if not (methods and dicts):
-            hint = (f": {layer!r} looks like a loss; keep it outside the model and call "
-                    "loss_fn.forward(model.forward(X), y)") if methods else ""
-            raise TypeError(f"layer at position {position} is {layer!r:.40} (type {type(layer).__name__}), "
-                            f"expected a layer with forward, backward and params/grads dicts{hint}")
-        for other, existing in enumerate(self._layers):
-            if existing is layer and other != replacing:
-                raise ValueError(f"the same {layer!r} instance is already at position {other}: each position "
-                                 "needs its own instance, because a layer caches its input for backward")
+        check_layer(layer, position, self._layers, replacing=replacing)
 

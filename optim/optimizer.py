@@ -14,6 +14,11 @@ class Optimizer:
     Subclasses name their per-parameter buffers in ``buffer_names`` (zeros to start with)
     and implement ``update(i, theta, grad)`` for parameter ``i``. ``step()`` first checks every
     gradient, then updates, so a missing gradient never leaves a half-updated model.
+
+    Coming from PyTorch: here each ``backward`` overwrites the gradients, so no ``zero_grad()`` is
+    needed between steps, whereas PyTorch adds to them and needs ``optimizer.zero_grad()`` first.
+    ``zero_grad()`` exists all the same and, like PyTorch's default (``set_to_none=True``), sets every
+    gradient to None, so that a ``step()`` before the next ``backward`` is a clear error.
     """
 
     buffer_names: tuple[str, ...] = ()
@@ -31,6 +36,11 @@ class Optimizer:
         self.step_count += 1
         for i, (p, grad) in enumerate(zip(self.params, grads, strict=True)):
             self.update(i, p.value, grad)
+
+    def zero_grad(self) -> None:
+        """Forget every parameter's gradient (set it to None) until the next ``backward``."""
+        for p in self.params:
+            p.grad = None
 
     def update(self, i: int, theta: np.ndarray, grad: np.ndarray) -> None:
         raise NotImplementedError(f"{type(self).__name__} does not implement update()")

@@ -63,7 +63,7 @@ def away_from_zero(rng, shape, margin=0.05):
 
 
 def assert_passes(report):
-    assert report.passed(TOL), f"\n{report}"
+    assert report.passed_at(TOL), f"\n{report}"
 
 
 def stack(activation, depth, widths, rng):

@@ -30,7 +30,7 @@ import pytest
 
 import models.savefile
 import train
-from data import BatchStream, make_spiral, minibatches, spawn_generators
+from data import BatchStream, make_spiral, minibatches, spawn_generators, train_val_split
 from layers import Layer, LeakyReLU, Linear, Loss, Parameter, ReLU, SoftmaxCrossEntropy, Tanh, check_gradients
 from models import Sequential, from_torch, to_torch
 from optim import SGD, Adam, Optimizer
@@ -311,6 +311,8 @@ TRIGGERS = {
     "E-seq-empty": lambda: Sequential().forward(np.ones((4, 2))),
     "E-seq-not-a-layer": lambda: Sequential(linear(), 3),
     "E-seq-loss-inside": lambda: Sequential(linear(), LOSS()),
+    "E-seq-loss-class": lambda: Sequential(linear(), LOSS),
+    "E-seq-class": lambda: Sequential(Linear(2, 10), ReLU, Linear(10, 2)),
     "E-seq-nested": lambda: Sequential(Sequential(ReLU())),
     "E-seq-duplicate": lambda: (lambda relu: Sequential(linear(2, 4), relu, Linear(4, 4), relu))(ReLU()),
     "E-seq-layer-error": lambda: two_layer().forward(np.ones((5, 3))),
@@ -387,6 +389,8 @@ TRIGGERS = {
     "E-batch-not-arrays": lambda: minibatches([[0.0, 1.0], [2.0, 3.0]], [0, 1], 1),
     "E-batch-scalar": lambda: minibatches(np.array(1.0), np.array(0), 1),
     "E-batch-length": lambda: minibatches(np.ones((5, 2)), np.zeros(4, dtype=np.int64), 2),
+    "E-split-fraction": lambda: train_val_split(*make_spiral(2, 2, rng=0), 1.0, rng=0),
+    "E-split-sizes": lambda: train_val_split(*make_spiral(2, 2, rng=0), 0.1, rng=0),
     "E-batch-size-type": lambda: minibatches(np.ones((5, 2)), np.zeros(5, dtype=np.int64), 2.0),
     "E-batch-size-value": lambda: BatchStream(np.ones((5, 2)), np.zeros(5, dtype=np.int64), 0),
     "E-batch-shuffle": lambda: minibatches(np.ones((5, 2)), np.zeros(5, dtype=np.int64), 2, shuffle="no"),
@@ -432,9 +436,11 @@ TRIGGERS = {
     "E-cli-out-empty": Cli(["--out", ""]),
     "E-cli-choice": Cli(["--activation", "gelu"]),
     "E-cli-unknown-flag": Cli(["--bogus"]),
+    "E-cli-typo": Cli(["--hiden", "64"]),
     "E-cli-adam-momentum": Cli(["--optimizer", "adam", "--momentum", "0.9"]),
     "E-cli-val-fraction": Cli(["--points", "2", "--val-fraction", "0.1"]),
     "E-cli-resume-missing": Cli(["--resume", "nope.npz"]),
+    "E-cli-resume-folder": Cli(["--resume", "run"], lambda mp: folder("run")),
     "E-cli-resume-damaged": Cli(RESUME, lambda mp: a_finished_run({"activation": "gelu"})),
     "E-cli-resume-step": Cli(RESUME, lambda mp: a_finished_run(step=np.array(-5))),
     "E-cli-resume-clash": Cli([*RESUME, "--hidden", "32"], lambda mp: a_finished_run()),

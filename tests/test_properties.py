@@ -75,7 +75,7 @@ def assert_passes_where_resolvable(report):
     failing = {name for name, error in report.errors.items() if error > TOL}
     rounding_limited = {name for name, note in report.notes.items() if note.startswith(ROUNDING_NOTE)}
     assume(not failing or not failing <= rounding_limited)
-    assert report.passed(TOL), f"\n{report}"
+    assert report.passed_at(TOL), f"\n{report}"
 
 
 def forward_backward(scores, y):

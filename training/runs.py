@@ -3,14 +3,16 @@
 A script such as train.py builds the data, the model and the optimizer and calls ``fit``; what
 this module does around that is the same for any run:
 
-- ``resumed_config`` and ``restore_run``: a checkpoint's saved settings, checked as their flags
-  would be, reconciled with the flags given to the resumed run; its state restored;
+- ``resumed_config`` and ``restore_run``: a checkpoint's saved settings (the file, or the run's
+  folder), checked as their flags would be, reconciled with the flags given to the resumed run;
+  its state restored;
 - ``choose_folder`` and ``claim``: the run's folder, which never receives a second run's files;
 - ``RunRecord``: config.json, every setting and the outcome, rewritten as the run goes;
 - ``save_good_checkpoint``: a checkpoint that a diverged state never replaces;
 - ``StopFlag``: the first Ctrl-C finishes the step, saves and exits 130; a second aborts;
-- ``ArgumentParser``, ``flag_type`` and ``folder_name``: flags read and checked, a usage error
-  as one line (exit 2); a flag's type also checks the setting saved in a checkpoint;
+- ``ArgumentParser``, ``flag_type``, ``count_flag``, ``number_flag`` and ``folder_name``: flags read
+  and checked, a usage error as one line (exit 2), a mistyped flag with the nearest real one; a
+  flag's type also checks the setting saved in a checkpoint; ``warn``: a warning as one line;
 - ``summary``: the run's last line;
 - ``Failure`` and ``exit_code``: an expected failure as one line on stderr and its exit code.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import difflib
 import json
 import math
 import platform
@@ -30,6 +33,7 @@ from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
+from checks import check_count, check_real
 from models.savefile import write_atomically
 from training.checkpoint import Checkpoint, read_checkpoint, restore, save_checkpoint
 from training.loop import Diverged, TrainingState, require_finite_state
@@ -64,6 +68,11 @@ def exit_code(work: Callable[[], int], *, prog: str, memory_hint: str) -> int:
     return code
 
 
+def warn(prog: str, message: str) -> None:
+    """A warning about the run's settings: one line on stderr; the run goes on."""
+    print(f"{prog}: warning: {message}", file=sys.stderr)
+
+
 def flag_type(name: str, check: Callable, convert: Callable[[str], object], *, kind: str,
               names: tuple = ()) -> Callable:
     """An argparse ``type=`` for the setting ``name``: text -> ``convert`` -> ``check`` (a shared
@@ -85,11 +94,38 @@ def flag_type(name: str, check: Callable, convert: Callable[[str], object], *, k
     return parse
 
 
+def count_flag(name: str, minimum: int, maximum: int | None = None) -> Callable:
+    """A flag's type: a whole number >= minimum (the shared rule) and <= maximum."""
+    def check(value) -> int:
+        value = check_count(name, value, minimum=minimum)
+        if maximum is not None and value > maximum:
+            raise ValueError(f"{name} must be at most {maximum}, got {value}")
+        return value
+    return flag_type(name, check, int, kind="a whole number")
+
+
+def number_flag(name: str, low: float = 0, high: float | None = None, *, names=(),
+                kind="a number") -> Callable:
+    """A flag's type: a finite number with low <= value (< high), by the shared rule, or one of names."""
+    def check(value) -> float:
+        return check_real(name, value, low=low, high=high)
+    return flag_type(name, check, float, kind=kind, names=names)
+
+
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse's parser, with "(see --help)" after its one-line usage error (exit code 2)."""
+    """argparse's parser, with "(see --help)" after its one-line usage error (exit code 2), or for a
+    mistyped flag the nearest real one: "unrecognized arguments: --hiden (did you mean --hidden?)"."""
 
     def error(self, message):
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+        hint = "see --help"
+        if message.startswith("unrecognized arguments: "):
+            # compared without the dashes, which every flag shares
+            names = [option.lstrip("-") for action in self._actions for option in action.option_strings]
+            guesses = [difflib.get_close_matches(word.split("=")[0].lstrip("-"), names, n=1)
+                       for word in message.split()[2:] if word.startswith("-")]
+            nearest = [f"--{matches[0]}" for matches in guesses if matches]
+            hint = f"did you mean {', '.join(nearest)}?" if nearest else hint
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} ({hint})\n")
 
 
 def folder_name(text: str) -> str:
@@ -139,6 +175,17 @@ def saved_setting_problems(config: dict, checks: dict[str, Callable], choices: d
     return problems
 
 
+def checkpoint_in(path) -> Path:
+    """What ``--resume path`` names: a checkpoint file, or a run's folder and so its checkpoint.npz."""
+    path = Path(path)
+    if path.is_dir():
+        if not (path / "checkpoint.npz").is_file():
+            raise Failure(f"cannot resume from {path}: the folder holds no checkpoint.npz (a run writes it "
+                          "at its first checkpoint, see --checkpoint-every)")
+        return path / "checkpoint.npz"
+    return path
+
+
 def resumed_config(path, given: dict, *, checks: dict[str, Callable], choices: dict[str, tuple],
                    optional: tuple[str, ...], combined: Callable[[dict], list[str]],
                    complete: Callable[[dict], dict], free: tuple[str, ...]) -> tuple[dict, Checkpoint]:
@@ -149,6 +196,7 @@ def resumed_config(path, given: dict, *, checks: dict[str, Callable], choices: d
     problems of a combination of settings). ``complete`` fills in the settings that follow from
     others (such as init "auto"), so that a given flag is compared as the run would use it.
     """
+    path = checkpoint_in(path)
     try:
         checkpoint = read_checkpoint(path)
     except ValueError as exc:

@@ -1,0 +1,93 @@
+"""The gradient checker on the project's own data: the spiral's first points sit on ReLU's kink.
+
+Entries whose ±eps step straddles a kink are left out of the error and counted; nothing else is,
+so a wrong backward still fails. The course network has 1000 hidden units; 20 keep this cheap
+(the kinks come from the data, at the origin, not from the width).
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+from data import make_spiral
+from layers import GradCheckReport, Linear, ReLU, SoftmaxCrossEntropy, check_gradients
+from models import Sequential
+
+
+def spiral_check(hidden=20):
+    X, y = make_spiral(400, 2, 0.5, rng=0)
+    rng = np.random.default_rng(0)
+    model = Sequential(Linear(2, hidden, rng=rng), ReLU(), Linear(hidden, 2, rng=rng))
+    return check_gradients(model, X, loss=SoftmaxCrossEntropy(), y=y)
+
+
+def test_a_correct_model_passes_on_the_default_spiral_with_its_kinks_excluded():
+    report = spiral_check()
+    # the two points at the origin: moving either coordinate switches hidden units on or off
+    assert report.kinks["x"] == 4
+    assert report.passed is True
+    assert max(report.errors.values()) <= 1e-7
+    assert "x    relative error" in str(report)
+    assert "(4 entries straddle a ReLU kink, excluded)" in str(report)
+
+
+def test_a_bias_gradient_taken_as_a_mean_still_fails(monkeypatch):
+    correct = Linear.backward
+
+    def mean_bias(self, dy):
+        dx = correct(self, dy)
+        self.grads["b"] = dy.mean(axis=0)                # bug: the sum over the batch, divided by N
+        return dx
+
+    monkeypatch.setattr(Linear, "backward", mean_bias)
+    report = spiral_check()
+    assert report.passed is False
+    assert report.errors["0.b"] > 0.99 and report.errors["2.b"] > 0.99     # 1 − 1/800
+    assert report.errors["0.W"] <= 1e-7
+    assert "WRONG" in str(report)
+
+
+def test_a_bug_away_from_the_kink_is_not_hidden_by_it():
+    class PassesNegatives(ReLU):
+        def backward(self, dy):
+            return np.where(self._require_cache(self._mask), dy, 0.5 * dy)    # bug: slope 0.5 below 0
+
+    x = np.array([[1e-7, 1.0, -1.0]])        # the first entry's ±eps step crosses 0
+    report = check_gradients(PassesNegatives(), x)
+    assert report.kinks["x"] == 1
+    assert report.errors["x"] > 1e-2
+    assert not report.passed
+
+
+def test_an_array_whose_entries_all_straddle_kinks_is_not_checked_and_fails():
+    report = check_gradients(ReLU(), np.zeros((1, 3)))
+    assert report.kinks["x"] == 3
+    assert math.isnan(report.errors["x"])
+    assert report.passed is False and report.passed_at(1.0) is False
+    assert "all 3 entries straddle a ReLU kink" in str(report)
+    assert "NOT CHECKED" in str(report)
+
+
+def test_passed_is_a_property_and_passed_at_takes_a_tolerance():
+    report = GradCheckReport(errors={"x": 5e-7, "W": 1e-9})
+    assert report.passed is False             # a method object would always be truthy
+    assert report.passed_at(1e-6) is True
+    assert report.worst == 5e-7
+    with pytest.raises(TypeError):
+        report.passed(1e-6)                   # the old call: a bool is not callable
+
+
+def test_a_kink_within_the_step_whose_one_sided_slopes_agree_is_found_by_halving_the_step():
+    # y = relu(x − a) − relu(x + a) + relu(x + 10) with a = 4e-7 < eps: at x = 0, dy/dx = −1 + 1 = 0,
+    # but both one-sided slopes are 0.6 (by hand: (0.6e-6 − 1.4e-6 + 0.4e-6) / 1e-6 + 1 = 0.6 and
+    # (−0.4e-6 − 0) / 1e-6 + 1 = 0.6), so the central difference 0.6 is wrong and the gap is 0;
+    # with eps/2 the central difference is 0.2: it moved, which a smooth function's would not.
+    model = Sequential(Linear(1, 3, rng=0), ReLU(), Linear(3, 1, rng=0))
+    model[0].params["W"][...] = 1.0
+    model[0].params["b"][...] = [-4e-7, 4e-7, 10.0]
+    model[2].params["W"][...] = [[1.0], [-1.0], [1.0]]
+    model[2].params["b"][...] = 0.0
+    report = check_gradients(model, np.array([[0.0], [1.0]]), dy=np.ones((2, 1)))
+    assert report.kinks["x"] == 1
+    assert report.errors["x"] <= 1e-7                # the entry at x = 1, where dy/dx = 1

@@ -31,6 +31,7 @@ import json
 import re
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -568,8 +569,11 @@ def model_from_flags(args: argparse.Namespace) -> Subject:
 
 def model_from_file(args: argparse.Namespace) -> Subject:
     """The model in a file written by ``model.save`` or train.py: rebuilt from the file's architecture
-    JSON, then loaded with its weights. Float32 weights are widened to float64 for the check."""
-    path = args.path
+    JSON, then loaded with its weights. Float32 weights are widened to float64 for the check.
+    A run's folder stands for its checkpoint.npz, as with train.py's --resume."""
+    path = Path(args.path)
+    if path.is_dir():
+        path = path / "checkpoint.npz"
     arrays = read_npz(path)
     check_format(path, arrays)
     saved = read_architecture(path, arrays)
@@ -823,7 +827,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="units per hidden layer (default 1000, 3 with --small)")
     model.add_argument("--activation", choices=train.CHOICES["activation"], help="default relu")
     model.add_argument("--from", dest="path", metavar="PATH",
-                       help="a checkpoint.npz or model file written by train.py or model.save")
+                       help="a run's folder, or a checkpoint.npz or model file written by train.py "
+                            "or model.save")
     args = parser.parse_args(argv)
     flags = [flag for flag in ("depth", "hidden", "activation") if getattr(args, flag) is not None]
     if args.path is not None and flags:

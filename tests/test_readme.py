@@ -1,36 +1,46 @@
-"""The README's commands and examples are true: they run, and print what the README shows."""
+"""The README's and docs' commands and examples are true: every Python block runs as written, in order,
+and prints what the page shows."""
 
 import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT
+
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+DOCS = sorted((ROOT / "docs").glob("*.md"))
+# Pages whose blocks train for thousands of steps (seconds each): run with the slow checks.
+SLOW_PAGES = {"README.md", "course_loop.md"}
+SEPARATOR = "----- next block -----"
 
 
-def blocks_after(heading: str) -> list[tuple[str, str]]:
-    """The fenced code blocks (language, text) in the README section that starts with ``heading``."""
-    section = README.split(heading, 1)[1].split("\n## ", 1)[0]
+def text_of(page: str) -> str:
+    return (ROOT / page).read_text(encoding="utf-8")
+
+
+def blocks_after(heading: str, text: str = README) -> list[tuple[str, str]]:
+    """The fenced code blocks (language, text) in the section that starts with ``heading``."""
+    section = text.split(heading, 1)[1].split("\n## ", 1)[0]
     return re.findall(r"```(\w*)\n(.*?)```", section, flags=re.S)
 
 
-def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
+def run(command: list[str], cwd) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr
     return result
 
 
-def run_python(code: str, cwd: Path) -> str:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    result = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+def run_blocks(text: str, cwd) -> list[str]:
+    """Every Python block of a page, run in order in one interpreter (later blocks may use what
+    earlier ones made), as a reader who pastes them one after the other; the output of each."""
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    program = f"\nprint({SEPARATOR!r})\n".join(blocks)
+    return run([sys.executable, "-c", program], cwd).stdout.split(SEPARATOR + "\n")
 
 
 def assert_same_output(actual: str, expected: str, tolerance: float):
@@ -44,7 +54,7 @@ def assert_same_output(actual: str, expected: str, tolerance: float):
             assert abs(float(a) - float(b)) <= tolerance * max(1.0, abs(float(b))), f"{got!r} != {want!r}"
 
 
-def test_quick_start_is_two_commands_and_ci_runs_the_test_command():
+def test_quick_start_is_two_commands_that_ci_runs_verbatim():
     [(language, text)] = blocks_after("## Quick start")
     commands = text.strip().splitlines()
     assert language == "sh" and len(commands) == 2
@@ -53,23 +63,46 @@ def test_quick_start_is_two_commands_and_ci_runs_the_test_command():
     assert all(command.startswith("python3 -m venv .venv") and command in ci for command in commands)
 
 
+def test_the_readme_is_a_learners_path_of_at_most_2000_words_with_the_course_loop_and_its_link():
+    assert len(README.split()) <= 2000
+    assert "https://cs231n.github.io/neural-networks-case-study/" in README
+    course = blocks_after("## The course loop")[0][1]
+    for statement in ("dscores = probs", "dscores[range(num_examples), y] -= 1", "dscores /= num_examples",
+                      "dhidden[hidden_layer <= 0] = 0", "W += -step_size * dW", "b2 += -step_size * db2"):
+        assert statement in course
+    for link in re.findall(r"\]\((docs/[^)#]+)", README):
+        assert (ROOT / link).exists(), link
+
+
+@pytest.mark.parametrize("page", [pytest.param(page, marks=pytest.mark.slow) if page.name in SLOW_PAGES
+                                  else page for page in DOCS if "```python" in page.read_text()],
+                         ids=lambda page: page.name)
+def test_every_python_block_of_a_doc_page_runs_as_written(page, tmp_path):
+    run_blocks(page.read_text(encoding="utf-8"), tmp_path)
+
+
 @pytest.mark.slow
-def test_the_explicit_loop_prints_what_the_readme_shows(tmp_path):
-    (_, code), (language, output) = blocks_after("## The loop, in parts")[:2]
-    assert language == "text"
-    assert_same_output(run_python(code, tmp_path), output, tolerance=2e-4)
+def test_every_python_block_of_the_readme_runs_and_prints_what_the_readme_shows(tmp_path):
+    course, parts, own = run_blocks(README, tmp_path)
+    assert course.strip() == re.search(r"It prints `(training accuracy: [\d.]+)`", README)[1]
+    (_, shown), = [block for block in blocks_after("## The same loop, as parts") if block[0] == "text"]
+    assert_same_output(parts, shown, tolerance=2e-4)
+    checked, accuracy = own.strip().splitlines()
+    assert checked == "True" and float(accuracy.split()[-1].rstrip("%")) >= 90
 
 
-def test_the_gradient_check_example_prints_what_the_readme_shows(tmp_path):
-    (_, code), (_, output) = blocks_after("## Checking your own layer")[:2]
-    actual = run_python(code, tmp_path)
-    assert [line.split()[0] for line in actual.splitlines()] == [line.split()[0] for line in output.splitlines()]
+def test_the_gradient_check_example_prints_what_the_page_shows(tmp_path):
+    page = text_of("docs/layers.md")
+    (_, code), (_, output) = blocks_after("## Checking your own layer", page)[:2]
+    actual = run([sys.executable, "-c", code], tmp_path).stdout
+    first_words = [line.split()[0] for line in actual.splitlines()]
+    assert first_words == [line.split()[0] for line in output.splitlines()]
     assert all(line.endswith("ok") for line in actual.splitlines()[1:])
 
 
-def test_the_label_error_quoted_in_the_readme_is_the_real_one():
+def test_the_label_error_quoted_in_the_docs_is_the_real_one():
     from layers import SoftmaxCrossEntropy
-    quoted = re.search(r"`ValueError: (label -1 .*?)`", README).group(1)
+    quoted = re.search(r"`ValueError: (label -1 .*?)`", text_of("docs/layers.md")).group(1)
     with pytest.raises(ValueError) as caught:
         SoftmaxCrossEntropy().forward(np.zeros((3, 3)), np.array([0, 1, -1]))
     assert str(caught.value) == quoted
@@ -82,10 +115,12 @@ def normalise_run(text: str) -> str:
 
 
 @pytest.mark.slow
-def test_the_default_train_py_run_prints_what_the_readme_shows_and_reaches_97_percent(tmp_path):
+def test_the_default_train_py_run_prints_what_the_manual_shows_and_reaches_97_percent(tmp_path):
     """`python train.py` exactly as in the quick start: the question's setup, with its progress bar."""
     result = run([sys.executable, str(ROOT / "train.py")], tmp_path)
-    (_, shown), = [block for block in blocks_after("## The main job") if block[1].startswith("data ")]
+    manual = text_of("docs/train.md")
+    (_, shown), = [block for block in blocks_after("# `train.py`", manual)
+                   if block[1].startswith("data ")]
     assert_same_output(normalise_run(result.stdout), normalise_run(shown), tolerance=2e-4)
     summary = result.stdout.strip().splitlines()[-1]
     assert float(summary.split("train accuracy ")[1].split("%")[0]) >= 97.0
@@ -96,12 +131,15 @@ def test_the_default_train_py_run_prints_what_the_readme_shows_and_reaches_97_pe
 
 
 @pytest.mark.slow
-def test_the_three_worked_examples_print_the_summaries_the_readme_shows(tmp_path):
-    (_, examples), = [block for block in blocks_after("## The main job") if block[1].startswith("# a deeper")]
+def test_the_three_worked_examples_print_the_summaries_the_manual_shows(tmp_path):
+    manual = text_of("docs/train.md")
+    (_, examples), = [block for block in blocks_after("## Flags", manual)
+                      if block[1].startswith("# a deeper")]
     commands = [line for line in examples.splitlines() if line.startswith("python train.py")]
     summaries = [line[2:] for line in examples.splitlines() if line.startswith("# done")]
     assert len(commands) == len(summaries) == 3
     for number, (command, summary) in enumerate(zip(commands, summaries, strict=True)):
         args = command.split()[2:] + ["--no-progress", "--out", f"example{number}"]
-        printed = run([sys.executable, str(ROOT / "train.py"), *args], tmp_path).stdout.strip().splitlines()[-1]
+        printed = run([sys.executable, str(ROOT / "train.py"), *args], tmp_path).stdout
+        printed = printed.strip().splitlines()[-1]
         assert_same_output(normalise_run(printed), normalise_run(summary), tolerance=2e-4)

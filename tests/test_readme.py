@@ -60,7 +60,8 @@ def test_quick_start_is_two_commands_that_ci_runs_verbatim():
     assert language == "sh" and len(commands) == 2
     assert commands[0].endswith("python train.py") and commands[1].endswith("python -m pytest")
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
-    assert all(command.startswith("python3 -m venv .venv") and command in ci for command in commands)
+    for command in commands:
+        assert command.startswith("python3 -m venv .venv") and f"{command} || exit 1" in ci
 
 
 def test_the_readme_is_a_learners_path_of_at_most_2000_words_with_the_course_loop_and_its_link():

@@ -10,11 +10,15 @@ times each step of ``fit`` from one ``on_step`` call to the next. A round's figu
 size is its median step time divided by the median step time of the unchunked step
 (``chunk_size=None``) in the same round; the table shows the median of these ratios over the
 rounds, and their quartiles. fit's default, DEFAULT_CHUNK_SIZE, is picked from such a table.
+
+On a busy machine, set OPENBLAS_NUM_THREADS=1 as well: a BLAS call over the whole [800 x 1000]
+batch runs on every core and suffers most from other processes, chunks of it do not.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -47,8 +51,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30, help="steps timed per chunk size and round")
     args = parser.parse_args()
     X, y = make_spiral(400, 2, 0.5, rng=0)
+    blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    threads = os.environ.get("OPENBLAS_NUM_THREADS", "the default")
     print(f"fit's full-batch step, N = {len(X)}, h = 1000, K = 2, {args.rounds} rounds of {args.steps} "
-          f"steps; default chunk_size = {DEFAULT_CHUNK_SIZE}; NumPy {np.__version__}")
+          f"steps; default chunk_size = {DEFAULT_CHUNK_SIZE}")
+    print(f"NumPy {np.__version__}, BLAS {blas['name']} {blas['version']}, OPENBLAS_NUM_THREADS {threads}")
     print("time relative to the unchunked step in the same round: median [quartiles]")
     for dtype in (np.float64, np.float32):
         ratios = {size: [] for size in CHUNK_SIZES}

@@ -113,7 +113,7 @@ class BothOptimizers:
 
 
 @pytest.mark.parametrize("setup", [
-    dict(n_per_class=400, n_classes=2, noise=0.5, hidden=100, reg=0.0, steps=300, chunk_size=128),
+    dict(n_per_class=400, n_classes=2, noise=0.5, hidden=100, reg=0.0, steps=200, chunk_size=128),
     dict(n_per_class=100, n_classes=3, noise=0.2, hidden=100, reg=1e-3, steps=300, chunk_size=64),
 ], ids=["question-data", "course"])
 def test_fit_in_chunks_trains_as_the_course_loop(setup):

@@ -21,6 +21,7 @@ from layers import LeakyReLU, Linear, ReLU, Sigmoid, SoftmaxCrossEntropy, Tanh
 from models import Sequential
 from optim import SGD, Adam
 from training import Diverged, TrainingState, fit, plot_curves, plot_decision_boundary, runs
+from training.loop import DEFAULT_CHUNK_SIZE
 
 # Settings ---------------------------------------------------------------------------------
 
@@ -34,10 +35,13 @@ DEFAULTS = {
     "hidden": 1000, "depth": 1, "activation": "relu", "init": "auto", "dtype": "float64",
     "optimizer": "sgd", "lr": None, "momentum": 0.0, "weight_decay": 0.0,
     "steps": 3000, "batch_size": None, "log_every": 10, "checkpoint_every": 500,
+    "chunk_size": DEFAULT_CHUNK_SIZE,
 }
 DEFAULT_LR = {"sgd": 1.0, "adam": 1e-3}
-# A resumed run may change these: they decide how long it runs and how often it saves, not what it computes.
-FREE_ON_RESUME = ("steps", "checkpoint_every")
+# A resumed run may change these: they decide how long it runs, how often it saves and how it sums a
+# step's gradient (chunk_size: only the rounding differs), not what it computes.
+FREE_ON_RESUME = ("steps", "checkpoint_every", "chunk_size")
+ADDED_SINCE = {"chunk_size": 0}     # settings older checkpoints lack, as their runs had them (0: no chunks)
 
 
 # A flag's type: a whole number from minimum (to maximum), or a number from low (below high).
@@ -51,6 +55,7 @@ PARSE = {
     "depth": count("depth", 0, 1000), "lr": number("lr"), "momentum": number("momentum"),
     "weight_decay": number("weight_decay"), "steps": count("steps", 0), "batch_size": count("batch_size", 1),
     "log_every": count("log_every", 1), "checkpoint_every": count("checkpoint_every", 1),
+    "chunk_size": count("chunk_size", 0),
     "init": number("init", names=("auto", "he", "xavier"),
                    kind="'auto', 'he', 'xavier' or a standard deviation >= 0 such as 0.01"),
 }
@@ -89,6 +94,7 @@ def build_parser() -> runs.ArgumentParser:
     flag("run", "--batch-size", "mini-batch size (default: the full batch)")
     flag("run", "--log-every", "steps between history rows")
     flag("run", "--checkpoint-every", "steps between checkpoints written during the run")
+    flag("run", "--chunk-size", "rows per chunk of a step's batch, gradients summed; 0: no chunks")
     groups["run"].add_argument("--out", metavar="DIR", type=runs.folder_name,
                                help="folder for the run's files (default runs/<date>-<time>)")
     groups["run"].add_argument("--resume", metavar="RUN", help="continue the run saved in RUN: its folder "
@@ -124,7 +130,7 @@ def settings(args: argparse.Namespace, parser: runs.ArgumentParser):
     if args.resume is not None:
         return runs.resumed_config(args.resume, given, checks=PARSE, choices=CHOICES,
                                    optional=("batch_size",), combined=combination_problems,
-                                   complete=complete, free=FREE_ON_RESUME)
+                                   complete=complete, free=FREE_ON_RESUME, added=ADDED_SINCE)
     config = complete(dict(DEFAULTS, **given))
     for problem in combination_problems(config):
         parser.error(problem)
@@ -206,7 +212,7 @@ def run(args: argparse.Namespace, parser: runs.ArgumentParser) -> int:
             history = fit(model, loss_fn, optimizer, X, y, steps=config["steps"],
                           batch_size=config["batch_size"], val=val, log_every=config["log_every"],
                           progress=not args.no_progress, state=state, on_step=checkpoint_now,
-                          should_stop=stop)
+                          should_stop=stop, chunk_size=config["chunk_size"] or None)
             trained = record.seconds()
             runs.save_good_checkpoint(out / "checkpoint.npz", model, optimizer, state, config)
         except Diverged as exc:

@@ -12,6 +12,10 @@ from checks import NonFiniteError, check_count, check_finite
 from data import BatchStream
 from training.history import History
 
+# Rows per chunk of a step's batch: each [chunk x h] array of the course's network (h = 1000) then
+# stays in a core's L2 cache. Measured with benchmarks/chunk_size.py (docs/performance.md).
+DEFAULT_CHUNK_SIZE = 128
+
 
 class Diverged(RuntimeError):
     """A loss, score or gradient became NaN or infinite: the run cannot go on."""
@@ -39,7 +43,7 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, steps: int,
         batch_size: int | None = None, rng: np.random.Generator | int | None = None,
         val: tuple[np.ndarray, np.ndarray] | None = None, log_every: int = 10,
         progress: bool = False, state: TrainingState | None = None,
-        on_step=None, should_stop=None) -> History:
+        on_step=None, should_stop=None, chunk_size: int | None = DEFAULT_CHUNK_SIZE) -> History:
     """Train until ``steps`` updates have been made, and return the history.
 
     Each step is the course loop's iteration: forward, loss, backward, optimizer step. Without
@@ -55,6 +59,27 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, steps: int,
     stopped. ``on_step(state)`` is called after every update (for checkpoints), and
     ``should_stop()`` before every step (to stop cleanly between steps).
 
+    A batch (the full batch, or a mini-batch) of more than ``chunk_size`` rows is computed in
+    chunks of consecutive rows (gradient accumulation): forward and backward chunk by chunk, the
+    gradients summed, then the optimizer's single update; ``chunk_size=None`` turns this off.
+    The math is unchanged: the loss is a mean, L = Σ_c (n_c/N)·L_c, so its gradient is
+    Σ_c (n_c/N)·∂L_c/∂θ, because every row's gradient is independent until the sums over n.
+    Only the order of the additions differs, so results equal the unchunked step to rounding.
+    It is faster because each [chunk x h] array stays in the cache, where an [N x h] one (6.4 MB
+    for the course's network) is read from memory at every pass over it; and memory is
+    O(chunk x h) whatever N is. By hand, with ``params = model.parameters()``, one step reads:
+
+        totals = [np.zeros_like(p.value) for p in params]
+        for start in range(0, N, 100):                          # chunks of 100 rows
+            rows = slice(start, start + 100)
+            loss_fn.forward(model.forward(X[rows]), y[rows])
+            model.backward(loss_fn.backward())                  # ∂L_c/∂θ, with L_c the chunk's mean
+            for p, total in zip(params, totals):
+                total += (len(X[rows]) / N) * p.grad            # n_c / N
+        for p, total in zip(params, totals):
+            p.grad = total
+        optimizer.step()
+
     Raises ``Diverged`` naming the step as soon as a score or a gradient is not finite, before
     that step's update touches the weights (the loss checks its scores and the optimizer its
     gradients, once each per step); at every history row it also checks the weights and the
@@ -62,6 +87,7 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, steps: int,
     """
     steps = check_count("steps", steps, minimum=0)
     log_every = check_count("log_every", log_every)
+    chunk_size = _check_chunk_size(chunk_size)
     _check_val(val)
     state = TrainingState() if state is None else state
     if steps < state.step:
@@ -74,6 +100,7 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, steps: int,
     if state.history and state.history[-1]["step"] == state.step:
         state.history.rows.pop()            # the last run's end row: this run measures it again
 
+    batch_step = _ChunkedStep(model, loss_fn, chunk_size)
     bar = tqdm(total=steps, initial=state.step, disable=not progress, unit="step", mininterval=0.25,
                dynamic_ncols=True)
     with bar, np.errstate(over="ignore", invalid="ignore", divide="ignore"):   # caught as Diverged instead
@@ -81,13 +108,11 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, steps: int,
             step = state.step
             full_batch = state.batches is None
             X_batch, y_batch = (X, y) if full_batch else state.batches.next_batch()
+            logging = step % log_every == 0
             try:
-                scores = model.forward(X_batch)
-                loss = loss_fn.forward(scores, y_batch)
-                model.backward(loss_fn.backward())
-                if step % log_every == 0:
-                    measured = (loss, _accuracy(scores, y)) if full_batch else None
-                    _log(state.history, step, model, loss_fn, X, y, val, bar, measured, optimizer)
+                measured = batch_step.step(X_batch, y_batch, measure=logging and full_batch)
+                if logging:
+                    _log(state.history, step, model, loss_fn, X, y, val, bar, measured, optimizer, chunk_size)
                 optimizer.step()
             except NonFiniteError as exc:   # the loss's scores or the optimizer's gradients
                 raise Diverged(step, exc.what, exc.value) from None
@@ -96,14 +121,14 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, steps: int,
             if on_step is not None:
                 on_step(state)
         if not state.history or state.history[-1]["step"] != state.step:
-            _log(state.history, state.step, model, loss_fn, X, y, val, bar, None, optimizer)
+            _log(state.history, state.step, model, loss_fn, X, y, val, bar, None, optimizer, chunk_size)
     return state.history
 
 
 def evaluate(model, loss_fn, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Mean loss and accuracy of ``model`` on (X, y), without touching the weights."""
     scores = model.forward(X)
-    return loss_fn.forward(scores, y), _accuracy(scores, y)
+    return loss_fn.forward(scores, y), _correct(scores, y) / len(y)
 
 
 def require_finite_state(step: int, model, optimizer) -> None:
@@ -119,14 +144,14 @@ def require_finite_state(step: int, model, optimizer) -> None:
             _require_finite(step, f"the optimizer's {name}", value)
 
 
-def _log(history, step, model, loss_fn, X, y, val, bar, measured, optimizer) -> None:
+def _log(history, step, model, loss_fn, X, y, val, bar, measured, optimizer, chunk_size) -> None:
     require_finite_state(step, model, optimizer)
     if measured is None:
-        measured = _finite_evaluation(step, model, loss_fn, X, y, "training")
+        measured = _finite_evaluation(step, model, loss_fn, X, y, "training", chunk_size)
     loss, accuracy = measured
     val_loss, val_accuracy = math.nan, math.nan
     if val is not None:
-        val_loss, val_accuracy = _finite_evaluation(step, model, loss_fn, *val, "validation")
+        val_loss, val_accuracy = _finite_evaluation(step, model, loss_fn, *val, "validation", chunk_size)
     history.append(step, loss, accuracy, val_loss, val_accuracy)
     postfix = {"loss": f"{loss:.4f}", "acc": f"{accuracy:.1%}"}
     if val is not None:
@@ -134,14 +159,80 @@ def _log(history, step, model, loss_fn, X, y, val, bar, measured, optimizer) -> 
     bar.set_postfix(postfix, refresh=False)
 
 
-def _finite_evaluation(step, model, loss_fn, X, y, which) -> tuple[float, float]:
-    scores = model.forward(X)
-    _require_finite(step, f"a {which} score", scores)
-    return loss_fn.forward(scores, y), _accuracy(scores, y)
+def _finite_evaluation(step, model, loss_fn, X, y, which, chunk_size) -> tuple[float, float]:
+    """Loss and accuracy on (X, y), chunk by chunk as the training step, so memory stays O(chunk x h)."""
+    N = len(X)
+    loss, correct = 0.0, 0
+    for rows in _chunks(N, chunk_size):
+        scores = model.forward(X[rows])
+        _require_finite(step, f"a {which} score", scores)
+        loss += (len(scores) / N) * loss_fn.forward(scores, y[rows])
+        correct += _correct(scores, y[rows])
+    return loss, correct / N
 
 
-def _accuracy(scores: np.ndarray, y: np.ndarray) -> float:
-    return float(np.mean(scores.argmax(axis=1) == y))
+class _ChunkedStep:
+    """One step's forward and backward over a batch, in chunks of at most ``chunk_size`` rows.
+
+    With more than one chunk, each parameter's gradient becomes Σ_c (n_c/N)·grad_c, summed in
+    arrays made once per ``fit`` call; with one chunk (or ``chunk_size=None``), the plain step.
+    """
+
+    def __init__(self, model, loss_fn, chunk_size: int | None):
+        self.model, self.loss_fn, self.chunk_size = model, loss_fn, chunk_size
+        self.params = None
+        self.totals = None                  # Σ_c (n_c/N)·grad_c per parameter, made at the first use
+
+    def step(self, X, y, *, measure: bool) -> tuple[float, float] | None:
+        """Forward and backward over (X, y), leaving the batch's gradients in the parameters; the
+        batch's loss and accuracy if ``measure``."""
+        N = len(X)
+        chunks = _chunks(N, self.chunk_size)
+        if len(chunks) == 1:
+            scores = self.model.forward(X)
+            loss = self.loss_fn.forward(scores, y)
+            self.model.backward(self.loss_fn.backward())
+            return (loss, _correct(scores, y) / N) if measure else None
+        if self.totals is None:
+            self.params = self.model.parameters()
+            self.totals = [np.empty_like(p.value) for p in self.params]
+        for p in self.params:
+            p.grad = None                   # a layer that writes its gradient in place gets its own array
+        loss, correct = 0.0, 0
+        for c, rows in enumerate(chunks):
+            weight = (rows.stop - rows.start) / N                                    # n_c / N
+            scores = self.model.forward(X[rows])
+            loss += weight * self.loss_fn.forward(scores, y[rows])
+            self.model.backward(self.loss_fn.backward())
+            for p, total in zip(self.params, self.totals, strict=True):
+                if c == 0:
+                    np.multiply(p.grad, weight, out=total)
+                else:
+                    total += weight * p.grad
+            if measure:
+                correct += _correct(scores, y[rows])
+        for p, total in zip(self.params, self.totals, strict=True):
+            p.grad = total
+        return (loss, correct / N) if measure else None
+
+
+def _chunks(n: int, chunk_size: int | None) -> list[slice]:
+    """Consecutive row slices of at most ``chunk_size`` rows covering rows 0 … n−1."""
+    size = n if chunk_size is None else chunk_size
+    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
+
+
+def _check_chunk_size(chunk_size) -> int | None:
+    if chunk_size is None:
+        return None
+    try:
+        return check_count("chunk_size", chunk_size)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{exc} (or None: no chunks)") from None
+
+
+def _correct(scores: np.ndarray, y: np.ndarray) -> int:
+    return int(np.count_nonzero(scores.argmax(axis=1) == y))
 
 
 def _require_finite(step: int, what: str, values) -> None:

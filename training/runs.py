@@ -188,20 +188,25 @@ def checkpoint_in(path) -> Path:
 
 def resumed_config(path, given: dict, *, checks: dict[str, Callable], choices: dict[str, tuple],
                    optional: tuple[str, ...], combined: Callable[[dict], list[str]],
-                   complete: Callable[[dict], dict], free: tuple[str, ...]) -> tuple[dict, Checkpoint]:
+                   complete: Callable[[dict], dict], free: tuple[str, ...],
+                   added: dict | None = None) -> tuple[dict, Checkpoint]:
     """The checkpoint at ``path`` and the resumed run's configuration: its saved settings, with the
     ``given`` flags that are ``free`` to change applied; any other given flag must agree with them.
 
     The saved settings must pass ``saved_setting_problems`` and then ``combined`` (which lists the
     problems of a combination of settings). ``complete`` fills in the settings that follow from
     others (such as init "auto"), so that a given flag is compared as the run would use it.
+    ``added`` holds the settings introduced after older checkpoints were written, with the value
+    their runs used: such a checkpoint resumes as it was made.
     """
     path = checkpoint_in(path)
     try:
         checkpoint = read_checkpoint(path)
     except ValueError as exc:
         raise Failure(str(exc)) from None
-    saved = checkpoint.config
+    saved = dict(checkpoint.config)
+    for name, value in (added or {}).items():
+        saved.setdefault(name, value)
     found = saved_setting_problems(saved, checks, choices, optional) or combined(saved)
     if checkpoint.step < 0:
         found.append(f"its step count is {checkpoint.step}")

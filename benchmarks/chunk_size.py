@@ -1,0 +1,75 @@
+"""Which chunk size makes fit's full-batch step fastest? Prints ratios to the unchunked step.
+
+Run from the repository root:  python -m benchmarks.chunk_size [--rounds 7] [--steps 30]
+
+The setup is the course's: N = 800 spiral points, h = 1000 hidden units, K = 2 classes, full
+batch, SGD with step size 1, Sequential(Linear, ReLU(), Linear) as a user writes it. For each
+dtype, every round trains one fresh copy of the model per chunk size, in an order that rotates
+from round to round (so that the noise of a shared machine falls on all of them alike), and
+times each step of ``fit`` from one ``on_step`` call to the next. A round's figure for a chunk
+size is its median step time divided by the median step time of the unchunked step
+(``chunk_size=None``) in the same round; the table shows the median of these ratios over the
+rounds, and their quartiles. fit's default, DEFAULT_CHUNK_SIZE, is picked from such a table.
+
+On a busy machine, set OPENBLAS_NUM_THREADS=1 as well: a BLAS call over the whole [800 x 1000]
+batch runs on every core and suffers most from other processes, chunks of it do not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import numpy as np
+
+from data import make_spiral
+from layers import Linear, ReLU, SoftmaxCrossEntropy
+from models import Sequential
+from optim import SGD
+from training import fit
+from training.loop import DEFAULT_CHUNK_SIZE
+
+CHUNK_SIZES = (50, 100, 128, 200, 256, 400, None)        # None: no chunks, the [800 x 1000] step
+
+
+def step_time(X, y, dtype, chunk_size, steps: int) -> float:
+    """Median seconds per step of ``fit`` over ``steps`` full-batch steps of a fresh model."""
+    rng = np.random.default_rng(1)
+    model = Sequential(Linear(2, 1000, rng=rng, dtype=dtype), ReLU(), Linear(1000, 2, rng=rng, dtype=dtype))
+    optimizer = SGD(model.parameters(), lr=1.0)
+    stamps = []
+    fit(model, SoftmaxCrossEntropy(), optimizer, X.astype(dtype), y, steps=steps, log_every=10 * steps,
+        chunk_size=chunk_size, on_step=lambda state: stamps.append(time.perf_counter()))
+    return statistics.median(np.diff(stamps))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=30, help="steps timed per chunk size and round")
+    args = parser.parse_args()
+    X, y = make_spiral(400, 2, 0.5, rng=0)
+    blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    threads = os.environ.get("OPENBLAS_NUM_THREADS", "the default")
+    print(f"fit's full-batch step, N = {len(X)}, h = 1000, K = 2, {args.rounds} rounds of {args.steps} "
+          f"steps; default chunk_size = {DEFAULT_CHUNK_SIZE}")
+    print(f"NumPy {np.__version__}, BLAS {blas['name']} {blas['version']}, OPENBLAS_NUM_THREADS {threads}")
+    print("time relative to the unchunked step in the same round: median [quartiles]")
+    for dtype in (np.float64, np.float32):
+        ratios = {size: [] for size in CHUNK_SIZES}
+        for r in range(args.rounds):
+            order = CHUNK_SIZES[r % len(CHUNK_SIZES):] + CHUNK_SIZES[:r % len(CHUNK_SIZES)]
+            times = {size: step_time(X, y, dtype, size, args.steps) for size in order}
+            for size in CHUNK_SIZES:
+                ratios[size].append(times[size] / times[None])
+        print(f"\n{np.dtype(dtype).name}")
+        for size in CHUNK_SIZES:
+            q1, median, q3 = np.percentile(ratios[size], [25, 50, 75])
+            label = "800 (off)" if size is None else str(size)
+            print(f"  chunk {label:>9}   {median:.2f}  [{q1:.2f} .. {q3:.2f}]")
+
+
+if __name__ == "__main__":
+    main()

@@ -183,8 +183,7 @@ def build_optimizer(config: dict, model: Sequential):
 def run(args: argparse.Namespace, parser: runs.ArgumentParser) -> int:
     config, checkpoint = settings(args, parser)
     if config["init"] == 0 and config["depth"]:
-        runs.warn("train.py", "--init 0: identical weights never break symmetry (every hidden unit "
-                              "computes the same thing); try --init 0.01, or leave --init out")
+        runs.warn("train.py", "--init 0: identical weights never break symmetry; try --init 0.01")
     out, own = runs.choose_folder(args.out, checkpoint)
     X, y, val = build_data(config)
     model = build_model(config)

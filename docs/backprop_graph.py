@@ -125,7 +125,7 @@ def draw(path) -> None:
         weights, bias = ([(math, MATH), (name, LOOP_NAME), (where, WHERE)] for math, name, where in gradients)
         _label(ax, PARAMETER_X, y, weights + [("", WHERE)] + bias, BACKWARD_COLOUR, "left")
 
-    ax.text(0.15, HEIGHT - 0.15, "The course's two-layer network as a computation graph", fontsize=14,
+    ax.text(0.15, HEIGHT - 0.15, "The two-layer network as a computation graph", fontsize=14,
             weight="bold", va="top")
     ax.text(0.15, HEIGHT - 0.5, "forward, top to bottom: the math name and shape, then the course "
             "loop's name (bold code)", fontsize=10, color=FORWARD_COLOUR, va="top")

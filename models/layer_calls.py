@@ -28,7 +28,7 @@ def check_layer(layer, position: int, layers: list, *, replacing: int | None = N
                         f"the model and call loss_fn.forward(model.forward(X), y) with loss_fn = {name}()")
     if isinstance(layer, type) and methods:
         raise TypeError(f"layer at position {position} is the class {name}, not a layer: "
-                        f"pass {name}(), not {name}")
+                        f"pass a layer made from it, {name}(...), not the class itself")
     if not (methods and all(isinstance(getattr(layer, d, None), dict) for d in ("params", "grads"))):
         text = repr(layer) if len(repr(layer)) <= 60 else repr(layer)[:57] + "..."
         what = f"the class {name}" if isinstance(layer, type) else f"{text} (type {name})"

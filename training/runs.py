@@ -319,8 +319,12 @@ class RunRecord:
               f"init {config['init']}")
         print(f"optimizer  {self.record['optimizer']}, "
               f"{'full batch' if batch_size is None else f'mini-batches of {batch_size}'}")
-        start_note = f", resuming at step {state.step} from {resumed['path']}" if resumed else ""
-        print(f"run        {config['steps']} steps{start_note}, files in {self.folder}", flush=True)
+        steps = f"{config['steps']} step{'' if config['steps'] == 1 else 's'}"
+        if resumed:
+            print(f"run        {steps}, resuming at step {state.step} from {resumed['path']}")
+            print(f"           files in {self.folder}", flush=True)
+        else:
+            print(f"run        {steps}, files in {self.folder}", flush=True)
         self.write(state, "running")
 
     def seconds(self) -> float:

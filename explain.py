@@ -16,7 +16,10 @@ in the framework's docstring that computes it, the shape, the values and max |lo
 Any other model (--depth, --hidden, --activation, or --from a file written by train.py or
 ``model.save``) has no loop to compare with: it is explained layer by layer, forward then backward,
 each layer with its forward formula and the numbered backward formulas of its docstring, and every
-gradient is checked against float64 central differences of the loss (layers/gradcheck.py).
+gradient is checked against float64 central differences (layers/gradcheck.py): the model's backward
+on L = Σ model(X) ⊙ G for a random G, the loss's backward on L = loss(S, y) at the model's scores S.
+By the chain rule the two together check the whole step; apart, each has gradients of a size the
+check can resolve (on a trained model the loss's gradients are ~1e-8, too small to check end to end).
 
 Exit code 0 when every check passes: loop against parts at rounding level (≤ 1e-12, and ≤ 1e-10
 relative to the quantity's largest entry), or central differences within 1e-7 relative. 1 when one
@@ -434,10 +437,18 @@ def _header(walk: Walkthrough) -> list[str]:
         *data,
         f"sizes  N = num_examples = {n}, h = {s.hidden}, K = {s.n_classes}, "
         f"η = step_size = lr = {s.step_size}",
+        f"       reg = λ = 0: lines {_reg_lines()} add nothing here (the course's setup uses",
+        "       reg = 1e-3; docs/course_loop.md)",
         "Per quantity: loop name, formula, shape; the loop's statements with their line numbers in the",
         "listing below; the framework's call; the numbered formula in the framework's docstring that",
         "computes it (its part and file); the values; max |loop − framework|.",
     ]
+
+
+def _reg_lines() -> str:
+    """The listing lines of the regularization (run here with reg = 0): "8, 9, 19 and 20"."""
+    numbers = [str(number) for number, statement in enumerate(LISTING, 1) if re.search(r"\breg", statement)]
+    return ", ".join(numbers[:-1]) + " and " + numbers[-1]
 
 
 def _listing() -> list[str]:
@@ -658,14 +669,15 @@ class Windowed:
         return self._windows
 
 
-def gradient_check(model: Sequential, X: np.ndarray, y: np.ndarray):
-    """check_gradients on the whole model with the loss, in float64: (report, what was checked)."""
+def gradient_check(model: Sequential, X: np.ndarray):
+    """check_gradients on the whole model's backward, L = Σ model(X) ⊙ G for a random G (seed 0),
+    in float64: (report, what was checked). The loss is checked on its own (check_loss_gradient)."""
     total = sum(p.value.size for p in model.parameters())
     if total <= CHECK_ALL:
-        return check_gradients(model, X, loss=SoftmaxCrossEntropy(), y=y, eps=EPS), f"all {total:,} weights"
+        return check_gradients(model, X, eps=EPS, rng=0), f"all {total:,} weights"
     windowed = Windowed(model, WINDOW)
     checked = sum(w.value.size for w in windowed.parameters())
-    return (check_gradients(windowed, X, loss=SoftmaxCrossEntropy(), y=y, eps=EPS),
+    return (check_gradients(windowed, X, eps=EPS, rng=0),
             f"the first {WINDOW} entries along each axis of each weight, {checked:,} of {total:,}")
 
 
@@ -699,7 +711,7 @@ def explain_model(subject: Subject, full: bool) -> tuple[list[str], str | None]:
         grads[position] = {"x": dx, **{key: layer.grads[key].copy() for key in layer.params}}
         dy = dx
 
-    report, checked = gradient_check(model, X, y)
+    report, checked = gradient_check(model, X)
     loss_report = check_loss_gradient(SoftmaxCrossEntropy(), xs[-1], y, eps=EPS)
     loss_error = loss_report.errors["scores"]
 
@@ -709,7 +721,8 @@ def explain_model(subject: Subject, full: bool) -> tuple[list[str], str | None]:
              *subject.source,
              f"loss   SoftmaxCrossEntropy; N = {N} points, K = {xs[-1].shape[1]} classes",
              "There is no course loop for this model: every gradient is checked against float64",
-             "central differences of L instead (check_gradients, layers/gradcheck.py).",
+             "central differences instead (layers/gradcheck.py): the loss's backward at S, and the",
+             "model's backward on L = Σ model(X) ⊙ G for a random G (by the chain rule, the whole step).",
              "", "inputs", "=" * WIDTH, f"X {shape_of(X)}", *show(X, 4, full), f"y {shape_of(y)}",
              *show(y, 4, full)]
 
@@ -749,15 +762,18 @@ def explain_model(subject: Subject, full: bool) -> tuple[list[str], str | None]:
             lines += [f"    ({number}) {formula:<34}{shape_of(value):<12}{note}", *show(value, 8, full)]
     lines += ["update (not run here): θ = θ − η·g for each weight θ   SGD.update (4) in optim/sgd.py"]
 
-    lines += ["", f"gradient check: central differences with eps {report.eps:g}, of L on the whole model;",
+    lines += ["", f"gradient check: central differences with eps {report.eps:g}; the loss's backward at S,",
+              "the whole model's backward on L = Σ model(X) ⊙ G, G random (seed 0) with the shape of S;",
               f"checked: x and {checked}", "=" * WIDTH]
     errors = {"S (the loss)": loss_error, **report.errors}
     notes = {"S (the loss)": loss_report.notes.get("scores"), **report.notes}
     for name, error in errors.items():
         kinks = report.kinks.get(name, 0)
+        straddle = "1 entry straddles" if kinks == 1 else f"{kinks} entries straddle"
         lines.append(f"    {name:<14}{verdict(error, notes.get(name))}"
-                     + (f"   ({kinks} entries straddle a kink)" if kinks else "")
-                     + (f"   ({notes[name].split(':')[0]})" if notes.get(name) else ""))
+                     + (f"   ({straddle} a kink, left out)" if kinks else ""))
+        if notes.get(name):             # on a line of its own: with the verdict it would not fit WIDTH
+            lines.append(f"{'':<18}({notes[name].split(':')[0]})")
     wrong = [(name, error) for name, error in errors.items() if not passes(error, notes.get(name))]
     if not wrong:
         lines += ["", f"all {len(errors)} gradients agree with central differences "
@@ -766,8 +782,8 @@ def explain_model(subject: Subject, full: bool) -> tuple[list[str], str | None]:
         return lines, None
     name, error = wrong[0]
     lines += ["", f"FAILED: {len(wrong)} of {len(errors)} gradients disagree with central differences"]
-    return lines, (f"gradient check failed: ∂L/∂{name} has relative error {error:.1e} "
-                   f"(expected ≤ {OK_BELOW:.0e}): a backward formula is wrong")
+    return lines, (f"gradient check failed: ∂L/∂{name} relative error {error:.1e} > {OK_BELOW:.0e}: "
+                   "a backward formula is wrong")
 
 
 # Output that any console can print ------------------------------------------------------------
@@ -787,8 +803,26 @@ def emit(lines: list[str], stream=None) -> None:
     try:
         text.encode(stream.encoding or "utf-8")
     except (UnicodeEncodeError, LookupError):
-        text = "".join(plain(line) + "\n" for line in lines)
+        text = "".join(line + "\n" for line in plain_lines(lines))
     stream.write(text)
+
+
+def plain_lines(lines: list[str]) -> list[str]:
+    """``lines`` in ASCII (``plain``), with the " = " of neighbouring lines that were aligned still
+    aligned: "ε" becomes "eps", so the text before an " = " can grow on one line and not the next."""
+    ascii_lines = [plain(line) for line in lines]
+    column = [line.find(" = ") if " = " in line else None for line in lines]
+    start = 0
+    while start < len(lines):
+        end = start + 1
+        while end < len(lines) and column[start] is not None and column[end] == column[start]:
+            end += 1
+        if end - start > 1:             # a run of lines whose " = " lined up
+            heads = [ascii_line.split(" = ", 1) for ascii_line in ascii_lines[start:end]]
+            width = max(len(head) for head, _ in heads)
+            ascii_lines[start:end] = [f"{head:<{width}} = {tail}" for head, tail in heads]
+        start = end
+    return ascii_lines
 
 
 def plain(line: str) -> str:
@@ -811,7 +845,7 @@ def fail(message: str) -> int:
 # Command line -------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = runs.ArgumentParser(
         prog="explain.py",
         description="One training step, explained line by line: the two-class network as the monolithic "
                     "loop and as the parts, quantity by quantity; any other model layer by layer, every "

@@ -22,13 +22,20 @@ with ε = 1e-6 a correct backward gives about 1e-7 or better; above 1e-2 means a
 cannot resolve ε-sized steps, so the checker warns when given anything but float64.
 
 A ReLU is not differentiable at 0. When a step of ±ε moves some unit across 0 (a kink), the
-central difference is meaningless there. The checker notices because the one-sided differences
-(L(θ_i + ε) − L(θ_i)) / ε and (L(θ_i) − L(θ_i − ε)) / ε then disagree (a kink at θ_i), or
-because halving ε changes the central difference (a kink within ±ε; for a smooth L the change
-is O(ε²)). Such an entry, if its central difference misses the analytic value, is left out of
-the relative error and counted in ``report.kinks``. Whether L is smooth at an entry is decided
-by the forward pass alone, so a wrong backward cannot make its entries look like kinks; an
-array whose entries all straddle kinks is reported as not checked, and fails.
+central difference is meaningless there. Whether L is smooth at an entry whose central difference
+misses is decided by halving ε: for a smooth L the central difference moves by O(ε²) and the gap
+between the one-sided differences (L(θ_i + ε) − L(θ_i)) / ε and (L(θ_i) − L(θ_i − ε)) / ε halves.
+If the central difference moves, a kink lies within ±ε: the entry is left out of the relative
+error and counted in ``report.kinks``. If the gap stays, the kink is at θ_i itself: the backward
+must then give one of the two one-sided derivatives (extrapolated from ε and ε/2), and is checked
+against the nearer; an entry that matches neither is left out and counted. All of this is decided
+by the forward pass alone, so a wrong backward cannot make its entries look like kinks; an array
+whose entries all straddle kinks is reported as not checked, and fails.
+
+Rounding. What a forward pass may round L by is measured, not assumed: L at a few entries moved
+by steps far too small to bend it, less the straight line through them (``_rounding_of``). It is
+set by the terms summed into L, not by L: a trained model's loss of 3e-5 made of log-sum-exps of
+scores near 10 rounds like 10. A difference within that rounding is neither a miss nor a kink.
 """
 
 from __future__ import annotations
@@ -44,7 +51,6 @@ from layers.base import Parameter
 
 OK_BELOW = 1e-7        # what a correct float64 backward achieves
 BUG_ABOVE = 1e-2       # what only a wrong backward produces
-_KINK_GAP = 1e-4       # one-sided differences further apart than this (relative) mean a kink
 _EPS64 = float(np.finfo(np.float64).eps)
 _ROUNDING_ULPS = 16    # how many units in the last place of L a forward pass may round away
 
@@ -162,6 +168,7 @@ def check_loss_gradient(loss, scores: np.ndarray, y, *, eps: float = 1e-6) -> Gr
 
 def _compare(named, objective, eps: float) -> GradCheckReport:
     errors, kinks, notes = {}, {}, {}
+    rounding = _rounding_of(objective, [array for _, array, _ in named])
     for name, array, analytic in named:
         if analytic is None:
             errors[name] = math.inf
@@ -172,16 +179,30 @@ def _compare(named, objective, eps: float) -> GradCheckReport:
             errors[name] = math.inf
             notes[name] = f"gradient has shape {analytic.shape}, the array has shape {array.shape}"
             continue
-        numeric, gap, noise = _numeric_gradient(objective, array, eps)
+        numeric, gap, noise, sides = _numeric_gradient(objective, array, eps, rounding, sides=True)
         analytic = analytic.astype(np.float64)
         scale = max(np.abs(analytic).max(initial=0.0), np.abs(numeric).max(initial=0.0))
-        missed = np.abs(analytic - numeric) > OK_BELOW * scale        # the central difference disagrees
-        # A kink spoilt it if L is not smooth there: the one-sided slopes differ (a kink at the entry) ...
-        straddles = missed & (gap > _KINK_GAP * scale + noise)
-        rest = missed & ~straddles
-        if rest.any():   # ... or halving the step moves the estimate (a kink within ±eps; smooth L: O(eps²))
-            half, _, half_noise = _numeric_gradient(objective, array, eps / 2, map(tuple, np.argwhere(rest)))
-            straddles |= rest & (np.abs(numeric - half) > OK_BELOW * scale + noise + half_noise)
+        # the central difference disagrees by more than a correct backward or the rounding of L allows
+        missed = np.abs(analytic - numeric) > OK_BELOW * scale + noise
+        # A kink spoilt it if L is not smooth there. Halving the step tells: for a smooth L the central
+        # difference moves by O(eps²) and the gap between the one-sided slopes, L''·eps + O(eps³), halves.
+        # A kink within ±eps moves the central difference; a kink at the entry itself leaves the gap
+        # (the jump of the slope) as it was, whatever the step.
+        straddles = np.zeros(array.shape, dtype=bool)
+        if missed.any():
+            half, half_gap, half_noise, half_sides = _numeric_gradient(
+                objective, array, eps / 2, rounding, map(tuple, np.argwhere(missed)), sides=True)
+            slack = OK_BELOW * scale + 4 * (noise + half_noise)
+            moved = missed & (np.abs(numeric - half) > slack)
+            at_kink = missed & ~moved & (np.abs(half_gap - gap / 2) > slack)
+            # At a kink at the entry L still has a derivative from either side, and the backward must
+            # give one of them (which one is the layer's convention, e.g. ReLU's slope 0 at 0). Each is
+            # (L(θ ± h) − L(θ)) / ±h extrapolated to h = 0 from h = eps and eps/2 (error O(eps²)).
+            right, left = 2 * half_sides[0] - sides[0], 2 * half_sides[1] - sides[1]
+            nearer = np.where(np.abs(analytic - right) <= np.abs(analytic - left), right, left)
+            one_sided = at_kink & (np.abs(analytic - nearer) <= OK_BELOW * scale + 8 * (noise + half_noise))
+            numeric = np.where(one_sided, nearer, numeric)
+            straddles = moved | (at_kink & ~one_sided)
         kinks[name] = int(np.count_nonzero(straddles))
         if straddles.all() and array.size:
             errors[name] = math.nan
@@ -199,16 +220,54 @@ def _compare(named, objective, eps: float) -> GradCheckReport:
     return GradCheckReport(errors=errors, kinks=kinks, notes=notes, eps=eps)
 
 
-def _numeric_gradient(objective, array: np.ndarray, eps: float, indices=None):
+def _rounding_of(objective, arrays, probes: int = 4, steps: int = 4) -> float:
+    """How far a forward pass may round L, measured: L at a few entries moved by k·δ, k = −steps..steps,
+    with δ ~ 1e-11 relative, far too little to bend L, so what a straight line through them leaves
+    over is rounding. The median over the probed entries, so a probe that sits on a kink (its line
+    breaks) does not count; never less than a few units in the last place of L.
+
+    Rounding in L is set by the sizes of the terms summed into it, not by L itself: a loss of 3e-5
+    made of log-sum-exps of scores near 10 rounds like 10, thousands of units in the last place of L.
+    """
+    centre = objective()
+    floor = _ROUNDING_ULPS * _EPS64 * abs(centre)
+    spreads = []
+    for array in arrays:
+        for flat in np.unique(np.linspace(0, array.size - 1, min(probes, array.size)).astype(int)):
+            index = np.unravel_index(flat, array.shape)
+            original = array[index]
+            delta = 1e-11 * max(1.0, abs(float(original)))
+            moved, values = [], []
+            for k in range(-steps, steps + 1):
+                array[index] = original + k * delta
+                moved.append(float(array[index]) - float(original))     # the step actually taken
+                values.append(objective())
+            array[index] = original
+            moved, values = np.asarray(moved), np.asarray(values)
+            if np.ptp(moved) == 0:          # too narrow a float to take steps this small: nothing to fit
+                continue
+            centred = moved - moved.mean()
+            slope = np.sum(centred * (values - values.mean())) / np.sum(centred ** 2)     # least squares
+            line = values.mean() + slope * centred
+            spreads.append(float(np.max(np.abs(values - line))))
+    measured = 2 * float(np.median(spreads)) if spreads else 0.0
+    return max(floor, measured)
+
+
+def _numeric_gradient(objective, array: np.ndarray, eps: float, rounding: float, indices=None, *,
+                      sides: bool = False):
     """Central differences of ``objective`` in each entry of ``array`` (perturbed in place), or in
     the entries at ``indices`` only (the others are left 0).
 
     Returns, per entry, the estimate, the gap between the two one-sided differences, and how
-    much of either could be rounding: a few units in the last place of L, divided by the step.
+    much of the estimate could be rounding: ``rounding`` (of L, from ``_rounding_of``) over the step;
+    with ``sides``, also the one-sided differences (upward, downward).
     """
     numeric = np.zeros(array.shape, dtype=np.float64)
     gap = np.zeros(array.shape, dtype=np.float64)
     noise = np.zeros(array.shape, dtype=np.float64)
+    ups = np.zeros(array.shape, dtype=np.float64)
+    downs = np.zeros(array.shape, dtype=np.float64)
     centre = objective()
     for index in np.ndindex(array.shape) if indices is None else indices:
         original = array[index]
@@ -223,8 +282,10 @@ def _numeric_gradient(objective, array: np.ndarray, eps: float, indices=None):
         slope_up = (above - centre) / (up - float(original))
         slope_down = (centre - below) / (float(original) - down)
         gap[index] = abs(slope_up - slope_down)
-        noise[index] = _ROUNDING_ULPS * _EPS64 * max(abs(above), abs(below), abs(centre)) / (up - down)
-    return numeric, gap, noise
+        ups[index], downs[index] = slope_up, slope_down
+        ulps = _ROUNDING_ULPS * _EPS64 * max(abs(above), abs(below), abs(centre))
+        noise[index] = max(rounding, ulps) / (up - down)
+    return (numeric, gap, noise, (ups, downs)) if sides else (numeric, gap, noise)
 
 
 def _parameters_of(module) -> list[Parameter]:

@@ -159,3 +159,36 @@ def test_build_rebuilds_a_model_from_its_architecture():
         build([{"kind": "Linear", "in_features": 2, "out_features": 3}, {"kind": "GELU"}])
     with pytest.raises(ValueError, match=r"layer 0 \(Linear\) cannot be built"):
         build([{"kind": "Linear", "in_features": 2}])
+
+
+def test_a_trained_model_passes_its_gradient_check(tmp_path, capsys):
+    # trained, the loss is small and its gradients tiny, while L rounds like the scores it is made of:
+    # checked end to end through the loss (before), rounding was read as kinks and a correct model failed
+    out_dir = tmp_path / "run"
+    assert train.main(["--steps", "3000", "--hidden", "200", "--points", "100", "--out", str(out_dir),
+                       "--no-progress"]) == 0
+    capsys.readouterr()
+    code, out, err = run(["--from", str(out_dir)], capsys)
+    assert code == 0, err
+    assert "all 6 gradients agree with central differences" in out
+    assert "WRONG" not in out and "straddle" not in out
+    assert max(len(line) for line in out.splitlines() if str(out_dir) not in line) <= 100   # but the path
+
+
+def test_the_walkthrough_says_the_regularization_lines_add_nothing(small):
+    assert "reg = λ = 0: lines 8, 9, 19 and 20 add nothing here" in small
+    assert "reg = 1e-3; docs/course_loop.md" in small
+
+
+def test_a_mistyped_flag_gets_the_nearest_real_one(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        explain.main(["--hiden", "16"])
+    assert exit_info.value.code == 2
+    assert "(did you mean --hidden?)" in capsys.readouterr().err
+
+
+def test_plain_ascii_keeps_aligned_equals_signs_aligned():
+    lines = ["      (L(S + ε e) − L(S − ε e)) / 2ε = -0.09", "      (P[0, 0] − 1) / N              = -0.09"]
+    first, second = explain.plain_lines(lines)
+    assert first == "      (L(S + eps e) - L(S - eps e)) / 2eps = -0.09"
+    assert first.index(" = ") == second.index(" = ")

@@ -1,39 +1,46 @@
-"""Time per training step: the framework against the literal loop and PyTorch. Prints ratios.
+"""Time per training step: `fit` and the plain step against the course loop and PyTorch. Prints ratios.
 
 Run from the repository root:  python -m benchmarks.bench_step [--quick]
 
-The setup is the question's: N = 800 spiral points, h = 1000 hidden ReLU units, K = 2 classes,
-full batch, SGD with step size 1, from the loop's 0.01·N(0, 1) weights. The variants:
+1. The course's setup (N = 800 spiral points, h = 1000 hidden ReLU units, K = 2, full batch, SGD with
+   step size 1, from the loop's 0.01·N(0, 1) weights). The variants:
 
-  loop f64        training/course_loop.py, the course's loop statement for statement
-                  (softmax without the max shift, probs[range(N), y], dhidden[hidden_layer <= 0] = 0)
-  framework f64   model.forward, loss_fn.forward, loss_fn.backward, model.backward, optimizer.step
-                  on Sequential(Linear, ReLU(inplace=True), Linear), the model train.py builds
-  framework f32   the same with float32 layers and data
-  f64, ReLU()     the float64 framework with the default ReLU(), which allocates new arrays
-  torch f64/f32   torch.nn.Sequential, CrossEntropyLoss, torch.optim.SGD (when torch is installed)
+     loop f64          training/course_loop.py, the course's loop statement for statement
+     fit f64 / f32     training.fit's step: the full batch in chunks of DEFAULT_CHUNK_SIZE rows, the
+                       gradients summed before the update; logging every 10 steps, as train.py does
+     fit unchunked f64 the same with chunk_size=None: one pass over the whole [N x h] arrays
+     plain f64 / f32   the step as a user writes it: model.forward, loss_fn.forward, loss_fn.backward,
+                       model.backward, optimizer.step, on Sequential(Linear, ReLU(), Linear)
+     torch f64 / f32   torch.nn.Sequential, CrossEntropyLoss, torch.optim.SGD, denormals flushed
 
-Each round runs every variant once, for the same number of steps from the same weights, in an
-order that rotates from round to round, so that the noise of a shared machine falls on all of
-them alike. The ratios are taken within a round; the figures quoted are their medians.
+   Each round runs every variant once, for the same number of steps from the same weights, in an
+   order that rotates from round to round, so that the noise of a shared machine falls on all of
+   them alike. Ratios are taken within a round; the figures are their medians and quartiles.
+   `fit`'s time per step is read from its ``on_step`` callback: steps 2 to K of one call, so the
+   call's setup and its closing evaluation are left out.
+
+2. Whole processes: ``python train.py`` at its defaults against benchmarks/course_loop_script.py
+   (the course loop for the same 3000 steps on the same data), alternately, in fresh processes.
+
+3. Scale, each in a fresh process whose peak resident memory is its own: one full-batch step
+   through `fit` over 2,000,000 spiral points (h = 256, float32); one mini-batch epoch over
+   10,000,000 points (float32, batch 256, h = 256); and the time per sample of `fit`'s mini-batch
+   steps over batch sizes 64 to 4096, chunked against unchunked.
+
 Threads are left to the defaults: NumPy's BLAS and PyTorch each use one thread per core.
-
-Then: where a framework step spends its time, call by call; for mini-batches, the time per sample
-over batch sizes and widths (median of repeats); and one epoch over 1 000 000 spiral points in a
-fresh process, whose peak memory is measured for the whole process (``peak_rss_mb``) and for
-the arrays NumPy allocates (``tracemalloc``).
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-import tracemalloc
 
 import numpy as np
 
@@ -41,10 +48,12 @@ from data import make_spiral, minibatches
 from layers import Linear, ReLU, SoftmaxCrossEntropy
 from models import Sequential
 from optim import SGD
+from training import fit
 from training.course_loop import course_initial_weights, course_loop
+from training.loop import DEFAULT_CHUNK_SIZE
 
-MEMORY_LIMIT_MB = 300
-EPOCH_POINTS = 1_000_000
+LOG_EVERY = 10                              # train.py's default: fit logs a history row every 10 steps
+MEMORY_TARGET_MB = 400
 
 
 # The variants: each trains `steps` steps from the given weights and returns seconds per step ---------
@@ -55,21 +64,31 @@ def time_loop(X, y, init, steps: int) -> float:
     return (time.perf_counter() - start) / steps
 
 
-def build_framework(init, dtype, inplace: bool):
-    """The question's network holding the weights of ``init``, in ``dtype``."""
+def build_model(init, dtype, activation=ReLU, linear=Linear):
+    """Sequential(Linear, activation(), Linear) holding the weights of ``init``, in ``dtype``."""
     n_in, hidden = init["W"].shape
     n_classes = init["W2"].shape[1]
-    rng = np.random.default_rng(0)                  # overwritten just below
-    model = Sequential(Linear(n_in, hidden, rng=rng, dtype=dtype), ReLU(inplace=inplace),
-                       Linear(hidden, n_classes, rng=rng, dtype=dtype))
+    model = Sequential(linear(n_in, hidden, rng=0, dtype=dtype), activation(),
+                       linear(hidden, n_classes, rng=0, dtype=dtype))
     model.load_state_dict({"0.W": init["W"], "0.b": init["b"], "2.W": init["W2"], "2.b": init["b2"]})
     return model
 
 
-def framework_timer(dtype, inplace: bool = True):
-    def time_framework(X, y, init, steps: int) -> float:
+def fit_timer(dtype, chunk_size=DEFAULT_CHUNK_SIZE, **model_options):
+    def time_fit(X, y, init, steps: int) -> float:
+        model = build_model(init, dtype, **model_options)
+        ends = []                           # when each step ended
+        fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=1.0), X.astype(dtype), y,
+            steps=steps + 1, log_every=LOG_EVERY, chunk_size=chunk_size,
+            on_step=lambda state: ends.append(time.perf_counter()))
+        return (ends[-1] - ends[0]) / steps
+    return time_fit
+
+
+def plain_timer(dtype, **model_options):
+    def time_plain(X, y, init, steps: int) -> float:
         X = X.astype(dtype)
-        model = build_framework(init, dtype, inplace)
+        model = build_model(init, dtype, **model_options)
         loss_fn = SoftmaxCrossEntropy()
         optimizer = SGD(model.parameters(), lr=1.0)
         start = time.perf_counter()
@@ -79,7 +98,7 @@ def framework_timer(dtype, inplace: bool = True):
             model.backward(loss_fn.backward())
             optimizer.step()
         return (time.perf_counter() - start) / steps
-    return time_framework
+    return time_plain
 
 
 def torch_timer(torch, dtype):
@@ -107,162 +126,128 @@ def torch_timer(torch, dtype):
     return time_torch
 
 
-def blas_description() -> str:
-    """NumPy's BLAS and its thread count: what the environment sets, or the library's default."""
-    name = "its BLAS"
-    try:
-        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]       # NumPy >= 1.26
-        name = f"{blas['name']} {blas.get('version', '')}".strip()
-    except (TypeError, KeyError):
-        pass
-    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        if os.environ.get(variable):
-            return f"{name}, {variable}={os.environ[variable]}"
-    return f"{name} on its default threads (one per core)"
-
-
 def import_torch():
     try:
         import torch
     except ImportError:
         return None
+    torch.set_flush_denormal(True)      # float32 gradients decay into denormals, which are slow on x86
     return torch
 
 
-# Interleaved rounds --------------------------------------------------------------------------
+# What runs: NumPy's BLAS, as built and as loaded ----------------------------------------------
 
-def interleaved(variants: dict, X, y, init, *, rounds: int, steps: int):
-    """Seconds per step and page faults per step of every variant, one list entry per round.
+def blas_description() -> str:
+    """NumPy's BLAS, the kernel OpenBLAS chose at load time, its threads, and the variables that steer it."""
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]       # NumPy >= 1.26
+        text = f"{blas['name']} {blas.get('version', '')}".strip()
+    except (TypeError, KeyError):
+        text = "its BLAS"
+    loaded = openblas_runtime()
+    if loaded:
+        text += f", running {loaded}"
+    variables = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                 "MKL_NUM_THREADS")
+    steering = [f"{v}={os.environ[v]}" for v in variables if v in os.environ]
+    return text + (f" (environment: {', '.join(steering)})" if steering else " (no BLAS variables set)")
 
-    The order rotates from round to round. A page fault is the kernel handing the process fresh
-    memory, which is what a new large array costs beyond writing it.
+
+def openblas_runtime() -> str:
+    """OpenBLAS's own report of its kernel and threads, asked through the library NumPy loaded.
+
+    The build line shows only the kernel of the build machine; OPENBLAS_CORETYPE can swap the one
+    that runs, so the loaded library is asked. Empty if NumPy's BLAS is not an OpenBLAS found here.
     """
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and ".so" in line}
+    except OSError:
+        return ""
+    for path in sorted(paths):
+        library = ctypes.CDLL(path)
+        for prefix, suffix in (("scipy_openblas", "64_"), ("scipy_openblas", ""), ("openblas", "")):
+            corename = getattr(library, f"{prefix}_get_corename{suffix}", None)
+            threads = getattr(library, f"{prefix}_get_num_threads{suffix}", None)
+            if corename is not None and threads is not None:
+                corename.restype = ctypes.c_char_p
+                return f"the {corename().decode()} kernel on {threads()} threads"
+    return ""
+
+
+# 1. The course's setup, interleaved ----------------------------------------------------------
+
+def interleaved(variants: dict, X, y, init, *, rounds: int, steps: int) -> dict:
+    """Seconds per step of every variant, one list entry per round, in an order that rotates."""
     names = list(variants)
     for name in names:                              # warm-up: first-touch memory, BLAS threads
         variants[name](X, y, init, 2)
     times = {name: [] for name in names}
-    faults = {name: [] for name in names}
     for r in range(rounds):
         for name in names[r % len(names):] + names[:r % len(names)]:
-            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             times[name].append(variants[name](X, y, init, steps))
-            faults[name].append((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / steps)
-    return times, faults
+    return times
 
 
-def median_ratio(times, numerator: str, denominator: str) -> tuple[float, float, float]:
-    """Median and quartiles of the per-round ratios numerator / denominator."""
+def ratio_line(times: dict, numerator: str, denominator: str, target: float | None = None) -> str:
+    """``numerator / denominator``: the median of the per-round ratios, quartiles, and the target."""
+    if numerator not in times or denominator not in times:
+        return f"  {numerator} / {denominator}: not measured (torch is not installed)"
     ratios = [a / b for a, b in zip(times[numerator], times[denominator], strict=True)]
-    q1, _, q3 = statistics.quantiles(ratios, n=4)
-    return statistics.median(ratios), q1, q3
+    q1, median, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+    met = "met" if target is not None and median <= target else "MISSED"
+    verdict = "" if target is None else f"   target <= {target:.2f}: {met}"
+    return f"  {numerator:17s} / {denominator:9s} {median:5.2f}  [{q1:.2f} to {q3:.2f}]{verdict}"
 
 
-def report_step(times: dict, faults: dict, rounds: int, steps: int) -> None:
-    print(f"Question's setup: N = 800, h = 1000, K = 2, full batch; {rounds} interleaved rounds "
+def report_course_setup(torch, rounds: int, steps: int) -> None:
+    X, y = make_spiral(n_per_class=400, n_classes=2, noise=0.5, rng=0)
+    init = course_initial_weights(2, 1000, 2, np.random.default_rng(1))
+    variants = {"loop f64": time_loop,
+                "fit f64": fit_timer(np.float64), "fit f32": fit_timer(np.float32),
+                "fit unchunked f64": fit_timer(np.float64, chunk_size=None),
+                "plain f64": plain_timer(np.float64), "plain f32": plain_timer(np.float32)}
+    if torch is not None:
+        variants["torch f64"] = torch_timer(torch, torch.float64)
+        variants["torch f32"] = torch_timer(torch, torch.float32)
+    times = interleaved(variants, X, y, init, rounds=rounds, steps=steps)
+    print(f"\n1. The course's setup: N = 800, h = 1000, K = 2, full batch; {rounds} interleaved rounds "
           f"of {steps} steps")
-    print(f"  {'variant':15s} {'ms/step':>8s} {'page faults/step':>17s}   (medians)")
-    for name, values in times.items():
-        print(f"  {name:15s} {1e3 * statistics.median(values):8.2f} {statistics.median(faults[name]):17.0f}")
-    print("  Ratios (median of the per-round ratios, quartiles in brackets):")
-    targets = [("framework f64", "loop f64", 0.60), ("framework f32", "loop f64", 0.35),
-               ("framework f64", "torch f64", 1.00), ("framework f32", "torch f32", None),
-               ("f64, ReLU()", "loop f64", None)]
-    for numerator, denominator, target in targets:
-        if numerator not in times or denominator not in times:
-            print(f"    {numerator} / {denominator}: not measured (torch is not installed)")
-            continue
-        median, q1, q3 = median_ratio(times, numerator, denominator)
-        met = "met" if target is not None and median <= target else "MISSED"
-        verdict = "" if target is None else f"   target <= {target:.2f}: {met}"
-        print(f"    {numerator:13s} / {denominator:9s} {median:5.2f}  [{q1:.2f} to {q3:.2f}]{verdict}")
+    print("  ms per step (medians): " + ", ".join(f"{name} {1e3 * statistics.median(t):.2f}"
+                                                   for name, t in times.items()))
+    print("  Ratios: median of the per-round ratios [quartiles]")
+    for numerator, denominator, target in [
+            ("fit f64", "loop f64", 0.40), ("fit f32", "loop f64", 0.25),
+            ("fit f64", "torch f64", 1.00), ("fit f32", "torch f32", 1.00),
+            ("plain f64", "loop f64", 0.80), ("plain f32", "loop f64", None),
+            ("plain f64", "torch f64", None), ("torch f64", "loop f64", None),
+            ("fit unchunked f64", "loop f64", None), ("fit f64", "fit unchunked f64", None)]:
+        print(ratio_line(times, numerator, denominator, target))
 
 
-# Where a framework step spends its time -------------------------------------------------------
+# 2. Whole processes --------------------------------------------------------------------------
 
-def report_parts(X, y, init, steps: int) -> None:
-    """The median time of each call of a float64 framework step, as a share of the whole step."""
-    model = build_framework(init, np.float64, inplace=True)
-    loss_fn = SoftmaxCrossEntropy()
-    optimizer = SGD(model.parameters(), lr=1.0)
-    times: dict[str, list[float]] = {}
-
-    def timed(label, call, *args):
-        start = time.perf_counter()
-        result = call(*args)
-        times.setdefault(label, []).append(time.perf_counter() - start)
-        return result
-
-    for _ in range(steps):
-        a = timed("Linear(2, 1000).forward", model[0].forward, X)        # A = X W + b
-        h = timed("ReLU.forward", model[1].forward, a)                     # H = max(0, A)
-        s = timed("Linear(1000, 2).forward", model[2].forward, h)        # S = H W2 + b2
-        timed("SoftmaxCrossEntropy.forward", loss_fn.forward, s, y)
-        ds = timed("SoftmaxCrossEntropy.backward", loss_fn.backward)
-        dh = timed("Linear(1000, 2).backward", model[2].backward, ds)    # dW2, db2, dH
-        da = timed("ReLU.backward", model[1].backward, dh)               # dA
-        timed("Linear(2, 1000).backward", model[0].backward, da)         # dW, db, dX
-        timed("SGD.step", optimizer.step)
-    medians = {label: statistics.median(values) for label, values in times.items()}
-    total = sum(medians.values())
-    print(f"\nWhere a float64 framework step goes (median of {steps} steps, question's setup):")
-    for label, seconds in medians.items():
-        print(f"  {label:30s} {1e3 * seconds:6.2f} ms  {seconds / total:4.0%}")
+def report_processes(repeats: int, steps: int) -> None:
+    """train.py at its defaults against the course-loop script, alternately, ``repeats`` times each."""
+    commands = {
+        "train.py": [sys.executable, "train.py", "--no-progress", "--steps", str(steps), "--out"],
+        "loop script": [sys.executable, "-m", "benchmarks.course_loop_script", "--steps", str(steps)],
+    }
+    times = {name: [] for name in commands}
+    with tempfile.TemporaryDirectory() as scratch:
+        for r in range(repeats):
+            order = list(commands) if r % 2 == 0 else list(commands)[::-1]
+            for name in order:
+                command = commands[name] + ([os.path.join(scratch, f"run{r}")] if name == "train.py" else [])
+                start = time.perf_counter()
+                subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+                times[name].append(time.perf_counter() - start)
+    print(f"\n2. Whole processes, {steps} steps, {repeats} of each, alternately: "
+          + ", ".join(f"{name} {statistics.median(t):.1f} s" for name, t in times.items()) + " (medians)")
+    print(ratio_line(times, "train.py", "loop script", 0.50 if steps == 3000 else None))
 
 
-# Mini-batches: time per sample, and memory over a large epoch ---------------------------------
-
-def time_per_sample(batch: int, hidden: int, repeats: int, steps: int) -> float:
-    """Median seconds per sample of framework steps on one [batch x 2] batch, width ``hidden``."""
-    X, y = make_spiral(n_per_class=(batch + 1) // 2, n_classes=2, noise=0.5, rng=0)
-    X, y = X[:batch], y[:batch]
-    init = course_initial_weights(2, hidden, 2, np.random.default_rng(1))
-    timer = framework_timer(np.float64)
-    timer(X, y, init, 1)
-    return statistics.median(timer(X, y, init, steps) for _ in range(repeats)) / batch
-
-
-def report_scaling(batches, widths, repeats: int, steps: int) -> None:
-    print("\nMini-batch steps, float64 framework: microseconds per sample")
-    print("(in brackets: nanoseconds per sample per hidden unit)")
-    print(f"  {'batch':>6s} " + " ".join(f"{'h = ' + str(h):>20s}" for h in widths))
-    per_unit = []
-    for batch in batches:
-        cells = []
-        for hidden in widths:
-            seconds = time_per_sample(batch, hidden, repeats, steps)
-            per_unit.append(seconds / hidden)
-            cells.append(f"{1e6 * seconds:9.3f} ({1e9 * seconds / hidden:6.3f})")
-        print(f"  {batch:6d} " + " ".join(f"{cell:>20s}" for cell in cells))
-    print(f"  Time per sample per hidden unit varies by a factor of {max(per_unit) / min(per_unit):.1f} "
-          "over the table:")
-    print("  tiny steps pay Python's fixed cost per call, and the largest arrays")
-    print("  (4096 x 4000 floats, 131 MB each) run at the speed of main memory.")
-
-
-def epoch_memory(hidden: int, batch: int) -> None:
-    """Two epochs over EPOCH_POINTS points, the first timed, the second traced; prints the peak
-    memory and the time. Runs in its own process, so that its peak is its own."""
-    X, y = make_spiral(n_per_class=EPOCH_POINTS // 2, n_classes=2, noise=0.5, rng=0)
-    rng = np.random.default_rng(0)
-    model = Sequential(Linear(2, hidden, rng=rng), ReLU(inplace=True), Linear(hidden, 2, rng=rng))
-    loss_fn = SoftmaxCrossEntropy()
-    optimizer = SGD(model.parameters(), lr=0.1)
-
-    def epoch() -> float:
-        start = time.perf_counter()
-        for X_batch, y_batch in minibatches(X, y, batch, rng=rng):
-            loss_fn.forward(model.forward(X_batch), y_batch)
-            model.backward(loss_fn.backward())
-            optimizer.step()
-        return time.perf_counter() - start
-
-    seconds = epoch()                       # timed without tracemalloc, which slows every allocation
-    tracemalloc.start()
-    epoch()
-    _, traced_peak = tracemalloc.get_traced_memory()
-    data_mb = (X.nbytes + y.nbytes) / 2**20
-    print(f"{peak_rss_mb():.0f} {data_mb:.0f} {traced_peak / 2**20:.0f} {seconds:.2f}")
-
+# 3. Scale, in fresh processes ----------------------------------------------------------------
 
 def peak_rss_mb() -> float:
     """This process's peak resident memory in MB.
@@ -281,47 +266,115 @@ def peak_rss_mb() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024           # bytes on macOS, else KiB
 
 
-def report_memory(hidden: int, batch: int) -> None:
-    child = subprocess.run([sys.executable, "-m", "benchmarks.bench_step", "--epoch-memory",
-                            str(hidden), str(batch)], capture_output=True, text=True, check=True)
-    rss_peak, data_mb, traced_peak, seconds = child.stdout.split()
-    verdict = "met" if float(rss_peak) < MEMORY_LIMIT_MB else "MISSED"
-    print(f"\nOne epoch over {EPOCH_POINTS:,} spiral points (h = {hidden}, batch {batch}), "
-          f"in a fresh process: {seconds} s")
-    print(f"  peak memory {rss_peak} MB for the whole process: the data take {data_mb} MB, and the")
-    print(f"  arrays made during an epoch at most {traced_peak} MB at a time (tracemalloc)")
-    print(f"  target < {MEMORY_LIMIT_MB} MB: {verdict}")
+def spiral32(points: int):
+    """``points`` two-class spiral points as float32 X and int64 y, made without a float64 copy of X."""
+    return make_spiral(n_per_class=points // 2, n_classes=2, noise=0.5, rng=0, dtype=np.float32)
+
+
+def full_batch_child(points: int, hidden: int) -> None:
+    """Prints: peak MB, data MB, seconds per step: full-batch steps through fit over ``points`` points."""
+    X, y = spiral32(points)
+    model = Sequential(Linear(2, hidden, rng=0, dtype=np.float32), ReLU(),
+                       Linear(hidden, 2, rng=0, dtype=np.float32))
+    ends = [time.perf_counter()]
+    fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=1.0), X, y, steps=2,
+        on_step=lambda state: ends.append(time.perf_counter()))
+    print(peak_rss_mb(), (X.nbytes + y.nbytes) / 2**20, ends[2] - ends[1])
+
+
+def epoch_child(points: int, hidden: int, batch: int) -> None:
+    """Prints: peak MB, data MB, seconds, and the peak MB before the epoch (the data's making):
+    one mini-batch epoch over ``points`` points, the plain step."""
+    X, y = spiral32(points)
+    peak_before = peak_rss_mb()
+    rng = np.random.default_rng(0)
+    model = Sequential(Linear(2, hidden, rng=rng, dtype=np.float32), ReLU(),
+                       Linear(hidden, 2, rng=rng, dtype=np.float32))
+    loss_fn = SoftmaxCrossEntropy()
+    optimizer = SGD(model.parameters(), lr=0.1)
+    start = time.perf_counter()
+    for X_batch, y_batch in minibatches(X, y, batch, rng=rng):
+        loss_fn.forward(model.forward(X_batch), y_batch)
+        model.backward(loss_fn.backward())
+        optimizer.step()
+    print(peak_rss_mb(), (X.nbytes + y.nbytes) / 2**20, time.perf_counter() - start, peak_before)
+
+
+def in_fresh_process(*arguments) -> list[float]:
+    child = subprocess.run([sys.executable, "-m", "benchmarks.bench_step", "--child", *map(str, arguments)],
+                           capture_output=True, text=True, check=True)
+    return [float(word) for word in child.stdout.split()]
+
+
+def per_sample(batch: int, hidden: int, chunk_size, steps: int) -> float:
+    """Seconds per sample of fit's mini-batch steps (float64): steps 2 to ``steps`` of one call."""
+    X, y = make_spiral(n_per_class=4 * batch, n_classes=2, noise=0.5, rng=0)
+    model = Sequential(Linear(2, hidden, rng=0), ReLU(), Linear(hidden, 2, rng=0))
+    ends = []
+    fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.1), X, y, steps=steps + 1,
+        batch_size=batch, rng=0, log_every=10**9, chunk_size=chunk_size,
+        on_step=lambda state: ends.append(time.perf_counter()))
+    return (ends[-1] - ends[0]) / steps / batch
+
+
+def report_scale(full_points: int, epoch_points: int, batches, widths, rounds: int, steps: int) -> None:
+    peak, data, seconds = in_fresh_process("full", full_points, 256)
+    verdict = "met" if peak <= MEMORY_TARGET_MB else "MISSED"
+    print("\n3. Scale, each in a fresh process (peak = VmHWM, the whole process's peak resident memory)")
+    print(f"  full batch, {full_points:,} points, h = 256, float32, through fit: {seconds:.2f} s per step, "
+          f"peak {peak:.0f} MB (data {data:.0f} MB)   target <= {MEMORY_TARGET_MB} MB: {verdict}")
+    peak, data, seconds, peak_before = in_fresh_process("epoch", epoch_points, 256, 256)
+    print(f"  one mini-batch epoch, {epoch_points:,} points, batch 256, h = 256, float32, plain step: "
+          f"{seconds:.1f} s ({1e9 * seconds / epoch_points:.0f} ns per sample), "
+          f"peak {peak:.0f} MB (data {data:.0f} MB; peak {peak_before:.0f} MB once they were made)")
+    print(f"  fit's mini-batch steps, float64: µs per sample, median of {rounds} interleaved rounds; "
+          "in brackets, chunked / unchunked")
+    print(f"  {'batch':>6s} " + " ".join(f"{'h = ' + str(h):>18s}" for h in widths))
+    per_unit = []
+    for batch in batches:
+        cells = []
+        for hidden in widths:
+            chunked, unchunked = [], []
+            for r in range(rounds):
+                pair = [(chunked, DEFAULT_CHUNK_SIZE), (unchunked, None)]
+                for times, chunk_size in pair if r % 2 == 0 else pair[::-1]:
+                    times.append(per_sample(batch, hidden, chunk_size, steps))
+            seconds = statistics.median(chunked)
+            per_unit.append(seconds / hidden)
+            ratio = statistics.median(a / b for a, b in zip(chunked, unchunked, strict=True))
+            cells.append(f"{1e6 * seconds:9.3f} ({ratio:4.2f})")
+        print(f"  {batch:6d} " + " ".join(f"{cell:>18s}" for cell in cells))
+    spread = max(per_unit) / min(per_unit)
+    print(f"  Per sample and hidden unit, fit's time varies by a factor of {spread:.1f} over the table")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer rounds and a smaller table (< 30 s)")
-    parser.add_argument("--epoch-memory", nargs=2, type=int, metavar=("HIDDEN", "BATCH"),
-                        help=argparse.SUPPRESS)     # the child process of report_memory
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer rounds, 100-step processes, smaller scale runs (under 30 s)")
+    parser.add_argument("--process-repeats", type=int, default=5,
+                        help="whole processes of each kind (default 5)")
+    parser.add_argument("--process-steps", type=int, default=3000,
+                        help="their steps (default 3000, train.py's default)")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)     # a scale run, in its own process
     args = parser.parse_args()
-    if args.epoch_memory:
-        epoch_memory(*args.epoch_memory)
+    if args.child:
+        kind, *numbers = args.child
+        (full_batch_child if kind == "full" else epoch_child)(*map(int, numbers))
         return
-    rounds, steps = (9, 5) if args.quick else (31, 10)
     torch = import_torch()
-    print(f"NumPy {np.__version__} with {blas_description()}, {os.cpu_count()} cores")
-    print(f"PyTorch {torch.__version__} with {torch.get_num_threads()} threads" if torch else
+    print(f"NumPy {np.__version__} with {blas_description()}; {os.cpu_count()} cores")
+    print(f"PyTorch {torch.__version__} on {torch.get_num_threads()} threads, denormals flushed" if torch else
           "PyTorch is not installed: its rows are skipped")
-    X, y = make_spiral(n_per_class=400, n_classes=2, noise=0.5, rng=0)
-    init = course_initial_weights(2, 1000, 2, np.random.default_rng(1))
-    variants = {"loop f64": time_loop, "framework f64": framework_timer(np.float64),
-                "framework f32": framework_timer(np.float32),
-                "f64, ReLU()": framework_timer(np.float64, inplace=False)}
-    if torch is not None:
-        variants["torch f64"] = torch_timer(torch, torch.float64)
-        variants["torch f32"] = torch_timer(torch, torch.float32)
-    report_step(*interleaved(variants, X, y, init, rounds=rounds, steps=steps), rounds, steps)
-    report_parts(X, y, init, steps=60 if args.quick else 300)
+    print(f"fit's chunk size: DEFAULT_CHUNK_SIZE = {DEFAULT_CHUNK_SIZE} rows")
     if args.quick:
-        report_scaling([64, 4096], [100, 4000], repeats=3, steps=5)
+        report_course_setup(torch, rounds=9, steps=10)
+        report_processes(repeats=2, steps=100)
+        report_scale(200_000, 1_000_000, [64, 4096], [256], rounds=3, steps=10)
     else:
-        report_scaling([64, 256, 1024, 4096], [100, 300, 1000, 4000], repeats=5, steps=10)
-    report_memory(hidden=256, batch=256)
+        report_course_setup(torch, rounds=31, steps=10)
+        report_processes(repeats=args.process_repeats, steps=args.process_steps)
+        report_scale(2_000_000, 10_000_000, [64, 256, 1024, 4096], [100, 256, 1000], rounds=5, steps=10)
 
 
 if __name__ == "__main__":

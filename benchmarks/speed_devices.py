@@ -1,0 +1,75 @@
+"""Do the layers' speed devices still pay, now that fit's step runs in cache-sized chunks? Prints ratios.
+
+Run from the repository root:  python -m benchmarks.speed_devices [--rounds 15]
+
+The devices: ``ReLU(inplace=True)`` and ``LeakyReLU(inplace=True)`` (no new [N x h] array in forward
+or backward), and ``keep_for_backward`` with the activations' read-only outputs (the Linear after an
+activation keeps its [N x h] input without copying it). Each is measured by the ratio of the step
+with the device to the step without it, in the same interleaved rounds, on the course's setup
+(N = 800, h = 1000, K = 2, full batch), for fit's chunked step and for the plain step
+(model.forward / loss_fn.forward / loss_fn.backward / model.backward / optimizer.step). Without
+``keep_for_backward``, Linear would copy its input, as it does for any writable array: that is
+``CopyingLinear`` below. A ratio below 1 is time saved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import statistics
+
+import numpy as np
+
+from benchmarks.bench_step import fit_timer, interleaved, plain_timer
+from data import make_spiral
+from layers import LeakyReLU, Linear, ReLU
+from training.course_loop import course_initial_weights
+
+
+class CopyingLinear(Linear):
+    """Linear without ``keep_for_backward``: it always keeps a copy of its input for backward."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = self._check_input(x, features=self.in_features, dtype=self.dtype)
+        self._x = x.copy()
+        y = x @ self.params["W"]
+        y += self.params["b"]
+        return y
+
+
+# (device, on, off): the model options of the step with the device and without it
+DEVICES = [
+    ("ReLU(inplace=True)", {"activation": functools.partial(ReLU, inplace=True)}, {"activation": ReLU}),
+    ("LeakyReLU(inplace=True)", {"activation": functools.partial(LeakyReLU, inplace=True)},
+     {"activation": LeakyReLU}),
+    ("keep_for_backward", {"linear": Linear}, {"linear": CopyingLinear}),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--steps", type=int, default=10)
+    args = parser.parse_args()
+    X, y = make_spiral(n_per_class=400, n_classes=2, noise=0.5, rng=0)
+    init = course_initial_weights(2, 1000, 2, np.random.default_rng(1))
+    variants = {}
+    for device, on, off in DEVICES:
+        for step, timer in (("fit", fit_timer), ("plain", plain_timer)):
+            for dtype in (np.float64, np.float32):
+                key = (device, step, np.dtype(dtype).name)
+                variants[key + ("on",)] = timer(dtype, **on)
+                variants[key + ("off",)] = timer(dtype, **off)
+    times = interleaved(variants, X, y, init, rounds=args.rounds, steps=args.steps)
+    print(f"Course's setup, {args.rounds} interleaved rounds of {args.steps} steps: time with the device / "
+          "without it, median [quartiles]; ms per step with and without (medians)")
+    for key in dict.fromkeys(name[:3] for name in variants):
+        on, off = times[key + ("on",)], times[key + ("off",)]
+        q1, median, q3 = statistics.quantiles([a / b for a, b in zip(on, off, strict=True)], n=4)
+        device, step, dtype = key
+        print(f"  {device:24s} {step:5s} {dtype:7s} {median:5.2f}  [{q1:.2f} to {q3:.2f}]   "
+              f"{1e3 * statistics.median(on):6.2f} / {1e3 * statistics.median(off):6.2f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -55,7 +55,7 @@ PARSE = {
     "depth": count("depth", 0, 1000), "lr": number("lr"), "momentum": number("momentum"),
     "weight_decay": number("weight_decay"), "steps": count("steps", 0), "batch_size": count("batch_size", 1),
     "log_every": count("log_every", 1), "checkpoint_every": count("checkpoint_every", 1),
-    "chunk_size": count("chunk_size", 0),
+    "chunk_size": count("chunk_size", 0, names=("auto",)),
     "init": number("init", names=("auto", "he", "xavier"),
                    kind="'auto', 'he', 'xavier' or a standard deviation >= 0 such as 0.01"),
 }
@@ -94,7 +94,8 @@ def build_parser() -> runs.ArgumentParser:
     flag("run", "--batch-size", "mini-batch size (default: the full batch)")
     flag("run", "--log-every", "steps between history rows")
     flag("run", "--checkpoint-every", "steps between checkpoints written during the run")
-    flag("run", "--chunk-size", "rows per chunk of a step's batch, gradients summed; 0: no chunks")
+    flag("run", "--chunk-size", "rows per chunk of a step's batch, gradients summed; auto: about 1 MB "
+                                "per [rows x width] array; 0: no chunks")
     groups["run"].add_argument("--out", metavar="DIR", type=runs.folder_name,
                                help="folder for the run's files (default runs/<date>-<time>)")
     groups["run"].add_argument("--resume", metavar="RUN", help="continue the run saved in RUN: its folder "

@@ -6,7 +6,7 @@ Run from the repository root:  python -m benchmarks.bench_step [--quick]
    step size 1, from the loop's 0.01·N(0, 1) weights). The variants:
 
      loop f64          training/course_loop.py, the course's loop statement for statement
-     fit f64 / f32     training.fit's step: the full batch in chunks of DEFAULT_CHUNK_SIZE rows, the
+     fit f64 / f32     training.fit's step: the full batch in chunks of "auto" rows (131 in float64), the
                        gradients summed before the update; logging every 10 steps, as train.py does
      fit unchunked f64 the same with chunk_size=None: one pass over the whole [N x h] arrays
      plain f64 / f32   the step as a user writes it: model.forward, loss_fn.forward, loss_fn.backward,
@@ -44,13 +44,14 @@ import time
 
 import numpy as np
 
+from benchmarks.quiet import QUIET, CpuWatch
 from data import make_spiral, minibatches
 from layers import Linear, ReLU, SoftmaxCrossEntropy
 from models import Sequential
 from optim import SGD
 from training import fit
 from training.course_loop import course_initial_weights, course_loop
-from training.loop import DEFAULT_CHUNK_SIZE
+from training.loop import CHUNK_BYTES, DEFAULT_CHUNK_SIZE, chunk_rows
 
 LOG_EVERY = 10                              # train.py's default: fit logs a history row every 10 steps
 MEMORY_TARGET_MB = 400
@@ -178,15 +179,34 @@ def openblas_runtime() -> str:
 # 1. The course's setup, interleaved ----------------------------------------------------------
 
 def interleaved(variants: dict, X, y, init, *, rounds: int, steps: int) -> dict:
-    """Seconds per step of every variant, one list entry per round, in an order that rotates."""
+    """Seconds per step of every variant, one list entry per kept round, in an order that rotates.
+
+    Rounds go on until ``rounds`` of them were quiet (other processes used less than a tenth of a
+    core, benchmarks/quiet.py), or 4 x ``rounds`` have run. Only the quiet rounds are kept if there
+    are at least 5 of them; otherwise all are, and the noise shows in the quartiles.
+    """
     names = list(variants)
     for name in names:                              # warm-up: first-touch memory, BLAS threads
         variants[name](X, y, init, 2)
     times = {name: [] for name in names}
-    for r in range(rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            times[name].append(variants[name](X, y, init, steps))
-    return times
+    quiet, loads = [], []
+    while sum(quiet) < rounds and len(quiet) < 4 * rounds:
+        r = len(quiet)
+        with CpuWatch() as watch:
+            for name in names[r % len(names):] + names[:r % len(names)]:
+                times[name].append(variants[name](X, y, init, steps))
+        quiet.append(watch.quiet)
+        loads.append(watch.others)
+    kept = quiet if sum(quiet) >= 5 else [True] * len(quiet)
+    print(f"  {sum(quiet)} of {len(quiet)} rounds were quiet (other processes < {QUIET:.0%} of a core; "
+          f"their median use {_median_or_none(loads)} cores): figures over "
+          + ("the quiet rounds" if sum(quiet) >= 5 else "all rounds, NOT a quiet machine"))
+    return {name: [t for t, keep in zip(values, kept, strict=True) if keep] for name, values in times.items()}
+
+
+def _median_or_none(values) -> str:
+    values = [v for v in values if v is not None]
+    return f"{statistics.median(values):.2f}" if values else "unknown"
 
 
 def ratio_line(times: dict, numerator: str, denominator: str, target: float | None = None) -> str:
@@ -210,9 +230,9 @@ def report_course_setup(torch, rounds: int, steps: int) -> None:
     if torch is not None:
         variants["torch f64"] = torch_timer(torch, torch.float64)
         variants["torch f32"] = torch_timer(torch, torch.float32)
-    times = interleaved(variants, X, y, init, rounds=rounds, steps=steps)
     print(f"\n1. The course's setup: N = 800, h = 1000, K = 2, full batch; {rounds} interleaved rounds "
           f"of {steps} steps")
+    times = interleaved(variants, X, y, init, rounds=rounds, steps=steps)
     print("  ms per step (medians): " + ", ".join(f"{name} {1e3 * statistics.median(t):.2f}"
                                                    for name, t in times.items()))
     print("  Ratios: median of the per-round ratios [quartiles]")
@@ -366,7 +386,11 @@ def main() -> None:
     print(f"NumPy {np.__version__} with {blas_description()}; {os.cpu_count()} cores")
     print(f"PyTorch {torch.__version__} on {torch.get_num_threads()} threads, denormals flushed" if torch else
           "PyTorch is not installed: its rows are skipped")
-    print(f"fit's chunk size: DEFAULT_CHUNK_SIZE = {DEFAULT_CHUNK_SIZE} rows")
+    course = build_model(course_initial_weights(2, 1000, 2, np.random.default_rng(1)), np.float64)
+    rows = {np.dtype(d).name: chunk_rows(DEFAULT_CHUNK_SIZE, course, np.zeros((1, 2), d))
+            for d in (np.float64, np.float32)}
+    print(f"fit's chunk size: {DEFAULT_CHUNK_SIZE!r}, {CHUNK_BYTES:,} bytes per [rows x widest] array: "
+          f"for h = 1000, {rows['float64']} rows in float64, {rows['float32']} in float32")
     if args.quick:
         report_course_setup(torch, rounds=9, steps=10)
         report_processes(repeats=2, steps=100)

@@ -29,9 +29,9 @@ from layers import Linear, ReLU, SoftmaxCrossEntropy
 from models import Sequential
 from optim import SGD
 from training import fit
-from training.loop import DEFAULT_CHUNK_SIZE
+from training.loop import DEFAULT_CHUNK_SIZE, chunk_rows
 
-CHUNK_SIZES = (50, 100, 128, 200, 256, 400, None)        # None: no chunks, the [800 x 1000] step
+CHUNK_SIZES = (50, 100, "auto", 200, 256, 400, None)     # None: no chunks, the [800 x 1000] step
 
 
 def step_time(X, y, dtype, chunk_size, steps: int) -> float:
@@ -68,7 +68,10 @@ def main() -> None:
         for size in CHUNK_SIZES:
             q1, median, q3 = np.percentile(ratios[size], [25, 50, 75])
             label = "800 (off)" if size is None else str(size)
-            print(f"  chunk {label:>9}   {median:.2f}  [{q1:.2f} .. {q3:.2f}]")
+            if size == "auto":
+                model = Sequential(Linear(2, 1000, rng=0), ReLU(), Linear(1000, 2, rng=0))
+                label = f"auto ({chunk_rows(size, model, X.astype(dtype))})"
+            print(f"  chunk {label:>10}   {median:.2f}  [{q1:.2f} .. {q3:.2f}]")
 
 
 if __name__ == "__main__":

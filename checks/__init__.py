@@ -93,17 +93,19 @@ def check_floats(owner, x, *, what: str = "input", features: int | None = None, 
 
     ``owner`` (a layer, a loss, ...) and ``what`` name the culprit in the message.
     """
-    takes = f"{owner!r}.forward expects " + ("" if what == "input" else f"{what} as ")
+    def takes() -> str:                 # made only for a message: a layer's repr costs time at every call
+        return f"{owner!r}.forward expects " + ("" if what == "input" else f"{what} as ")
+
     if not isinstance(x, np.ndarray):
-        raise TypeError(f"{takes}a NumPy array, got {type(x).__name__}; "
+        raise TypeError(f"{takes()}a NumPy array, got {type(x).__name__}; "
                         "convert it with np.asarray(x, dtype=np.float64)")
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"{takes}a floating-point array, got dtype {x.dtype}; "
+    if x.dtype.kind != "f":
+        raise TypeError(f"{takes()}a floating-point array, got dtype {x.dtype}; "
                         "convert it with x.astype(np.float64)")
     if features is not None and (x.ndim != 2 or x.shape[1] != features):
         raise ValueError(f"{owner!r} expects {what} of shape [N x {features}], got shape {x.shape}")
     if ndim is not None and x.ndim != ndim:
-        raise ValueError(f"{takes}a {ndim}-D array, got shape {x.shape}")
+        raise ValueError(f"{takes()}a {ndim}-D array, got shape {x.shape}")
     if dtype is not None and x.dtype != dtype:
         raise TypeError(f"{owner!r} holds {dtype} weights but got {x.dtype} {what}; "
                         f"convert the {what} with x.astype(np.{dtype})")
@@ -140,13 +142,12 @@ def check_labels(y, n: int, k: int) -> np.ndarray:
     y = np.asarray(y)
     if y.ndim != 1:
         raise ValueError(f"labels must be a 1-D array with one label per row of scores, got shape {y.shape}")
-    if not np.issubdtype(y.dtype, np.integer):
+    if y.dtype.kind not in "iu":          # signed or unsigned integers (np.issubdtype is slower)
         raise TypeError(f"labels must be integers (class indices), got dtype {y.dtype}")
     if y.shape[0] != n:
         raise ValueError(f"got {y.shape[0]} labels for {n} rows of scores; expected one label per row")
-    bad = np.flatnonzero((y < 0) | (y >= k))
-    if bad.size:
-        i = bad[0]
+    if y.size and (y.min() < 0 or y.max() >= k):
+        i = np.flatnonzero((y < 0) | (y >= k))[0]
         hint = "; NumPy would silently read a negative label as counting from the last class"
         hint = hint if y[i] < 0 else ""
         raise ValueError(f"label {y[i]} at index {i} is out of range for {k} classes "

@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import numpy as np
 
 from layers.base import Loss
@@ -48,12 +46,21 @@ def not_the_callers(a: np.ndarray, callers: np.ndarray, layer) -> np.ndarray:
     return a
 
 
-@contextmanager
-def naming_errors(position: int):
-    """Put ``model[position]: `` in front of a layer's error message; type and traceback stay as they are."""
-    try:
-        yield
-    except (ValueError, TypeError, RuntimeError) as exc:
-        if len(exc.args) == 1 and isinstance(exc.args[0], str):   # other messages are left alone
-            exc.args = (f"model[{position}]: {exc.args[0]}",)
-        raise
+class naming_errors:
+    """Put ``model[position]: `` in front of a layer's error message; type and traceback stay as they are.
+
+    Used as ``with naming_errors(position): ...`` around every layer call (a class: cheaper per call
+    than a generator-based context manager).
+    """
+
+    def __init__(self, position: int):
+        self.position = position
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, kind, exc, traceback) -> bool:
+        if isinstance(exc, (ValueError, TypeError, RuntimeError)) and len(exc.args) == 1 \
+                and isinstance(exc.args[0], str):     # other messages are left alone
+            exc.args = (f"model[{self.position}]: {exc.args[0]}",)
+        return False                        # the exception goes on

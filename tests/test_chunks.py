@@ -17,7 +17,7 @@ from tests.helpers import SMALL, assert_same_files, edited_checkpoint
 from tests.test_train_cli import assert_one_clean_error_line, cli  # noqa: F401  (cli is a fixture)
 from training import TrainingState, fit
 from training.course_loop import course_initial_weights, course_step
-from training.loop import DEFAULT_CHUNK_SIZE
+from training.loop import DEFAULT_CHUNK_SIZE, chunk_rows
 
 
 def relative(a, b):
@@ -162,12 +162,22 @@ def test_a_checkpoint_from_before_chunks_resumes_without_them(cli, tmp_path):  #
 
 def test_the_default_chunk_size_is_the_cli_default_and_chunks_the_course_batch():
     import train
-    assert train.DEFAULTS["chunk_size"] == DEFAULT_CHUNK_SIZE
-    assert 1 <= DEFAULT_CHUNK_SIZE < 800
+    assert train.DEFAULTS["chunk_size"] == DEFAULT_CHUNK_SIZE == "auto"
+    course = Sequential(Linear(2, 1000, rng=0), ReLU(), Linear(1000, 2, rng=0))
+    X = np.zeros((800, 2))
+    assert chunk_rows("auto", course, X) == 2**20 // (1000 * 8) == 131       # 7 chunks of the 800 rows
+    assert chunk_rows("auto", course, X.astype(np.float32)) == 262         # rows of half the bytes
+    narrow = Sequential(Linear(2, 100, rng=0), ReLU(), Linear(100, 2, rng=0))
+    assert chunk_rows("auto", narrow, X) == 1310                           # the course batch in one chunk
+    wide_input = Sequential(Linear(5000, 10, rng=0))
+    assert chunk_rows("auto", wide_input, np.zeros((3, 5000))) == 26       # the input is the widest array
+    assert chunk_rows("auto", Sequential(Linear(2, 2**20, rng=0)), X) == 1  # never 0 rows
+    assert chunk_rows(None, course, X) is None and chunk_rows(64, course, X) == 64
 
 
 @pytest.mark.parametrize("chunk_size, error", [
     (0, ValueError), (-3, ValueError), (1.5, TypeError), ("100", TypeError), (True, TypeError),
+    ("Auto", TypeError),
 ])
 def test_bad_chunk_sizes_are_named_by_fit(chunk_size, error):
     X, y = make_spiral(10, 3, rng=0)
@@ -176,7 +186,7 @@ def test_bad_chunk_sizes_are_named_by_fit(chunk_size, error):
     with pytest.raises(error, match="chunk_size") as caught:
         fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.1), X, y, steps=2,
             chunk_size=chunk_size)
-    assert "None" in str(caught.value)          # the way to turn chunks off
+    assert "None" in str(caught.value) and '"auto"' in str(caught.value)    # the other choices
     assert all(np.array_equal(model.state_dict()[name], before[name]) for name in before)
 
 

@@ -12,9 +12,11 @@ from checks import NonFiniteError, check_count, check_finite
 from data import BatchStream
 from training.history import History
 
-# Rows per chunk of a step's batch: each [chunk x h] array of the course's network (h = 1000) then
-# stays in a core's L2 cache. Measured with benchmarks/chunk_size.py (docs/performance.md).
-DEFAULT_CHUNK_SIZE = 128
+# fit's default chunk size, "auto": as many rows as make the widest [rows x width] array of the model
+# about CHUNK_BYTES, so that the few such arrays of a chunk's step stay in a core's L2 cache (128
+# rows for the course's network, h = 1000, in float64). Measured with benchmarks/chunk_size.py.
+DEFAULT_CHUNK_SIZE = "auto"
+CHUNK_BYTES = 2**20
 
 
 class Diverged(RuntimeError):
@@ -43,7 +45,7 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, steps: int,
         batch_size: int | None = None, rng: np.random.Generator | int | None = None,
         val: tuple[np.ndarray, np.ndarray] | None = None, log_every: int = 10,
         progress: bool = False, state: TrainingState | None = None,
-        on_step=None, should_stop=None, chunk_size: int | None = DEFAULT_CHUNK_SIZE) -> History:
+        on_step=None, should_stop=None, chunk_size: int | str | None = DEFAULT_CHUNK_SIZE) -> History:
     """Train until ``steps`` updates have been made, and return the history.
 
     Each step is the course loop's iteration: forward, loss, backward, optimizer step. Without
@@ -61,7 +63,8 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, steps: int,
 
     A batch (the full batch, or a mini-batch) of more than ``chunk_size`` rows is computed in
     chunks of consecutive rows (gradient accumulation): forward and backward chunk by chunk, the
-    gradients summed, then the optimizer's single update; ``chunk_size=None`` turns this off.
+    gradients summed, then the optimizer's single update. ``chunk_size="auto"`` (the default) picks
+    the rows from the model's widest layer (``chunk_rows``), an int fixes them, None turns chunks off.
     The math is unchanged: the loss is a mean, L = Σ_c (n_c/N)·L_c, so its gradient is
     Σ_c (n_c/N)·∂L_c/∂θ, because every row's gradient is independent until the sums over n.
     Only the order of the additions differs, so results equal the unchunked step to rounding.
@@ -87,7 +90,7 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, steps: int,
     """
     steps = check_count("steps", steps, minimum=0)
     log_every = check_count("log_every", log_every)
-    chunk_size = _check_chunk_size(chunk_size)
+    chunk_size = chunk_rows(chunk_size, model, X)
     _check_val(val)
     state = TrainingState() if state is None else state
     if steps < state.step:
@@ -222,13 +225,21 @@ def _chunks(n: int, chunk_size: int | None) -> list[slice]:
     return [slice(start, min(start + size, n)) for start in range(0, n, size)]
 
 
-def _check_chunk_size(chunk_size) -> int | None:
+def chunk_rows(chunk_size, model, X: np.ndarray) -> int | None:
+    """Rows per chunk: ``chunk_size`` if it is a number of rows (None: no chunks), or for "auto"
+    CHUNK_BYTES / (bytes of one row of the widest array), the width being the input's or the largest
+    dimension of a parameter (a Linear's [D_in x D_out] W makes [rows x D_out] arrays)."""
     if chunk_size is None:
         return None
+    if isinstance(chunk_size, str) and chunk_size == "auto":
+        if not isinstance(X, np.ndarray):
+            return None                     # the model's forward names what X should be
+        widths = [int(np.prod(X.shape[1:]))] + [max(p.value.shape, default=1) for p in model.parameters()]
+        return max(1, CHUNK_BYTES // (max(widths) * X.dtype.itemsize))
     try:
         return check_count("chunk_size", chunk_size)
     except (TypeError, ValueError) as exc:
-        raise type(exc)(f"{exc} (or None: no chunks)") from None
+        raise type(exc)(f"{exc} (or \"auto\", or None: no chunks)") from None
 
 
 def _correct(scores: np.ndarray, y: np.ndarray) -> int:

@@ -94,14 +94,15 @@ def flag_type(name: str, check: Callable, convert: Callable[[str], object], *, k
     return parse
 
 
-def count_flag(name: str, minimum: int, maximum: int | None = None) -> Callable:
-    """A flag's type: a whole number >= minimum (the shared rule) and <= maximum."""
+def count_flag(name: str, minimum: int, maximum: int | None = None, *, names=()) -> Callable:
+    """A flag's type: a whole number >= minimum (the shared rule) and <= maximum, or one of names."""
     def check(value) -> int:
         value = check_count(name, value, minimum=minimum)
         if maximum is not None and value > maximum:
             raise ValueError(f"{name} must be at most {maximum}, got {value}")
         return value
-    return flag_type(name, check, int, kind="a whole number")
+    kind = "a whole number" + "".join(f" or {n!r}" for n in names)
+    return flag_type(name, check, int, kind=kind, names=names)
 
 
 def number_flag(name: str, low: float = 0, high: float | None = None, *, names=(),

@@ -16,11 +16,14 @@ import sys
 
 import numpy as np
 
+from checks import check_spread
 from data import BatchStream, make_spiral, spawn_generators, train_val_split, validation_size
 from layers import LeakyReLU, Linear, ReLU, Sigmoid, SoftmaxCrossEntropy, Tanh
+from layers.linear import init_std
 from models import Sequential
 from optim import SGD, Adam
 from training import Diverged, TrainingState, fit, plot_curves, plot_decision_boundary, runs
+from training.divergence import DEFAULT_FACTOR, PATIENCE, check_factor
 from training.loop import DEFAULT_CHUNK_SIZE
 
 # Settings ---------------------------------------------------------------------------------
@@ -35,13 +38,14 @@ DEFAULTS = {
     "hidden": 1000, "depth": 1, "activation": "relu", "init": "auto", "dtype": "float64",
     "optimizer": "sgd", "lr": None, "momentum": 0.0, "weight_decay": 0.0,
     "steps": 3000, "batch_size": None, "log_every": 10, "checkpoint_every": 500,
-    "chunk_size": DEFAULT_CHUNK_SIZE,
+    "chunk_size": DEFAULT_CHUNK_SIZE, "diverge_factor": DEFAULT_FACTOR,
 }
 DEFAULT_LR = {"sgd": 1.0, "adam": 1e-3}
 # A resumed run may change these: they decide how long it runs, how often it saves and how it sums a
 # step's gradient (chunk_size: only the rounding differs), not what it computes.
-FREE_ON_RESUME = ("steps", "checkpoint_every", "chunk_size")
-ADDED_SINCE = {"chunk_size": 0}     # settings older checkpoints lack, as their runs had them (0: no chunks)
+FREE_ON_RESUME = ("steps", "checkpoint_every", "chunk_size", "diverge_factor")
+# Settings older checkpoints lack, as their runs had them (0: no chunks, no divergence rule).
+ADDED_SINCE = {"chunk_size": 0, "diverge_factor": 0}
 
 
 # A flag's type: a whole number from minimum (to maximum), or a number from low (below high).
@@ -52,10 +56,11 @@ count, number = runs.count_flag, runs.number_flag
 PARSE = {
     "points": count("points", 1), "classes": count("classes", 2, 1000), "noise": number("noise"),
     "val_fraction": number("val_fraction", 0, 1), "seed": count("seed", 0), "hidden": count("hidden", 1),
-    "depth": count("depth", 0, 1000), "lr": number("lr"), "momentum": number("momentum"),
+    "depth": count("depth", 0, 1000), "lr": number("lr"), "momentum": number("momentum", 0, 1),
     "weight_decay": number("weight_decay"), "steps": count("steps", 0), "batch_size": count("batch_size", 1),
     "log_every": count("log_every", 1), "checkpoint_every": count("checkpoint_every", 1),
     "chunk_size": count("chunk_size", 0, names=("auto",)),
+    "diverge_factor": runs.flag_type("diverge_factor", check_factor, float, kind="a number"),
     "init": number("init", names=("auto", "he", "xavier"),
                    kind="'auto', 'he', 'xavier' or a standard deviation >= 0 such as 0.01"),
 }
@@ -96,11 +101,16 @@ def build_parser() -> runs.ArgumentParser:
     flag("run", "--checkpoint-every", "steps between checkpoints written during the run")
     flag("run", "--chunk-size", "rows per chunk of a step's batch, gradients summed; auto: about 1 MB "
                                 "per [rows x width] array; 0: no chunks")
+    flag("run", "--diverge-factor", f"stop as diverged when the loss of the last {PATIENCE} history rows "
+                                    f"stayed above this x the first row's loss; 0: never "
+                                    f"(default {DEFAULT_FACTOR:g})")
     groups["run"].add_argument("--out", metavar="DIR", type=runs.folder_name,
                                help="folder for the run's files (default runs/<date>-<time>)")
     groups["run"].add_argument("--resume", metavar="RUN", help="continue the run saved in RUN: its folder "
                                                                "or its checkpoint.npz")
     groups["run"].add_argument("--no-progress", action="store_true", help="no progress bar")
+    groups["run"].add_argument("--debug", action="store_true", help="show the traceback of an unexpected "
+                                                                    "error (or set BACKPROP_DEBUG=1)")
     return parser
 
 
@@ -113,7 +123,15 @@ def complete(config: dict) -> dict:
 
 
 def combination_problems(config: dict) -> list[str]:
+    """What the library would refuse in these settings together, by its own rules, found before the run."""
     problems = []
+    dtype = DTYPES[config["dtype"]]
+    for setting, check in (("init", lambda: init_std(complete(config)["init"], 1, 1, dtype)),
+                           ("noise", lambda: check_spread("noise", config["noise"], np.float64))):
+        try:
+            check()
+        except ValueError as exc:
+            problems.append(f"argument --{setting}: {exc}")
     if config["optimizer"] == "adam" and config["momentum"]:
         problems.append("argument --momentum: applies to --optimizer sgd only "
                         "(Adam keeps its own running averages)")
@@ -122,7 +140,11 @@ def combination_problems(config: dict) -> list[str]:
             validation_size(config["val_fraction"], config["points"] * config["classes"])
         except ValueError as exc:
             problems.append(f"argument --val-fraction: {exc}")
-    return problems
+    widths = [2] + [config["hidden"]] * config["depth"] + [config["classes"]]
+    weights = sum((d_in + 1) * d_out for d_in, d_out in zip(widths[:-1], widths[1:], strict=True))
+    samples = config["points"] * config["classes"]
+    return problems + runs.memory_problems({"--hidden": weights * np.dtype(dtype).itemsize,
+                                            "--points": samples * (2 * np.dtype(dtype).itemsize + 8)})
 
 
 def settings(args: argparse.Namespace, parser: runs.ArgumentParser):
@@ -196,6 +218,7 @@ def run(args: argparse.Namespace, parser: runs.ArgumentParser) -> int:
     if checkpoint is not None:
         runs.restore_run(checkpoint, model, optimizer, state)
     out = runs.claim(out, own, default_name=args.out is None and checkpoint is None)
+    args.folder = out                   # named if an unexpected error ends the run
 
     n_val = 0 if val is None else len(val[0])
     print(f"data       spiral, {config['classes']} classes x {config['points']} points, "
@@ -212,7 +235,8 @@ def run(args: argparse.Namespace, parser: runs.ArgumentParser) -> int:
             history = fit(model, loss_fn, optimizer, X, y, steps=config["steps"],
                           batch_size=config["batch_size"], val=val, log_every=config["log_every"],
                           progress=not args.no_progress, state=state, on_step=checkpoint_now,
-                          should_stop=stop, chunk_size=config["chunk_size"] or None)
+                          should_stop=stop, chunk_size=config["chunk_size"] or None,
+                          diverge_factor=config["diverge_factor"])
             trained = record.seconds()
             runs.save_good_checkpoint(out / "checkpoint.npz", model, optimizer, state, config)
         except Diverged as exc:
@@ -238,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     return runs.exit_code(lambda: run(args, parser), prog="train.py",
-                          memory_hint="try a smaller --hidden, --depth or --points")
+                          memory_hint="try a smaller --hidden, --depth or --points",
+                          debug=args.debug, folder=lambda: getattr(args, "folder", None))
 
 
 if __name__ == "__main__":

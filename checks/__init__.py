@@ -51,6 +51,15 @@ def check_real(name: str, value, *, low: float | None = None, high: float | None
     return float(value)
 
 
+def check_spread(name: str, value, dtype) -> float:
+    """A standard deviation σ >= 0 whose draws stay finite in ``dtype``: 10 σ, beyond any draw
+    from N(0, 1) in practice, must not overflow it."""
+    value = check_real(name, value, low=0.0)
+    if value > float(np.finfo(dtype).max) / 10:
+        raise ValueError(f"Invalid {name}: {value} is too large, its draws overflow {np.dtype(dtype)}")
+    return value
+
+
 def check_flag(name: str, value) -> bool:
     """A True/False switch (Python's or NumPy's bool)."""
     if not isinstance(value, (bool, np.bool_)):

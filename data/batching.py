@@ -69,25 +69,36 @@ class BatchStream:
         }
 
     def load_state_dict(self, state: dict) -> None:
-        try:
-            order = np.asarray(state["order"])
-            position = int(state["position"])
-            rng_state = json.loads(str(state["rng"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"batch state is incomplete or damaged ({exc!r})") from exc
-        if order.size and (order.ndim != 1 or not np.array_equal(np.sort(order), np.arange(len(self.X)))):
-            raise ValueError(f"batch state does not fit: its order is not a permutation of {len(self.X)} "
-                             "samples")
-        if not 0 <= position <= len(order):
-            raise ValueError(f"batch state does not fit: position {position} is outside its pass of "
-                             f"{len(order)}")
-        try:
-            self.rng.bit_generator.state = rng_state
-        except (TypeError, ValueError, KeyError) as exc:
-            raise ValueError(f"batch state does not fit: the generator state is for another generator "
-                             f"({exc})") from exc
+        """Continue from ``state_dict()`` output; checked in full before anything changes."""
+        order, position, rng_state = self._parse_state(state)
+        self.rng.bit_generator.state = rng_state
         self._order = order.astype(np.int64)
         self._position = position
+
+    def check_state_dict(self, state: dict) -> None:
+        """The ``ValueError`` ``load_state_dict(state)`` would raise, if any; nothing changes."""
+        self._parse_state(state)
+
+    def _parse_state(self, state: dict) -> tuple[np.ndarray, int, dict]:
+        try:
+            order = np.asarray(state["order"])
+            position = np.asarray(state["position"])
+            rng_state = json.loads(str(state["rng"]))
+        except (KeyError, TypeError, ValueError, RecursionError) as exc:
+            raise ValueError(f"batch state is incomplete or damaged ({exc!r})") from exc
+        if order.size and (order.ndim != 1 or order.dtype.kind not in "iu"
+                           or not np.array_equal(np.sort(order), np.arange(len(self.X)))):
+            raise ValueError(f"batch state does not fit: its order is not a permutation of {len(self.X)} "
+                             "samples")
+        if position.size != 1 or position.dtype.kind not in "iu" or not 0 <= position.item() <= len(order):
+            raise ValueError(f"batch state does not fit: position {position} is outside its pass of "
+                             f"{len(order)} or not a whole number")
+        try:                                # tried on a fresh generator of the same kind: ours is untouched
+            type(self.rng.bit_generator)().state = rng_state
+        except Exception as exc:            # NumPy raises TypeError, ValueError, KeyError, OverflowError, ...
+            raise ValueError(f"batch state does not fit: the generator state is for another generator or "
+                             f"damaged ({type(exc).__name__}: {exc})") from exc
+        return order, int(position.item()), rng_state
 
 
 def _check_batching(X, y, batch_size, shuffle) -> None:

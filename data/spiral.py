@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from checks import as_generator, check_count, check_float_dtype, check_real
+from checks import as_generator, check_count, check_float_dtype, check_spread
 
 
 def make_spiral(n_per_class: int = 100, n_classes: int = 3, noise: float = 0.2,
@@ -23,17 +23,14 @@ def make_spiral(n_per_class: int = 100, n_classes: int = 3, noise: float = 0.2,
     """
     n_per_class = check_count("n_per_class", n_per_class)
     n_classes = check_count("n_classes", n_classes)
-    noise = check_real("noise", noise, low=0.0)
+    noise = check_spread("noise", noise, np.float64)      # the angles are float64 whatever ``dtype``
     dtype = check_float_dtype("dtype", dtype)
     rng = as_generator("rng", rng)
     xs, ys = [], []
     for c in range(n_classes):
         r = np.linspace(0.0, 1.0, n_per_class)
-        with np.errstate(over="ignore", invalid="ignore"):     # a huge noise: caught below
-            t = np.linspace(4.0 * c, 4.0 * (c + 1), n_per_class) + noise * rng.standard_normal(n_per_class)
-            xs.append(np.column_stack([r * np.sin(t), r * np.cos(t)]))
+        t = np.linspace(4.0 * c, 4.0 * (c + 1), n_per_class) + noise * rng.standard_normal(n_per_class)
+        xs.append(np.column_stack([r * np.sin(t), r * np.cos(t)]))
         ys.append(np.full(n_per_class, c, dtype=np.int64))
     X = np.concatenate(xs).astype(dtype, copy=False)
-    if not np.isfinite(X).all():            # only a noise near the float limit gets here
-        raise ValueError(f"Invalid noise: {noise} is too large (the angles overflow)")
     return X, np.concatenate(ys)

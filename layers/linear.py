@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from checks import as_generator, check_count, check_float_dtype, check_real, check_upstream
+from checks import as_generator, check_count, check_float_dtype, check_spread, check_upstream
 from layers.base import Layer, keep_for_backward
 
 
@@ -75,7 +75,4 @@ def init_std(init: str | float, fan_in: int, fan_out: int, dtype: np.dtype) -> f
     if isinstance(init, str):
         raise ValueError(f"Invalid init: {init!r} "
                          "(expected 'he', 'xavier' or a standard deviation such as 0.01)")
-    std = check_real("init standard deviation", init, low=0.0)
-    if std > float(np.finfo(dtype).max) / 10:   # 10 σ: no draw from N(0, 1) reaches it
-        raise ValueError(f"Invalid init standard deviation: {std} overflows {dtype}")
-    return std
+    return check_spread("init standard deviation", init, dtype)

@@ -63,7 +63,7 @@ def read_architecture(path, arrays: dict[str, np.ndarray]) -> list[dict]:
     """The architecture entry of a file read from ``path``, or a ``ValueError`` if it is damaged."""
     try:
         layers = json.loads(str(arrays["architecture"]))
-    except (KeyError, ValueError):          # missing, or not JSON
+    except (KeyError, ValueError, RecursionError):      # missing, not JSON, or nested beyond parsing
         layers = None
     if not isinstance(layers, list) or not all(isinstance(one, dict) and "kind" in one for one in layers):
         raise ValueError(f"cannot load {path}: damaged file (its architecture is not a JSON list of layers)")

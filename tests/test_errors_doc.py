@@ -417,10 +417,16 @@ TRIGGERS = {
     "E-fit-continue-data": lambda: fit_twice(
         {"batch_size": 4, "rng": 0}, {"batch_size": 4, "data": make_spiral(10, 3, rng=1)}),
     "E-fit-diverged": lambda: (lambda run: fit(*run, steps=5))(small_problem(lr=1e200, activation=ReLU)),
+    "E-fit-diverged-stuck": lambda: fit(*small_problem(lr=1e10, activation=ReLU), steps=200, log_every=1),
+    "E-fit-diverged-start": lambda: (lambda m, loss, opt, X, y: fit(m, loss, opt, X * 1e308, y, steps=2))(
+        *small_problem(activation=ReLU)),
+    "E-fit-diverge-factor": lambda: fit(*small_problem(), steps=2, diverge_factor=0.5),
     "E-history-column": lambda: History().column("accuracy"),
     "E-ckpt-weights-only": lambda: (two_layer().save(C), read_checkpoint(C)),
     "E-ckpt-missing-entry": lambda: read_checkpoint(checkpoint_with(Path(C), step=None)),
     "E-ckpt-config": lambda: read_checkpoint(checkpoint_with(Path(C), config=np.array("[8]"))),
+    "E-ckpt-step": lambda: read_checkpoint(checkpoint_with(Path(C), step=np.array(7.9))),
+    "E-ckpt-nested": lambda: read_checkpoint(checkpoint_with(Path(C), config=np.array("[" * 100_000))),
     "E-ckpt-history-columns": lambda: read_checkpoint(
         checkpoint_with(Path(C), **{"history/val_loss": None, "history/val_accuracy": None})),
     "E-ckpt-history-lengths": lambda: read_checkpoint(
@@ -442,6 +448,8 @@ TRIGGERS = {
     "E-cli-typo": Cli(["--hiden", "64"]),
     "E-cli-adam-momentum": Cli(["--optimizer", "adam", "--momentum", "0.9"]),
     "E-cli-val-fraction": Cli(["--points", "2", "--val-fraction", "0.1"]),
+    "E-cli-library-rule": Cli(["--init", "1e38", "--dtype", "float32"]),
+    "E-cli-too-large": Cli(["--hidden", "1000000000000000000"]),
     "E-cli-resume-missing": Cli(["--resume", "nope.npz"]),
     "E-cli-resume-folder": Cli(["--resume", "run"], lambda mp: folder("run")),
     "E-cli-resume-damaged": Cli(RESUME, lambda mp: a_finished_run({"activation": "gelu"})),
@@ -453,10 +461,14 @@ TRIGGERS = {
     "E-cli-out-taken": Cli([*SMALL, "--out", "run"], lambda mp: a_finished_run()),
     "E-cli-out-claimed": Cli([*SMALL, "--out", "run"], claimed_while_starting),
     "E-cli-unwritable": Cli([*SMALL, "--out", "notes.txt/run"], lambda mp: Path("notes.txt").write_text("")),
-    "E-cli-memory": Cli([*SMALL, "--hidden", "100000000000"],
+    "E-cli-memory": Cli(SMALL,
                         lambda mp: mp.setattr(train, "build_model", Mock(side_effect=MemoryError))),
     "E-cli-diverged": Cli([*SMALL, "--lr", "1e200", "--steps", "50", "--checkpoint-every", "1",
                            "--out", "run"]),
+    "E-cli-diverged-stuck": Cli([*SMALL, "--lr", "1e10", "--steps", "600", "--log-every", "1",
+                                 "--out", "run"]),
+    "E-cli-unexpected": Cli([*SMALL, "--steps", "2", "--out", "run"], lambda mp: mp.setattr(
+        train, "plot_curves", Mock(side_effect=ZeroDivisionError("boom")))),
     "E-cli-abort": Cli([*SMALL, "--steps", "50", "--out", "run"], ctrl_c_twice),
 }
 

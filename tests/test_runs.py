@@ -184,7 +184,7 @@ def test_a_negative_step_count_and_an_unreadable_file_fail_with_one_line(checkpo
     arrays = read_npz(checkpoint)
     arrays["step"] = np.array(-5)
     np.savez(tmp_path / "negative.npz", **arrays)
-    with raises(runs.Failure, "damaged checkpoint", "step count is -5"):
+    with raises(runs.Failure, "damaged checkpoint", "step count", "-5"):
         resumed(tmp_path / "negative.npz", {"steps": 10})
     with raises(runs.Failure, str(tmp_path / "nope.npz"), "no such file") as caught:
         resumed(tmp_path / "nope.npz", {"steps": 10})
@@ -348,11 +348,17 @@ def test_an_expected_failure_is_one_line_and_its_exit_code(capsys, error, code, 
     assert runs.exit_code(lambda: 0, prog="script.py", memory_hint="") == runs.EXIT_OK == 0
 
 
-def test_an_unexpected_error_is_not_hidden():
+def test_an_unexpected_error_is_not_hidden_it_is_named_in_one_line_with_the_traceback_on_demand(
+        capsys, monkeypatch):
     def work():
         raise ZeroDivisionError("a bug")
-    with pytest.raises(ZeroDivisionError):
-        runs.exit_code(work, prog="script.py", memory_hint="")
+    monkeypatch.delenv("BACKPROP_DEBUG", raising=False)
+    assert runs.exit_code(work, prog="script.py", memory_hint="", folder=lambda: Path("runs/x")) == 1
+    line = capsys.readouterr().err
+    assert line.count("\n") == 1 and "unexpected ZeroDivisionError: a bug" in line and "runs/x" in line
+    assert runs.exit_code(work, prog="script.py", memory_hint="", debug=True) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and 'raise ZeroDivisionError("a bug")' in err and "no run folder" in err
 
 
 def test_the_summary_line_reads_the_final_history_row():

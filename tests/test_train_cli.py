@@ -223,7 +223,7 @@ def damaged_checkpoint(finished_run, tmp_path, **changes):
     (dict(checkpoint_every=0), ("checkpoint_every", "positive int", "got 0")),
     (dict(optimizer="rmsprop"), ("optimizer 'rmsprop'", "sgd, adam")),
     (dict(lr=float("inf")), ("lr: inf", "finite number")),
-    (dict(step=-5), ("step count is -5",)),
+    (dict(step=-5), ("step count", "-5")),
 ])
 def test_a_checkpoint_with_damaged_settings_gives_one_line(cli, finished_run, tmp_path, changes, fragments):
     path = damaged_checkpoint(finished_run, tmp_path, **changes)
@@ -326,3 +326,75 @@ def test_ctrl_c_while_starting_up_stops_before_anything_is_written(tmp_path):
     process.communicate(timeout=60)
     assert process.returncode == -signal.SIGINT
     assert not (tmp_path / "run").exists()
+
+
+# Settings the library would refuse, unexpected errors, divergence beyond NaN -------------------
+
+@pytest.mark.parametrize("flags, words", [
+    (["--momentum", "1"], ("--momentum", "0 <= momentum < 1")),
+    (["--momentum", "2.5"], ("--momentum", "2.5")),
+    (["--init", "1e308"], ("--init", "1e+308", "overflow float64")),
+    (["--init", "1e38", "--dtype", "float32"], ("--init", "1e+38", "overflow float32")),
+    (["--noise", "1e308"], ("--noise", "1e+308", "too large")),
+    (["--hidden", "1000000000000000000"], ("--hidden", "memory")),
+    (["--points", "1e31"], ("--points", "whole number")),
+    (["--points", "1" + "0" * 31], ("--points", "memory")),
+    (["--lr", "-1e-3"], ("--lr", "-0.001", "lr >= 0")),
+    (["--diverge-factor", "0.5"], ("--diverge-factor", "0.5", "> 1")),
+])
+def test_a_setting_the_library_would_refuse_is_one_line_and_exit_2(cli, flags, words):
+    result = cli(*SMALL, *flags, "--steps", "2", "--out", "run")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert [word for word in words if word not in lines[0]] == [], lines[0]
+    assert not Path("run").exists()
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"momentum": 1.5}, ("damaged checkpoint", "momentum", "1.5")),
+    ({"init": 1e308}, ("damaged checkpoint", "--init", "1e+308")),
+    ({"hidden": 10**18}, ("damaged checkpoint", "--hidden", "memory")),
+    ({"diverge_factor": 0.5}, ("damaged checkpoint", "diverge_factor", "0.5")),
+])
+def test_a_checkpoint_whose_config_holds_such_a_value_is_one_line(cli, changes, words):
+    assert cli(*SMALL, "--steps", "2", "--out", "run").returncode == 0
+    edited_checkpoint(Path("run/checkpoint.npz"), Path("edited.npz"), **changes)
+    result = cli("--resume", "edited.npz", "--steps", "4", "--out", "again")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert [word for word in words if word not in lines[0]] == [], lines[0]
+
+
+def test_a_checkpoint_step_of_7_9_is_refused_not_read_as_7(cli):
+    assert cli(*SMALL, "--steps", "2", "--out", "run").returncode == 0
+    edited_checkpoint(Path("run/checkpoint.npz"), Path("edited.npz"), step=7.9)
+    result = cli("--resume", "edited.npz", "--steps", "10", "--out", "again")
+    assert result.returncode == 1 and "step count" in result.stderr and "7.9" in result.stderr
+
+
+def test_an_unexpected_error_is_one_line_naming_it_and_the_folder_and_debug_shows_the_traceback(
+        cli, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("boom")
+    monkeypatch.setattr(train_module, "plot_curves", broken)
+    result = cli(*SMALL, "--steps", "2", "--out", "run")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert "unexpected ZeroDivisionError: boom" in lines[0] and "in run" in lines[0] and "--debug" in lines[0]
+    result = cli(*SMALL, "--steps", "2", "--out", "run2", "--debug")
+    assert "Traceback" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("train.py: error: unexpected")
+    monkeypatch.setenv("BACKPROP_DEBUG", "1")
+    assert "Traceback" in cli(*SMALL, "--steps", "2", "--out", "run3").stderr
+
+
+def test_a_loss_stuck_far_above_its_start_stops_the_run_as_diverged(cli):
+    result = cli(*SMALL, "--lr", "1e10", "--steps", "600", "--log-every", "1", "--checkpoint-every", "20",
+                 "--out", "run")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert "step 50" in lines[0] and "stayed above 2 x its first value" in lines[0]
+    assert "the last good checkpoint is run/checkpoint.npz" in lines[0]
+    assert json.loads(Path("run/config.json").read_text())["status"] == "diverged"
+    assert cli(*SMALL, "--lr", "1e10", "--steps", "60", "--log-every", "1", "--diverge-factor", "0",
+               "--out", "off").returncode == 0

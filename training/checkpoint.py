@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from checks import check_count
 from models.savefile import (
     MODEL,
     check_format,
@@ -75,8 +76,11 @@ def read_checkpoint(path) -> Checkpoint:
             f"cannot resume from {path}: damaged checkpoint (the entry {missing[0]!r} is missing)")
     try:
         config = json.loads(str(arrays["config"]))
-        step = int(arrays["step"])
+        step = whole_number("its step count", arrays["step"])
         history = History.from_arrays(entries_under(arrays, "history/"))
+    except RecursionError:                  # e.g. 100,000 nested "[": Python's parser gives up
+        raise ValueError(f"cannot resume from {path}: damaged checkpoint (its config is nested too "
+                         "deeply)") from None
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"cannot resume from {path}: damaged checkpoint ({exc})") from exc
     if not isinstance(config, dict):
@@ -89,25 +93,44 @@ def read_checkpoint(path) -> Checkpoint:
 def restore(checkpoint: Checkpoint, model, optimizer, state: TrainingState) -> None:
     """Put the checkpoint's weights, optimizer state, batch position and history in place.
 
-    All or nothing: if any part does not fit, the parts already loaded are put back as they were.
+    All or nothing: every part is checked before the first array changes (each ``load_state_dict``
+    checks its own part before it copies; the batch stream's part is checked first, as it loads
+    last), and if anything still fails during the copies (even a Ctrl-C), everything already
+    copied is put back as it was.
     """
-    saved = [array.copy() for array in _state_arrays(model, optimizer)]
-    step_count = optimizer.step_count
     try:
         if (state.batches is None) != (not checkpoint.batches):
             kinds = ("full-batch", "mini-batch") if checkpoint.batches else ("mini-batch", "full-batch")
             raise ValueError(f"it was saved by a {kinds[1]} run, but this run is {kinds[0]}")
+        if state.batches is not None:
+            state.batches.check_state_dict(checkpoint.batches)
+        whole_number("its step count", checkpoint.step)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"cannot resume from {checkpoint.path}: {exc}") from exc
+    saved = [array.copy() for array in _state_arrays(model, optimizer)]
+    step_count = optimizer.step_count
+    try:
         load_into(model, checkpoint.architecture, checkpoint.model)
         optimizer.load_state_dict(checkpoint.optimizer)
         if state.batches is not None:
             state.batches.load_state_dict(checkpoint.batches)
-    except ValueError as exc:
+    except BaseException as exc:
         for array, before in zip(_state_arrays(model, optimizer), saved, strict=True):
             array[...] = before             # copied back as they were, whatever they hold
         optimizer.step_count = step_count
-        raise ValueError(f"cannot resume from {checkpoint.path}: {exc}") from exc
+        if isinstance(exc, ValueError):
+            raise ValueError(f"cannot resume from {checkpoint.path}: {exc}") from exc
+        raise
     state.step = checkpoint.step
     state.history = checkpoint.history
+
+
+def whole_number(name: str, value) -> int:
+    """One whole number >= 0 (a count saved as a 0-d array, or an int): 7.9 is refused, not read as 7."""
+    value = np.asarray(value)
+    if value.size != 1:
+        raise ValueError(f"{name} must be one whole number, got an array of shape {value.shape}")
+    return check_count(name, value.item(), minimum=0)
 
 
 def _state_arrays(model, optimizer) -> list:

@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from checks import NonFiniteError, check_count, check_finite
 from data import BatchStream
+from training.divergence import DEFAULT_FACTOR, check_factor, stuck_loss
 from training.history import History
 
 # fit's default chunk size, "auto": as many rows as make the widest [rows x width] array of the model
@@ -20,13 +21,21 @@ CHUNK_BYTES = 2**20
 
 
 class Diverged(RuntimeError):
-    """A loss, score or gradient became NaN or infinite: the run cannot go on."""
+    """A loss, score or gradient became NaN or infinite, or the loss stayed far above its start
+    (``reason``, training/divergence.py): the run cannot go on.
 
-    def __init__(self, step: int, what: str, value: float):
+    The learning rate is blamed only once updates have been made; at step 0 nothing but the
+    inputs and the initial weights produced the numbers.
+    """
+
+    def __init__(self, step: int, what: str, value: float, *, reason: str | None = None):
         self.step = step
         self.what = what
         self.value = value
-        super().__init__(f"training diverged at step {step}: {what} is {value} (try a smaller learning rate)")
+        hint = ("try a smaller learning rate" if step > 0 else
+                "before any update: the inputs or the initial weights are too large; "
+                "scale the inputs down or use a smaller init")
+        super().__init__(f"training diverged at step {step}: {reason or f'{what} is {value}'} ({hint})")
 
 
 @dataclass
@@ -45,7 +54,8 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, steps: int,
         batch_size: int | None = None, rng: np.random.Generator | int | None = None,
         val: tuple[np.ndarray, np.ndarray] | None = None, log_every: int = 10,
         progress: bool = False, state: TrainingState | None = None,
-        on_step=None, should_stop=None, chunk_size: int | str | None = DEFAULT_CHUNK_SIZE) -> History:
+        on_step=None, should_stop=None, chunk_size: int | str | None = DEFAULT_CHUNK_SIZE,
+        diverge_factor: float = DEFAULT_FACTOR) -> History:
     """Train until ``steps`` updates have been made, and return the history.
 
     Each step is the course loop's iteration: forward, loss, backward, optimizer step. Without
@@ -87,10 +97,14 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, steps: int,
     that step's update touches the weights (the loss checks its scores and the optimizer its
     gradients, once each per step); at every history row it also checks the weights and the
     optimizer's state (an overflowing Adam buffer freezes a run without ever producing a NaN score).
+    It also raises ``Diverged`` when the training loss of the last 50 history rows stayed above
+    ``diverge_factor`` × the first row's loss (training/divergence.py); ``diverge_factor=0`` turns
+    that rule off.
     """
     steps = check_count("steps", steps, minimum=0)
     log_every = check_count("log_every", log_every)
     chunk_size = chunk_rows(chunk_size, model, X)
+    diverge_factor = check_factor(diverge_factor)
     _check_val(val)
     state = TrainingState() if state is None else state
     if steps < state.step:
@@ -116,6 +130,7 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, steps: int,
                 measured = batch_step.step(X_batch, y_batch, measure=logging and full_batch)
                 if logging:
                     _log(state.history, step, model, loss_fn, X, y, val, bar, measured, optimizer, chunk_size)
+                    _require_loss_not_stuck(state.history, step, diverge_factor)
                 optimizer.step()
             except NonFiniteError as exc:   # the loss's scores or the optimizer's gradients
                 raise Diverged(step, exc.what, exc.value) from None
@@ -244,6 +259,12 @@ def chunk_rows(chunk_size, model, X: np.ndarray) -> int | None:
 
 def _correct(scores: np.ndarray, y: np.ndarray) -> int:
     return int(np.count_nonzero(scores.argmax(axis=1) == y))
+
+
+def _require_loss_not_stuck(history: History, step: int, factor: float) -> None:
+    reason = stuck_loss(history, factor)
+    if reason is not None:
+        raise Diverged(step, "the training loss", history[-1]["loss"], reason=reason)
 
 
 def _require_finite(step: int, what: str, values) -> None:

@@ -24,11 +24,14 @@ import datetime
 import difflib
 import json
 import math
+import os
 import platform
+import re
 import signal
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
@@ -52,8 +55,13 @@ class Failure(Exception):
         self.code = code
 
 
-def exit_code(work: Callable[[], int], *, prog: str, memory_hint: str) -> int:
-    """``work()``'s exit code; an expected failure becomes one line on stderr and its code."""
+def exit_code(work: Callable[[], int], *, prog: str, memory_hint: str, debug: bool = False,
+              folder: Callable[[], Path | None] = lambda: None) -> int:
+    """``work()``'s exit code; an expected failure becomes one line on stderr and its code.
+
+    Any other exception is a bug: one line naming it and the run's ``folder()`` (exit 1), with the
+    traceback first if ``debug`` or the environment variable BACKPROP_DEBUG is set (to anything but 0).
+    """
     try:
         return work()
     except Failure as exc:
@@ -64,8 +72,27 @@ def exit_code(work: Callable[[], int], *, prog: str, memory_hint: str) -> int:
         message, code = f"out of memory: the model or data is too large ({memory_hint})", EXIT_FAILED
     except KeyboardInterrupt:
         message, code = "aborted; the last checkpoint on disk is unchanged", EXIT_INTERRUPTED
+    except Exception as exc:                # noqa: BLE001 -- a bug: told in one line, the traceback on demand
+        if debug or os.environ.get("BACKPROP_DEBUG", "0") not in ("", "0"):
+            traceback.print_exc()
+        saved = folder()
+        where = "no run folder was made" if saved is None else f"the run's files so far are in {saved}"
+        message = (f"unexpected {type(exc).__name__}: {exc} ({where}; "
+                   f"--debug or BACKPROP_DEBUG=1 shows the traceback)")
+        code = EXIT_FAILED
     print(f"{prog}: error: {message}", file=sys.stderr)
     return code
+
+
+def memory_problems(needs: dict[str, int]) -> list[str]:
+    """The flags in ``needs`` whose arrays alone (``needs[flag]`` bytes, a lower bound of what the run
+    needs) exceed this machine's memory: refused at once rather than failing after minutes of swapping."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):      # no sysconf (Windows): NumPy's limit on an array
+        total = 2**63 - 1
+    return [f"argument {flag}: the run needs at least {nbytes / 1e9:.3g} GB for it, more than this "
+            f"machine's memory ({total / 1e9:.3g} GB)" for flag, nbytes in needs.items() if nbytes > total]
 
 
 def warn(prog: str, message: str) -> None:
@@ -116,6 +143,12 @@ def number_flag(name: str, low: float = 0, high: float | None = None, *, names=(
 class ArgumentParser(argparse.ArgumentParser):
     """argparse's parser, with "(see --help)" after its one-line usage error (exit code 2), or for a
     mistyped flag the nearest real one: "unrecognized arguments: --hiden (did you mean --hidden?)"."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # -1e-3 is a negative number, not an option: argparse reads only -1 and -0.5 as numbers
+        # (Python 3.13 reads -1e-3 so too).
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
     def error(self, message):
         hint = "see --help"
@@ -209,8 +242,6 @@ def resumed_config(path, given: dict, *, checks: dict[str, Callable], choices: d
     for name, value in (added or {}).items():
         saved.setdefault(name, value)
     found = saved_setting_problems(saved, checks, choices, optional) or combined(saved)
-    if checkpoint.step < 0:
-        found.append(f"its step count is {checkpoint.step}")
     if found:
         raise Failure(f"cannot resume from {path}: damaged checkpoint ({'; '.join(found)})")
     asked = complete(dict(saved, **given))

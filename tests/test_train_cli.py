@@ -92,8 +92,8 @@ def test_a_small_run_from_the_shell_writes_valid_outputs(tmp_path):
     assert result.returncode == 0, result.stderr
     summary = result.stdout.strip().splitlines()[-1]
     assert "train accuracy" in summary and "val accuracy" in summary and "step 45" in summary
-    assert sorted(os.listdir(out)) == ["boundary.png", "checkpoint.npz", "config.json", "history.csv",
-                                       "loss.png"]
+    assert sorted(os.listdir(out)) == [".lock", "boundary.png", "checkpoint.npz", "config.json",
+                                       "history.csv", "loss.png"]
 
     for figure in ("loss.png", "boundary.png"):
         pixels = matplotlib.image.imread(out / figure)
@@ -238,9 +238,11 @@ def test_unwritable_output_folders_give_one_line(cli, tmp_path):
     assert_one_clean_error_line(result, 1, "cannot write the run's files")
     assert_one_clean_error_line(cli(*SMALL, "--out", tmp_path / "a-file"), 2, "is a file, not a folder")
     assert_one_clean_error_line(cli(*SMALL, "--out", ""), 2, "argument --out", "empty name")
-    if Path("/proc/self").is_dir():          # a folder nobody can create files in, even root
-        assert_one_clean_error_line(cli(*SMALL, "--steps", 2, "--out", "/proc/self"), 1,
+    if Path("/proc/self").is_dir():          # a folder nobody can create folders in, even root
+        assert_one_clean_error_line(cli(*SMALL, "--steps", 2, "--out", "/proc/self/run"), 1,
                                     "cannot write the run's files")
+        assert_one_clean_error_line(cli(*SMALL, "--steps", 2, "--out", "/proc/self"), 2,
+                                    "/proc/self is not a run folder of train.py")
 
 
 def test_unusable_checkpoints_give_one_line(cli, finished_run, tmp_path):
@@ -315,14 +317,14 @@ def test_ctrl_c_saves_and_the_run_resumes(cli, tmp_path):
 
 
 def test_ctrl_c_while_starting_up_stops_before_anything_is_written(tmp_path):
-    """Before training starts, Ctrl-C is Python's own KeyboardInterrupt: the process ends by
-    SIGINT (as the shell expects of an interrupted program), and no run folder exists yet."""
+    """Ctrl-C while NumPy and matplotlib load: one line and exit 130, as later, and no run folder yet."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     command = [sys.executable, str(ROOT / "train.py"), *SMALL, "--out", str(tmp_path / "run")]
     process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
     time.sleep(0.3)                           # Python is up; NumPy and matplotlib are still loading
     process.send_signal(signal.SIGINT)
-    process.communicate(timeout=60)
-    assert process.returncode == -signal.SIGINT
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert stderr == "train.py: interrupted while starting; nothing was written\n"
     assert not (tmp_path / "run").exists()

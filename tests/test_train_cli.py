@@ -328,3 +328,92 @@ def test_ctrl_c_while_starting_up_stops_before_anything_is_written(tmp_path):
     assert process.returncode == 130, stderr
     assert stderr == "train.py: interrupted while starting; nothing was written\n"
     assert not (tmp_path / "run").exists()
+
+
+# Whose files a run may write, figures, and the record after a failure ------------------------
+
+def folder_bytes(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*"))
+            if path.is_file()}
+
+
+def test_a_users_folder_is_refused_and_left_byte_for_byte(cli, tmp_path):
+    mine = tmp_path / "P"
+    mine.mkdir()
+    (mine / "history.csv").write_text("mine\n")
+    (mine / "loss.png").write_bytes(b"my figure")
+    before = folder_bytes(mine)
+    result = cli(*SMALL, "--steps", 3, "--out", mine)
+    assert_one_clean_error_line(result, 2, f"{mine} is not a run folder of train.py",
+                                "it holds history.csv, loss.png", "nothing in it was changed")
+    assert folder_bytes(mine) == before and sorted(os.listdir(mine)) == ["history.csv", "loss.png"]
+
+
+def test_a_copied_checkpoint_resumes_only_into_a_new_folder(cli, finished_run, tmp_path):
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    shutil.copy(finished_run, backup / "copy.npz")
+    (backup / "history.csv").write_text("mine\n")
+    before = folder_bytes(backup)
+    result = cli("--resume", backup / "copy.npz", "--steps", 5, "--no-progress")
+    assert_one_clean_error_line(result, 2, f"cannot resume into {backup}", "pass --out NEWFOLDER")
+    assert folder_bytes(backup) == before
+    moved = cli("--resume", backup / "copy.npz", "--steps", 5, "--no-progress", "--out", tmp_path / "new")
+    assert moved.returncode == 0, moved.stderr
+    assert folder_bytes(backup) == before and read_npz(tmp_path / "new" / "checkpoint.npz")["step"] == 5
+
+
+def test_a_long_path_is_one_clear_line(cli, tmp_path):
+    long = "x" * 300
+    for args in (["--out", long], ["--resume", long], ["--resume", Path(long, "checkpoint.npz")]):
+        result = cli(*SMALL, *args)
+        assert_one_clean_error_line(result, 2 if args[0] == "--out" else 1, "the path is too long")
+        assert "Errno" not in result.stderr
+
+
+def test_plot_only_draws_the_figures_of_a_run_again(cli, tmp_path):
+    out = tmp_path / "run"
+    assert cli(*SMALL, "--steps", 4, "--log-every", 2, "--out", out).returncode == 0
+    history = (out / "history.csv").read_bytes()
+    for name in ("loss.png", "boundary.png", "history.csv"):
+        (out / name).unlink()
+    checkpoint = (out / "checkpoint.npz").read_bytes()
+    drawn = cli("--resume", out, "--plot-only")
+    assert drawn.returncode == 0, drawn.stderr
+    assert drawn.stdout.strip() == f"saved      history.csv, loss.png, boundary.png in {out} (step 4)"
+    assert (out / "loss.png").exists() and (out / "boundary.png").exists()
+    assert (out / "history.csv").read_bytes() == history
+    assert (out / "checkpoint.npz").read_bytes() == checkpoint          # nothing trained, nothing saved
+    record = json.loads((out / "config.json").read_text())
+    assert record["status"] == "completed" and record["figures"] == {"loss.png": "drawn",
+                                                                     "boundary.png": "drawn"}
+    for args in (["--plot-only"], ["--resume", out, "--plot-only", "--out", tmp_path / "else"]):
+        assert_one_clean_error_line(cli(*args), 2, "argument --plot-only", "--resume RUN")
+
+
+def test_a_figure_that_cannot_be_drawn_is_one_warning_and_the_run_completes(cli, tmp_path, monkeypatch):
+    def overflow(*args, **kwargs):
+        raise OverflowError("cannot convert float infinity to integer")
+    monkeypatch.setattr(train_module, "plot_curves", overflow)
+    result = cli(*SMALL, "--steps", 3, "--out", tmp_path / "run")
+    assert result.returncode == 0
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("train.py: warning: cannot draw loss.png (OverflowError")
+    record = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert record["status"] == "completed" and record["figures"]["loss.png"].startswith("not drawn")
+    assert record["figures"]["boundary.png"] == "drawn"
+
+
+def test_a_full_disk_leaves_the_record_saying_failed(cli, tmp_path, monkeypatch):
+    real = train_module.runs.save_good_checkpoint
+
+    def disk_full_at_step_4(path, model, optimizer, state, config):
+        if state.step == 4:
+            raise OSError(28, "No space left on device")
+        real(path, model, optimizer, state, config)
+    monkeypatch.setattr(train_module.runs, "save_good_checkpoint", disk_full_at_step_4)
+    result = cli(*SMALL, "--steps", 6, "--checkpoint-every", 2, "--out", tmp_path / "run")
+    assert_one_clean_error_line(result, 1, "No space left on device")
+    record = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert record["status"] == "failed" and "No space left on device" in record["message"]
+    assert read_npz(tmp_path / "run" / "checkpoint.npz")["step"] == 2        # the last good one stays

@@ -3,10 +3,12 @@
     python train.py                      # the course's two-class spiral: 2 x 400 points, h = 1000
     python train.py --depth 3 --activation tanh --optimizer adam --lr 0.01 --batch-size 64
     python train.py --resume runs/<run> --steps 6000         # or runs/<run>/checkpoint.npz
+    python train.py --resume runs/<run> --plot-only          # draw a run's figures again
 
 A run's files go to one folder (--out, by default runs/<date>-<time>): checkpoint.npz (what --resume
 needs), history.csv, config.json (every setting, library versions, the outcome), loss.png, boundary.png.
-The machinery around the run (its folder and record, resuming, Ctrl-C, exit codes) is in training/runs.py.
+The machinery around the run (its folder and record, resuming, Ctrl-C, exit codes) is in training/runs.py;
+which folders a run may write to, and its lock (one train.py per run folder), in training/files.py.
 """
 
 from __future__ import annotations
@@ -210,7 +212,7 @@ def run(args: argparse.Namespace, parser: runs.ArgumentParser) -> int:
             state.history.to_csv(out / "history.csv")
             figures = draw_figures(config, state.history, model, X, y, val, out)
             runs.update_record(out, state, figures=figures)
-            print(f"saved      history.csv, {', '.join(figures)} in {out} (step {state.step})")
+            print(f"saved      {', '.join(['history.csv', *drawn(figures)])} in {out} (step {state.step})")
             return runs.EXIT_OK
 
         n_val = 0 if val is None else len(val[0])
@@ -239,8 +241,10 @@ def run(args: argparse.Namespace, parser: runs.ArgumentParser) -> int:
         if stop.requested:
             return stop.saved_and_stopped(state.step, out / "checkpoint.npz")
 
-        record.drew(draw_figures(config, history, model, X, y, val, out))
-    print(f"saved      checkpoint.npz, history.csv, config.json, loss.png, boundary.png in {out}")
+        figures = draw_figures(config, history, model, X, y, val, out)
+        record.drew(figures)
+    saved = ["checkpoint.npz", "history.csv", "config.json", *drawn(figures)]
+    print(f"saved      {', '.join(saved)} in {out}")
     print(runs.summary(history[-1], trained))
     return runs.EXIT_OK
 
@@ -256,6 +260,10 @@ def draw_figures(config: dict, history, model: Sequential, X, y, val, out) -> di
         "boundary.png": lambda path: plot_decision_boundary(model, X, y, path, val=val,
                                                             title=f"{title}\n{accuracy}"),
     })
+
+
+def drawn(figures: dict[str, str]) -> list[str]:
+    return [name for name, outcome in figures.items() if outcome == "drawn"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -267,6 +267,7 @@ def test_a_folder_that_holds_a_run_is_refused(tmp_path, checkpoint):
 @pytest.mark.parametrize("files_there", [
     {"history.csv": "mine\n"},
     {"config.json": "{}"},                                  # a config.json, but not a run's record
+    {"config.json": '{"config": {"hidden": 4}, "vers'},     # cut short
     {"config.json": "", "notes.txt": "mine"},
     {"checkpoint.npz": "x", "a": "1", "b": "2", "c": "3"},
 ])
@@ -283,6 +284,8 @@ def test_a_folder_that_is_not_a_run_is_refused_and_left_as_it_was(tmp_path, file
                     "nothing in it was changed", "choose a new or empty folder with --out") as caught:
             attempt()
         assert caught.value.code == runs.EXIT_USAGE
+        named = "its config.json is not a run's record" in str(caught.value)
+        assert named == ("config.json" in files_there)
     assert folder_bytes(folder) == before
 
 

@@ -399,6 +399,8 @@ def test_a_figure_that_cannot_be_drawn_is_one_warning_and_the_run_completes(cli,
     assert result.returncode == 0
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("train.py: warning: cannot draw loss.png (OverflowError")
+    assert result.stdout.splitlines()[-2].startswith("saved      checkpoint.npz, history.csv, config.json, "
+                                                     "boundary.png in ")
     record = json.loads((tmp_path / "run" / "config.json").read_text())
     assert record["status"] == "completed" and record["figures"]["loss.png"].startswith("not drawn")
     assert record["figures"]["boundary.png"] == "drawn"

@@ -279,8 +279,10 @@ def refuse_folder(folder: Path, kind: str, own: bool, *, hint: bool = True) -> N
         raise Failure(f"{folder} already holds a run; choose another --out{more}", EXIT_USAGE)
     names = sorted(name for name in os.listdir(folder) if name != files.LOCK)
     shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
-    raise Failure(f"{folder} is not a run folder of train.py (it holds {shown}); nothing in it was "
-                  "changed: choose a new or empty folder with --out", EXIT_USAGE)
+    # a config.json that is not a run's record (another tool's, or damaged) is never overwritten either
+    record = "; its config.json is not a run's record" if "config.json" in names else ""
+    raise Failure(f"{folder} is not a run folder of train.py (it holds {shown}{record}); nothing in it "
+                  "was changed: choose a new or empty folder with --out", EXIT_USAGE)
 
 
 @contextlib.contextmanager

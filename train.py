@@ -3,10 +3,12 @@
     python train.py                      # the course's two-class spiral: 2 x 400 points, h = 1000
     python train.py --depth 3 --activation tanh --optimizer adam --lr 0.01 --batch-size 64
     python train.py --resume runs/<run> --steps 6000         # or runs/<run>/checkpoint.npz
+    python train.py --resume runs/<run> --plot-only          # draw a run's figures again
 
 A run's files go to one folder (--out, by default runs/<date>-<time>): checkpoint.npz (what --resume
 needs), history.csv, config.json (every setting, library versions, the outcome), loss.png, boundary.png.
-The machinery around the run (its folder and record, resuming, Ctrl-C, exit codes) is in training/runs.py.
+The machinery around the run (its folder and record, resuming, Ctrl-C, exit codes) is in training/runs.py;
+which folders a run may write to, and its lock (one train.py per run folder), in training/files.py.
 """
 
 from __future__ import annotations
@@ -14,17 +16,21 @@ from __future__ import annotations
 import argparse
 import sys
 
-import numpy as np
+try:                # a Ctrl-C while NumPy and matplotlib load (about a second): one line, exit 130
+    import numpy as np
 
-from checks import check_spread
-from data import BatchStream, make_spiral, spawn_generators, train_val_split, validation_size
-from layers import LeakyReLU, Linear, ReLU, Sigmoid, SoftmaxCrossEntropy, Tanh
-from layers.linear import init_std
-from models import Sequential
-from optim import SGD, Adam
-from training import Diverged, TrainingState, fit, plot_curves, plot_decision_boundary, runs
-from training.divergence import DEFAULT_FACTOR, PATIENCE, check_factor
-from training.loop import DEFAULT_CHUNK_SIZE
+    from checks import check_spread
+    from data import BatchStream, make_spiral, spawn_generators, train_val_split, validation_size
+    from layers import LeakyReLU, Linear, ReLU, Sigmoid, SoftmaxCrossEntropy, Tanh
+    from layers.linear import init_std
+    from models import Sequential
+    from optim import SGD, Adam
+    from training import Diverged, TrainingState, fit, plot_curves, plot_decision_boundary, runs
+    from training.divergence import DEFAULT_FACTOR, PATIENCE, check_factor
+    from training.loop import DEFAULT_CHUNK_SIZE
+except KeyboardInterrupt:
+    print("train.py: interrupted while starting; nothing was written", file=sys.stderr)
+    sys.exit(130)
 
 # Settings ---------------------------------------------------------------------------------
 
@@ -108,6 +114,8 @@ def build_parser() -> runs.ArgumentParser:
                                help="folder for the run's files (default runs/<date>-<time>)")
     groups["run"].add_argument("--resume", metavar="RUN", help="continue the run saved in RUN: its folder "
                                                                "or its checkpoint.npz")
+    groups["run"].add_argument("--plot-only", action="store_true", help="with --resume RUN: draw the run's "
+                               "figures (and write its history.csv) from its checkpoint, without training")
     groups["run"].add_argument("--no-progress", action="store_true", help="no progress bar")
     groups["run"].add_argument("--debug", action="store_true", help="show the traceback of an unexpected "
                                                                     "error (or set BACKPROP_DEBUG=1)")
@@ -150,10 +158,14 @@ def combination_problems(config: dict) -> list[str]:
 def settings(args: argparse.Namespace, parser: runs.ArgumentParser):
     """The run's configuration: the flags given over the defaults, or over a checkpoint's settings."""
     given = {name: value for name, value in vars(args).items() if name in DEFAULTS and value is not None}
+    if args.plot_only and (args.resume is None or args.out is not None):
+        parser.error("argument --plot-only: draws the figures of the run named by --resume RUN, "
+                     "in its own folder (leave out --out)")
     if args.resume is not None:
         return runs.resumed_config(args.resume, given, checks=PARSE, choices=CHOICES,
                                    optional=("batch_size",), combined=combination_problems,
-                                   complete=complete, free=FREE_ON_RESUME, added=ADDED_SINCE)
+                                   complete=complete, free=FREE_ON_RESUME, added=ADDED_SINCE,
+                                   to_train=not args.plot_only)
     config = complete(dict(DEFAULTS, **given))
     for problem in combination_problems(config):
         parser.error(problem)
@@ -217,45 +229,66 @@ def run(args: argparse.Namespace, parser: runs.ArgumentParser) -> int:
         state.batches = BatchStream(X, y, config["batch_size"], rng=generators(config)["shuffle"])
     if checkpoint is not None:
         runs.restore_run(checkpoint, model, optimizer, state)
-    out = runs.claim(out, own, default_name=args.out is None and checkpoint is None)
-    args.folder = out                   # named if an unexpected error ends the run
+    with runs.claim(out, own, default_name=args.out is None and checkpoint is None) as out:
+        # From here to the end this process is the folder's only writer (a lock, see training/files.py).
+        args.folder = out               # named if an unexpected error ends the run
+        if args.plot_only:
+            state.history.to_csv(out / "history.csv")
+            figures = draw_figures(config, state.history, model, X, y, val, out)
+            runs.update_record(out, state, figures=figures)
+            print(f"saved      {', '.join(['history.csv', *drawn(figures)])} in {out} (step {state.step})")
+            return runs.EXIT_OK
 
-    n_val = 0 if val is None else len(val[0])
-    print(f"data       spiral, {config['classes']} classes x {config['points']} points, "
-          f"noise {config['noise']}, seed {config['seed']}: {len(X)} for training, {n_val} for validation")
-    record = runs.RunRecord(out, config, model, optimizer, {"train": len(X), "validation": n_val}, checkpoint)
-    record.begin(state)                 # prints the model, the optimizer, the run; config.json says "running"
+        n_val = 0 if val is None else len(val[0])
+        print(f"data       spiral, {config['classes']} classes x {config['points']} points, noise "
+              f"{config['noise']}, seed {config['seed']}: {len(X)} for training, {n_val} for validation")
+        record = runs.RunRecord(out, config, model, optimizer, {"train": len(X), "validation": n_val},
+                                checkpoint)
+        record.begin(state)             # prints the model, the optimizer, the run; config.json says "running"
 
-    def checkpoint_now(state: TrainingState) -> None:
-        if state.step % config["checkpoint_every"] == 0:
-            runs.save_good_checkpoint(out / "checkpoint.npz", model, optimizer, state, config)
+        def checkpoint_now(state: TrainingState) -> None:
+            if state.step % config["checkpoint_every"] == 0:
+                runs.save_good_checkpoint(out / "checkpoint.npz", model, optimizer, state, config)
 
-    with runs.StopFlag() as stop:
-        try:
-            history = fit(model, loss_fn, optimizer, X, y, steps=config["steps"],
-                          batch_size=config["batch_size"], val=val, log_every=config["log_every"],
-                          progress=not args.no_progress, state=state, on_step=checkpoint_now,
-                          should_stop=stop, chunk_size=config["chunk_size"] or None,
-                          diverge_factor=config["diverge_factor"])
-            trained = record.seconds()
-            runs.save_good_checkpoint(out / "checkpoint.npz", model, optimizer, state, config)
-        except Diverged as exc:
-            raise record.diverged(exc, state) from None
-        history.to_csv(out / "history.csv")
-        record.write(state, "interrupted" if stop.requested else "completed", final=history[-1])
-    if stop.requested:
-        return stop.saved_and_stopped(state.step, out / "checkpoint.npz")
+        with runs.StopFlag() as stop, record.failed_if_raised(state):
+            try:
+                history = fit(model, loss_fn, optimizer, X, y, steps=config["steps"],
+                              batch_size=config["batch_size"], val=val, log_every=config["log_every"],
+                              progress=not args.no_progress, state=state, on_step=checkpoint_now,
+                              should_stop=stop, chunk_size=config["chunk_size"] or None,
+                              diverge_factor=config["diverge_factor"])
+                trained = record.seconds()
+                runs.save_good_checkpoint(out / "checkpoint.npz", model, optimizer, state, config)
+            except Diverged as exc:
+                raise record.diverged(exc, state) from None
+            history.to_csv(out / "history.csv")
+            record.write(state, "interrupted" if stop.requested else "completed", final=history[-1])
+        if stop.requested:
+            return stop.saved_and_stopped(state.step, out / "checkpoint.npz")
 
+        figures = draw_figures(config, history, model, X, y, val, out)
+        record.drew(figures)
+    saved = ["checkpoint.npz", "history.csv", "config.json", *drawn(figures)]
+    print(f"saved      {', '.join(saved)} in {out}")
+    print(runs.summary(history[-1], trained))
+    return runs.EXIT_OK
+
+
+def draw_figures(config: dict, history, model: Sequential, X, y, val, out) -> dict[str, str]:
+    """loss.png and boundary.png; a figure that cannot be drawn is one line on stderr, never a failure."""
     layers = f"{config['depth']} x {config['hidden']} {config['activation']}" if config["depth"] else "linear"
     title = f"spiral {config['classes']} x {config['points']}, {layers}, {config['optimizer']} " \
             f"lr {config['lr']:g}"
-    plot_curves(history, out / "loss.png", title=title)
-    plot_decision_boundary(model, X, y, out / "boundary.png", val=val,
-                           title=f"{title}\ntrain accuracy {history[-1]['train_accuracy']:.1%} "
-                                 f"after {state.step} steps")
-    print(f"saved      checkpoint.npz, history.csv, config.json, loss.png, boundary.png in {out}")
-    print(runs.summary(history[-1], trained))
-    return runs.EXIT_OK
+    accuracy = f"train accuracy {history[-1]['train_accuracy']:.1%} after {history[-1]['step']} steps"
+    return runs.draw_figures(out, {
+        "loss.png": lambda path: plot_curves(history, path, title=title),
+        "boundary.png": lambda path: plot_decision_boundary(model, X, y, path, val=val,
+                                                            title=f"{title}\n{accuracy}"),
+    })
+
+
+def drawn(figures: dict[str, str]) -> list[str]:
+    return [name for name, outcome in figures.items() if outcome == "drawn"]
 
 
 def main(argv: list[str] | None = None) -> int:

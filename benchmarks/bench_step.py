@@ -9,6 +9,7 @@ Run from the repository root:  python -m benchmarks.bench_step [--quick]
      fit f64 / f32     training.fit's step: the full batch in chunks of "auto" rows (131 in float64), the
                        gradients summed before the update; logging every 10 steps, as train.py does
      fit unchunked f64 the same with chunk_size=None: one pass over the whole [N x h] arrays
+     fit in-place      fit's step on the network train.py builds, whose ReLU works in place
      plain f64 / f32   the step as a user writes it: model.forward, loss_fn.forward, loss_fn.backward,
                        model.backward, optimizer.step, on Sequential(Linear, ReLU(), Linear)
      torch f64 / f32   torch.nn.Sequential, CrossEntropyLoss, torch.optim.SGD, denormals flushed
@@ -84,6 +85,11 @@ def fit_timer(dtype, chunk_size=DEFAULT_CHUNK_SIZE, **model_options):
             on_step=lambda state: ends.append(time.perf_counter()))
         return (ends[-1] - ends[0]) / steps
     return time_fit
+
+
+def in_place_relu():
+    """The hidden activation train.py builds: ReLU(inplace=True)."""
+    return ReLU(inplace=True)
 
 
 def plain_timer(dtype, **model_options):
@@ -226,6 +232,8 @@ def report_course_setup(torch, rounds: int, steps: int) -> None:
     variants = {"loop f64": time_loop,
                 "fit f64": fit_timer(np.float64), "fit f32": fit_timer(np.float32),
                 "fit unchunked f64": fit_timer(np.float64, chunk_size=None),
+                "fit in-place f64": fit_timer(np.float64, activation=in_place_relu),
+                "fit in-place f32": fit_timer(np.float32, activation=in_place_relu),
                 "plain f64": plain_timer(np.float64), "plain f32": plain_timer(np.float32)}
     if torch is not None:
         variants["torch f64"] = torch_timer(torch, torch.float64)
@@ -241,7 +249,9 @@ def report_course_setup(torch, rounds: int, steps: int) -> None:
             ("fit f64", "torch f64", 1.00), ("fit f32", "torch f32", 1.00),
             ("plain f64", "loop f64", 0.80), ("plain f32", "loop f64", None),
             ("plain f64", "torch f64", None), ("torch f64", "loop f64", None),
-            ("fit unchunked f64", "loop f64", None), ("fit f64", "fit unchunked f64", None)]:
+            ("fit unchunked f64", "loop f64", None), ("fit f64", "fit unchunked f64", None),
+            ("fit in-place f64", "loop f64", 0.40), ("fit in-place f32", "loop f64", 0.25),
+            ("fit in-place f64", "torch f64", 1.00), ("fit in-place f32", "torch f32", 1.00)]:
         print(ratio_line(times, numerator, denominator, target))
 
 
@@ -376,6 +386,7 @@ def main() -> None:
                         help="whole processes of each kind (default 5)")
     parser.add_argument("--process-steps", type=int, default=3000,
                         help="their steps (default 3000, train.py's default)")
+    parser.add_argument("--parts", default="123", help="which parts to run, e.g. 1 or 13 (default 123)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)     # a scale run, in its own process
     args = parser.parse_args()
     if args.child:
@@ -391,13 +402,14 @@ def main() -> None:
             for d in (np.float64, np.float32)}
     print(f"fit's chunk size: {DEFAULT_CHUNK_SIZE!r}, {CHUNK_BYTES:,} bytes per [rows x widest] array: "
           f"for h = 1000, {rows['float64']} rows in float64, {rows['float32']} in float32")
-    if args.quick:
-        report_course_setup(torch, rounds=9, steps=10)
-        report_processes(repeats=2, steps=100)
+    if "1" in args.parts:
+        report_course_setup(torch, rounds=9 if args.quick else 31, steps=10)
+    if "2" in args.parts:
+        report_processes(repeats=2 if args.quick else args.process_repeats,
+                         steps=100 if args.quick else args.process_steps)
+    if "3" in args.parts and args.quick:
         report_scale(200_000, 1_000_000, [64, 4096], [256], rounds=3, steps=10)
-    else:
-        report_course_setup(torch, rounds=31, steps=10)
-        report_processes(repeats=args.process_repeats, steps=args.process_steps)
+    elif "3" in args.parts:
         report_scale(2_000_000, 10_000_000, [64, 256, 1024, 4096], [100, 256, 1000], rounds=5, steps=10)
 
 

@@ -21,6 +21,7 @@ before a single weight changes.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -104,13 +105,18 @@ def write_atomically(path, write) -> None:
     """
     path = Path(path)
     folder = path.parent
-    if not folder.is_dir():
-        raise FileNotFoundError(f"cannot save {path}: the folder {folder} does not exist")
-    if path.is_dir():
-        raise IsADirectoryError(
-            f"cannot save {path}: it is a folder; give a file name such as {path / 'model.npz'}")
-    mode = _mode_for(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        if not folder.is_dir():
+            raise FileNotFoundError(f"cannot save {path}: the folder {folder} does not exist")
+        if path.is_dir():
+            raise IsADirectoryError(
+                f"cannot save {path}: it is a folder; give a file name such as {path / 'model.npz'}")
+        mode = _mode_for(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        raise OSError(exc.errno, f"cannot save {path}: {unusable_path(path, exc)}") from None
     try:
         with os.fdopen(fd, "wb") as file:
             write(file)
@@ -127,7 +133,11 @@ def write_atomically(path, write) -> None:
 def read_npz(path) -> dict[str, np.ndarray]:
     """Every array in the ``.npz`` at ``path``, or a ``ValueError`` naming the file and the problem."""
     path = Path(path)
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except OSError as exc:                  # a name longer than the file system allows, say
+        raise ValueError(f"cannot load {path}: {unusable_path(path, exc)}") from None
+    if not exists:
         raise ValueError(f"cannot load {path}: no such file")
     if path.is_dir():
         raise ValueError(f"cannot load {path}: it is a folder, not an .npz file")
@@ -163,6 +173,15 @@ def read_npz(path) -> dict[str, np.ndarray]:
             raise ValueError(
                 f"cannot load {path}: its entry {name!r} is not a NumPy array (not an .npz file)")
     return arrays
+
+
+def unusable_path(path: Path, exc: OSError) -> str:
+    """Why the operating system refused ``path``, in words: a name too long, or its own reason."""
+    if exc.errno == errno.ENAMETOOLONG:
+        longest = max(len(part) for part in path.parts)
+        return (f"the path is too long for the file system ({len(str(path))} characters, the longest "
+                f"name in it {longest}; names may have at most 255)")
+    return exc.strerror or str(exc)
 
 
 def check_format(path, arrays: dict[str, np.ndarray]) -> None:

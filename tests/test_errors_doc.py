@@ -52,7 +52,7 @@ from tests.helpers import (
     zip_of_text,
 )
 from tests.helpers import train as train_in_a_subprocess
-from training import History, TrainingState, fit, read_checkpoint, restore, save_checkpoint
+from training import History, TrainingState, files, fit, read_checkpoint, restore, runs, save_checkpoint
 
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 TORCH_ROWS = {"E-from-torch-type", "E-from-torch-module", "E-from-torch-bias", "E-from-torch-dtype"}
@@ -204,7 +204,8 @@ def a_finished_run(config_changes=None, **entries):
         with contextlib.redirect_stdout(io.StringIO()):
             assert train.main([*SMALL, "--steps", "2", "--out", str(made)]) == 0
     Path("run").mkdir()
-    path = shutil.copy(made / "checkpoint.npz", "run/checkpoint.npz")
+    shutil.copy(made / "config.json", "run/config.json")            # a run's folder: its record ...
+    path = shutil.copy(made / "checkpoint.npz", "run/checkpoint.npz")   # ... and its checkpoint
     arrays = models.savefile.read_npz(path)
     arrays["config"] = np.array(json.dumps(dict(json.loads(str(arrays["config"])), **(config_changes or {}))))
     np.savez(path, **dict(arrays, **entries))
@@ -216,9 +217,22 @@ def claimed_while_starting(mp):
 
     def build_data(config):
         Path("run").mkdir()
-        Path("run/config.json").write_text("{}")
+        runs.write_record(Path("run"), {"versions": {"backprop-parts": "0.1.0"}, "status": "running"})
         return real(config)
     mp.setattr(train, "build_data", build_data)
+
+
+def held_by_another_run(mp):
+    """run/ is a run folder whose lock process 4242 holds (flock says so, as it would)."""
+    a_finished_run()
+    Path("run/.lock").write_text("4242\n")
+    mp.setattr(files.fcntl, "flock", Mock(side_effect=BlockingIOError(errno.EWOULDBLOCK, "in use")))
+
+
+def a_copied_checkpoint(mp):
+    a_finished_run()
+    Path("backup").mkdir()
+    shutil.copy("run/checkpoint.npz", "backup/copy.npz")
 
 
 def ctrl_c_twice(mp):
@@ -339,6 +353,7 @@ TRIGGERS = {
     "E-file-shape": lambda: (two_layer(hidden=4).save(M), two_layer(hidden=8).load(M)),
     "E-file-old-format": lambda: two_layer().load(earlier_format(Path(M))),
     "E-file-damaged-architecture": lambda: two_layer().load(damaged_architecture(Path(M))),
+    "E-file-path-too-long": lambda: two_layer().load("x" * 300 + ".npz"),
     "E-save-no-folder": lambda: two_layer().save("nowhere/model.npz"),
     "E-save-onto-folder": lambda: two_layer().save(folder(M)),
     "E-save-objects": lambda: Sequential(Scale(np.array([1.0, None]))).save(M),
@@ -460,6 +475,14 @@ TRIGGERS = {
     "E-cli-out-file": Cli([*SMALL, "--out", "notes.txt"], lambda mp: Path("notes.txt").write_text("")),
     "E-cli-out-taken": Cli([*SMALL, "--out", "run"], lambda mp: a_finished_run()),
     "E-cli-out-claimed": Cli([*SMALL, "--out", "run"], claimed_while_starting),
+    "E-cli-out-foreign": Cli([*SMALL, "--out", "mine"],
+                             lambda mp: Path(folder("mine"), "history.csv").write_text("mine\n")),
+    "E-cli-in-use": Cli(RESUME, held_by_another_run),
+    "E-cli-resume-outside": Cli(["--resume", "backup/copy.npz", "--steps", "10"], a_copied_checkpoint),
+    "E-cli-path-too-long": Cli([*SMALL, "--out", "x" * 300]),
+    "E-cli-plot-only": Cli(["--plot-only"]),
+    "E-cli-figure": Cli([*SMALL, "--steps", "2", "--out", "run"], lambda mp: mp.setattr(
+        train, "plot_curves", Mock(side_effect=OverflowError("cannot convert float infinity to integer")))),
     "E-cli-unwritable": Cli([*SMALL, "--out", "notes.txt/run"], lambda mp: Path("notes.txt").write_text("")),
     "E-cli-memory": Cli(SMALL,
                         lambda mp: mp.setattr(train, "build_model", Mock(side_effect=MemoryError))),
@@ -468,7 +491,7 @@ TRIGGERS = {
     "E-cli-diverged-stuck": Cli([*SMALL, "--lr", "1e10", "--steps", "600", "--log-every", "1",
                                  "--out", "run"]),
     "E-cli-unexpected": Cli([*SMALL, "--steps", "2", "--out", "run"], lambda mp: mp.setattr(
-        train, "plot_curves", Mock(side_effect=ZeroDivisionError("boom")))),
+        train.runs, "summary", Mock(side_effect=ZeroDivisionError("boom")))),
     "E-cli-abort": Cli([*SMALL, "--steps", "50", "--out", "run"], ctrl_c_twice),
 }
 

@@ -3,6 +3,7 @@ the run's folder, its config.json record, the last good checkpoint, Ctrl-C and e
 
 import argparse
 import json
+import os
 import signal
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from models import Sequential
 from models.savefile import read_npz
 from optim import SGD
 from tests.helpers import edited_checkpoint, raises
-from training import Diverged, History, TrainingState, fit, read_checkpoint, runs, save_checkpoint
+from training import Diverged, History, TrainingState, files, fit, read_checkpoint, runs, save_checkpoint
 
 
 # A small set of settings, as a script declares them: how each is read and checked.
@@ -67,7 +68,15 @@ def checkpoint(tmp_path) -> Path:
     path = tmp_path / "run" / "checkpoint.npz"
     path.parent.mkdir()
     save_checkpoint(path, model, optimizer, state, SAVED)
+    a_run_record(path.parent)
     return path
+
+
+def a_run_record(folder: Path) -> Path:
+    """The folder's config.json, as a run writes it (its "versions" name this project)."""
+    record = {"config": SAVED, "versions": {"backprop-parts": "0.1.0"}, "status": "completed"}
+    runs.write_record(folder, record)
+    return folder / "config.json"
 
 
 def edited(path: Path, **changes) -> Path:
@@ -204,12 +213,32 @@ def test_restore_run_turns_a_checkpoint_that_does_not_fit_into_a_failure(checkpo
 
 # The run's folder -------------------------------------------------------------------------
 
-def test_claiming_a_new_folder_creates_it_with_an_empty_record(tmp_path):
+def test_claiming_a_new_folder_creates_and_locks_it_for_the_whole_block(tmp_path):
     folder, own = runs.choose_folder(str(tmp_path / "a" / "b"), None)
     assert (folder, own) == (tmp_path / "a" / "b", False) and not folder.exists()   # nothing created yet
-    assert runs.claim(folder, own, default_name=False) == folder
-    assert (folder / "config.json").read_text() == ""
-    assert runs.holds_a_run(folder)
+    with runs.claim(folder, own, default_name=False) as claimed:
+        assert claimed == folder and os.listdir(folder) == [".lock"]
+        assert (folder / ".lock").read_text() == f"{os.getpid()}\n"
+        with raises(runs.Failure, f"run folder {folder} is in use by another train.py (pid {os.getpid()})",
+                    "choose another --out") as caught:
+            with runs.claim(folder, own, default_name=False):
+                pass
+        assert caught.value.code == runs.EXIT_USAGE
+    with runs.claim(folder, own, default_name=False):            # released at the end of the block
+        pass
+
+
+def test_a_claim_removes_the_runs_stale_temporary_files_and_nothing_else(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    a_run_record(folder)
+    stale = [".checkpoint.npz.x1y2z3.tmp", ".history.csv.abc.tmp", ".loss.png.q.tmp", ".config.json.k.tmp"]
+    kept = ["notes.txt", ".other.tmp", ".checkpoint.npz.keep"]
+    for name in stale + kept:
+        (folder / name).write_text("left")
+    assert files.kind_of_folder(folder) == "run"
+    with runs.claim(folder, own=True, default_name=False):
+        assert sorted(os.listdir(folder)) == sorted([".lock", "config.json", *kept])
 
 
 def test_a_folder_that_holds_a_run_is_refused(tmp_path, checkpoint):
@@ -218,7 +247,7 @@ def test_a_folder_that_holds_a_run_is_refused(tmp_path, checkpoint):
         runs.choose_folder(str(checkpoint.parent), None)
     assert caught.value.code == runs.EXIT_USAGE
     (tmp_path / "claimed").mkdir()
-    (tmp_path / "claimed" / "config.json").write_text("{}")
+    a_run_record(tmp_path / "claimed")
     with raises(runs.Failure, str(tmp_path / "claimed"), "already holds a run",
                 "choose another --out") as caught:
         runs.choose_folder(str(tmp_path / "claimed"), None)
@@ -226,31 +255,113 @@ def test_a_folder_that_holds_a_run_is_refused(tmp_path, checkpoint):
     # claimed by another run between the check and the claim
     (tmp_path / "late").mkdir()
     folder, own = runs.choose_folder(str(tmp_path / "late"), None)
-    (tmp_path / "late" / "config.json").write_text("{}")
+    a_run_record(tmp_path / "late")
     with raises(runs.Failure, str(folder), "already holds a run"):
-        runs.claim(folder, own, default_name=False)
+        with runs.claim(folder, own, default_name=False):
+            pass
     (tmp_path / "a-file").write_text("")
     with raises(runs.Failure, "--out", str(tmp_path / "a-file"), "is a file, not a folder"):
         runs.choose_folder(str(tmp_path / "a-file"), None)
 
 
-def test_a_resumed_run_continues_in_its_own_folder_or_a_new_one(checkpoint, tmp_path):
+@pytest.mark.parametrize("files_there", [
+    {"history.csv": "mine\n"},
+    {"config.json": "{}"},                                  # a config.json, but not a run's record
+    {"config.json": '{"config": {"hidden": 4}, "vers'},     # cut short
+    {"config.json": "", "notes.txt": "mine"},
+    {"checkpoint.npz": "x", "a": "1", "b": "2", "c": "3"},
+])
+def test_a_folder_that_is_not_a_run_is_refused_and_left_as_it_was(tmp_path, files_there):
+    folder = tmp_path / "P"
+    folder.mkdir()
+    for name, text in files_there.items():
+        (folder / name).write_text(text)
+    before = folder_bytes(folder)
+    shown = ", ".join(sorted(files_there)[:3])
+    for attempt in (lambda: runs.choose_folder(str(folder), None),
+                    lambda: runs.claim(folder, False, default_name=False).__enter__()):
+        with raises(runs.Failure, f"{folder} is not a run folder of train.py (it holds {shown}",
+                    "nothing in it was changed", "choose a new or empty folder with --out") as caught:
+            attempt()
+        assert caught.value.code == runs.EXIT_USAGE
+        named = "its config.json is not a run's record" in str(caught.value)
+        assert named == ("config.json" in files_there)
+    assert folder_bytes(folder) == before
+
+
+def folder_bytes(folder: Path) -> dict:
+    return {path.name: path.read_bytes() for path in folder.iterdir() if path.name != ".lock"}
+
+
+def test_an_empty_claim_left_by_an_earlier_version_is_reused(tmp_path, capsys):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "config.json").write_text("")
+    assert files.kind_of_folder(folder) == "claim"
+    assert runs.choose_folder(str(folder), None) == (folder, False)
+    with runs.claim(folder, False, default_name=False):
+        pass
+    assert "config.json is empty (left by a run killed as it started); the folder is reused" in \
+        capsys.readouterr().err
+
+
+def test_a_resumed_run_continues_in_its_own_run_folder_or_a_new_one(checkpoint, tmp_path):
     read = read_checkpoint(checkpoint)
     assert runs.choose_folder(None, read) == (checkpoint.parent, True)
     assert runs.choose_folder(str(checkpoint.parent), read) == (checkpoint.parent, True)
-    assert runs.claim(checkpoint.parent, True, default_name=False) == checkpoint.parent   # already its own
+    with runs.claim(checkpoint.parent, True, default_name=False) as folder:
+        assert folder == checkpoint.parent
     assert runs.choose_folder(str(tmp_path / "next"), read) == (tmp_path / "next", False)
+
+
+@pytest.mark.parametrize("where", ["backup/copy.npz", "backup/checkpoint.npz", "run/copy.npz"])
+def test_a_checkpoint_outside_its_run_folder_resumes_only_into_a_new_folder(checkpoint, tmp_path, where):
+    path = tmp_path / where
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(checkpoint.read_bytes())
+    read = read_checkpoint(path)
+    with raises(runs.Failure, f"cannot resume into {path.parent}: it is not the run folder of {path}",
+                "pass --out NEWFOLDER") as caught:
+        runs.choose_folder(None, read)
+    assert caught.value.code == runs.EXIT_USAGE
+    assert runs.choose_folder(str(tmp_path / "new"), read) == (tmp_path / "new", False)
+
+
+def test_a_path_too_long_for_the_file_system_is_one_clear_failure(tmp_path):
+    long = tmp_path / ("x" * 300)
+    with raises(runs.Failure, "--out", "the path is too long for the file system",
+                "names may have at most 255"):
+        runs.choose_folder(str(long), None)
+    with raises(runs.Failure, "cannot resume from", "the path is too long"):
+        runs.checkpoint_in(long / "checkpoint.npz")
+    with raises(ValueError, f"cannot load {long}", "the path is too long"):
+        Sequential(Linear(2, 2, rng=np.random.default_rng(0))).load(long)
 
 
 def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     folder, own = runs.choose_folder(None, None)
     assert folder.parent == Path("runs") and len(folder.name) == len("20261128-120000") and not own
-    first = runs.claim(Path("runs/20261128-120000"), own=False, default_name=True)
-    second = runs.claim(Path("runs/20261128-120000"), own=False, default_name=True)
+    with runs.claim(Path("runs/20261128-120000"), own=False, default_name=True) as first:
+        a_run_record(first)
+    with runs.claim(Path("runs/20261128-120000"), own=False, default_name=True) as second:
+        pass
     assert (first.name, second.name) == ("20261128-120000", "20261128-120000-2")
     with raises(runs.Failure, str(first), "already holds a run"):
-        runs.claim(first, own=False, default_name=False)
+        with runs.claim(first, own=False, default_name=False):
+            pass
+
+
+def test_figures_that_cannot_be_drawn_are_one_line_each_and_recorded(tmp_path, capsys):
+    def overflow(path):
+        raise OverflowError("cannot convert float infinity to integer")
+    drawn = runs.draw_figures(tmp_path, {"loss.png": overflow, "boundary.png": lambda path: path.touch()})
+    assert drawn == {"loss.png": "not drawn (OverflowError: cannot convert float infinity to integer)",
+                     "boundary.png": "drawn"}
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("train.py: warning: cannot draw loss.png (OverflowError")
+    assert f"python train.py --resume {tmp_path} --plot-only" in line
+    assert os.listdir(tmp_path) == ["boundary.png"]
 
 
 # The record and the checkpoint --------------------------------------------------------------
@@ -301,9 +412,7 @@ def test_a_diverged_state_never_replaces_the_last_good_checkpoint(tmp_path):
     model, optimizer, X, y = small_problem()
     state = TrainingState(step=2)
     path = tmp_path / "checkpoint.npz"
-    (tmp_path / ".checkpoint.npz.1234.tmp").write_bytes(b"half a checkpoint")   # left by a killed save
     runs.save_good_checkpoint(path, model, optimizer, state, SAVED)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.npz"]
     before = path.read_bytes()
     model[0].params["W"][0, 0] = np.inf
     state.step = 3

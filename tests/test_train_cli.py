@@ -92,8 +92,8 @@ def test_a_small_run_from_the_shell_writes_valid_outputs(tmp_path):
     assert result.returncode == 0, result.stderr
     summary = result.stdout.strip().splitlines()[-1]
     assert "train accuracy" in summary and "val accuracy" in summary and "step 45" in summary
-    assert sorted(os.listdir(out)) == ["boundary.png", "checkpoint.npz", "config.json", "history.csv",
-                                       "loss.png"]
+    assert sorted(os.listdir(out)) == [".lock", "boundary.png", "checkpoint.npz", "config.json",
+                                       "history.csv", "loss.png"]
 
     for figure in ("loss.png", "boundary.png"):
         pixels = matplotlib.image.imread(out / figure)
@@ -238,9 +238,11 @@ def test_unwritable_output_folders_give_one_line(cli, tmp_path):
     assert_one_clean_error_line(result, 1, "cannot write the run's files")
     assert_one_clean_error_line(cli(*SMALL, "--out", tmp_path / "a-file"), 2, "is a file, not a folder")
     assert_one_clean_error_line(cli(*SMALL, "--out", ""), 2, "argument --out", "empty name")
-    if Path("/proc/self").is_dir():          # a folder nobody can create files in, even root
-        assert_one_clean_error_line(cli(*SMALL, "--steps", 2, "--out", "/proc/self"), 1,
+    if Path("/proc/self").is_dir():          # a folder nobody can create folders in, even root
+        assert_one_clean_error_line(cli(*SMALL, "--steps", 2, "--out", "/proc/self/run"), 1,
                                     "cannot write the run's files")
+        assert_one_clean_error_line(cli(*SMALL, "--steps", 2, "--out", "/proc/self"), 2,
+                                    "/proc/self is not a run folder of train.py")
 
 
 def test_unusable_checkpoints_give_one_line(cli, finished_run, tmp_path):
@@ -315,16 +317,16 @@ def test_ctrl_c_saves_and_the_run_resumes(cli, tmp_path):
 
 
 def test_ctrl_c_while_starting_up_stops_before_anything_is_written(tmp_path):
-    """Before training starts, Ctrl-C is Python's own KeyboardInterrupt: the process ends by
-    SIGINT (as the shell expects of an interrupted program), and no run folder exists yet."""
+    """Ctrl-C while NumPy and matplotlib load: one line and exit 130, as later, and no run folder yet."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     command = [sys.executable, str(ROOT / "train.py"), *SMALL, "--out", str(tmp_path / "run")]
     process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
     time.sleep(0.3)                           # Python is up; NumPy and matplotlib are still loading
     process.send_signal(signal.SIGINT)
-    process.communicate(timeout=60)
-    assert process.returncode == -signal.SIGINT
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert stderr == "train.py: interrupted while starting; nothing was written\n"
     assert not (tmp_path / "run").exists()
 
 
@@ -376,7 +378,7 @@ def test_an_unexpected_error_is_one_line_naming_it_and_the_folder_and_debug_show
         cli, monkeypatch):
     def broken(*args, **kwargs):
         raise ZeroDivisionError("boom")
-    monkeypatch.setattr(train_module, "plot_curves", broken)
+    monkeypatch.setattr(train_module.runs, "summary", broken)     # after the run, outside any guard
     result = cli(*SMALL, "--steps", "2", "--out", "run")
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1 and len(lines) == 1, result.stderr
@@ -398,3 +400,92 @@ def test_a_loss_stuck_far_above_its_start_stops_the_run_as_diverged(cli):
     assert json.loads(Path("run/config.json").read_text())["status"] == "diverged"
     assert cli(*SMALL, "--lr", "1e10", "--steps", "60", "--log-every", "1", "--diverge-factor", "0",
                "--out", "off").returncode == 0
+# Whose files a run may write, figures, and the record after a failure ------------------------
+
+def folder_bytes(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*"))
+            if path.is_file()}
+
+
+def test_a_users_folder_is_refused_and_left_byte_for_byte(cli, tmp_path):
+    mine = tmp_path / "P"
+    mine.mkdir()
+    (mine / "history.csv").write_text("mine\n")
+    (mine / "loss.png").write_bytes(b"my figure")
+    before = folder_bytes(mine)
+    result = cli(*SMALL, "--steps", 3, "--out", mine)
+    assert_one_clean_error_line(result, 2, f"{mine} is not a run folder of train.py",
+                                "it holds history.csv, loss.png", "nothing in it was changed")
+    assert folder_bytes(mine) == before and sorted(os.listdir(mine)) == ["history.csv", "loss.png"]
+
+
+def test_a_copied_checkpoint_resumes_only_into_a_new_folder(cli, finished_run, tmp_path):
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    shutil.copy(finished_run, backup / "copy.npz")
+    (backup / "history.csv").write_text("mine\n")
+    before = folder_bytes(backup)
+    result = cli("--resume", backup / "copy.npz", "--steps", 5, "--no-progress")
+    assert_one_clean_error_line(result, 2, f"cannot resume into {backup}", "pass --out NEWFOLDER")
+    assert folder_bytes(backup) == before
+    moved = cli("--resume", backup / "copy.npz", "--steps", 5, "--no-progress", "--out", tmp_path / "new")
+    assert moved.returncode == 0, moved.stderr
+    assert folder_bytes(backup) == before and read_npz(tmp_path / "new" / "checkpoint.npz")["step"] == 5
+
+
+def test_a_long_path_is_one_clear_line(cli, tmp_path):
+    long = "x" * 300
+    for args in (["--out", long], ["--resume", long], ["--resume", Path(long, "checkpoint.npz")]):
+        result = cli(*SMALL, *args)
+        assert_one_clean_error_line(result, 2 if args[0] == "--out" else 1, "the path is too long")
+        assert "Errno" not in result.stderr
+
+
+def test_plot_only_draws_the_figures_of_a_run_again(cli, tmp_path):
+    out = tmp_path / "run"
+    assert cli(*SMALL, "--steps", 4, "--log-every", 2, "--out", out).returncode == 0
+    history = (out / "history.csv").read_bytes()
+    for name in ("loss.png", "boundary.png", "history.csv"):
+        (out / name).unlink()
+    checkpoint = (out / "checkpoint.npz").read_bytes()
+    drawn = cli("--resume", out, "--plot-only")
+    assert drawn.returncode == 0, drawn.stderr
+    assert drawn.stdout.strip() == f"saved      history.csv, loss.png, boundary.png in {out} (step 4)"
+    assert (out / "loss.png").exists() and (out / "boundary.png").exists()
+    assert (out / "history.csv").read_bytes() == history
+    assert (out / "checkpoint.npz").read_bytes() == checkpoint          # nothing trained, nothing saved
+    record = json.loads((out / "config.json").read_text())
+    assert record["status"] == "completed" and record["figures"] == {"loss.png": "drawn",
+                                                                     "boundary.png": "drawn"}
+    for args in (["--plot-only"], ["--resume", out, "--plot-only", "--out", tmp_path / "else"]):
+        assert_one_clean_error_line(cli(*args), 2, "argument --plot-only", "--resume RUN")
+
+
+def test_a_figure_that_cannot_be_drawn_is_one_warning_and_the_run_completes(cli, tmp_path, monkeypatch):
+    def overflow(*args, **kwargs):
+        raise OverflowError("cannot convert float infinity to integer")
+    monkeypatch.setattr(train_module, "plot_curves", overflow)
+    result = cli(*SMALL, "--steps", 3, "--out", tmp_path / "run")
+    assert result.returncode == 0
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("train.py: warning: cannot draw loss.png (OverflowError")
+    assert result.stdout.splitlines()[-2].startswith("saved      checkpoint.npz, history.csv, config.json, "
+                                                     "boundary.png in ")
+    record = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert record["status"] == "completed" and record["figures"]["loss.png"].startswith("not drawn")
+    assert record["figures"]["boundary.png"] == "drawn"
+
+
+def test_a_full_disk_leaves_the_record_saying_failed(cli, tmp_path, monkeypatch):
+    real = train_module.runs.save_good_checkpoint
+
+    def disk_full_at_step_4(path, model, optimizer, state, config):
+        if state.step == 4:
+            raise OSError(28, "No space left on device")
+        real(path, model, optimizer, state, config)
+    monkeypatch.setattr(train_module.runs, "save_good_checkpoint", disk_full_at_step_4)
+    result = cli(*SMALL, "--steps", 6, "--checkpoint-every", 2, "--out", tmp_path / "run")
+    assert_one_clean_error_line(result, 1, "No space left on device")
+    record = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert record["status"] == "failed" and "No space left on device" in record["message"]
+    assert read_npz(tmp_path / "run" / "checkpoint.npz")["step"] == 2        # the last good one stays

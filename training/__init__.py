@@ -1,7 +1,8 @@
 """Training: the loop as a reusable function, checkpoints that resume exactly, and figures.
 
 training.runs (imported as ``from training import runs``) holds a script's run machinery: the run's
-folder and config.json record, resuming from a checkpoint, Ctrl-C, one-line errors and exit codes.
+folder and config.json record, resuming from a checkpoint, Ctrl-C, one-line errors and exit codes;
+training.files: which folders a run may write to, its lock, and its temporary files.
 """
 
 from training.checkpoint import Checkpoint, read_checkpoint, restore, save_checkpoint

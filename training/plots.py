@@ -14,25 +14,40 @@ from matplotlib.figure import Figure
 from models.savefile import write_atomically
 from training.history import History
 
+LOG_AXIS_RANGE = (1e-250, 1e250)    # losses a log axis draws; beyond, the axis shows their log₁₀
+MAX_LEGEND_CLASSES = 10             # more classes get no legend: 1000 entries take minutes to lay out
+_CURVE_COLOURS = {"training": "#1f77b4", "validation": "#ff7f0e"}
 _CLASS_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
                   "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
 
 def plot_curves(history: History, path, *, title: str = "") -> None:
-    """Loss (log scale) and accuracy against the step, for training and validation."""
+    """Loss (log scale; beyond LOG_AXIS_RANGE its log₁₀) and accuracy against the step, for training
+    and validation."""
     fig = Figure(figsize=(10, 4), layout="constrained")
     FigureCanvasAgg(fig)
     loss_ax, acc_ax = fig.subplots(1, 2)
     steps = history.column("step")
-    loss_ax.plot(steps, history.column("loss"), color="#1f77b4", label="training")
-    acc_ax.plot(steps, 100 * history.column("train_accuracy"), color="#1f77b4", label="training")
+    losses = {"training": history.column("loss")}
+    accuracies = {"training": 100 * history.column("train_accuracy")}
     if history.has_validation:
-        loss_ax.plot(steps, history.column("val_loss"), color="#ff7f0e", label="validation")
-        acc_ax.plot(steps, 100 * history.column("val_accuracy"), color="#ff7f0e", label="validation")
-    losses = history.column("loss")
-    if np.all(np.isfinite(losses) & (losses > 0)):
+        losses["validation"] = history.column("val_loss")
+        accuracies["validation"] = 100 * history.column("val_accuracy")
+    log_axis = bool(np.all(np.isfinite(losses["training"]) & (losses["training"] > 0)))
+    # matplotlib's log axis computes its ticks as powers of ten, which overflow near 1e308: beyond
+    # LOG_AXIS_RANGE the axis is linear and shows the losses' exponents, log₁₀ of the loss
+    every = np.concatenate(list(losses.values()))
+    every = every[np.isfinite(every)]
+    exponents = log_axis and not np.all((every > LOG_AXIS_RANGE[0]) & (every < LOG_AXIS_RANGE[1]))
+    for name, loss in losses.items():
+        colour = _CURVE_COLOURS[name]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            loss_ax.plot(steps, np.log10(loss) if exponents else loss, color=colour, label=name)
+        acc_ax.plot(steps, accuracies[name], color=colour, label=name)
+    if log_axis and not exponents:
         loss_ax.set_yscale("log")           # a perfect fit (loss 0) stays on a linear scale
-    loss_ax.set(xlabel="step (updates made)", ylabel="mean cross-entropy loss", title="Loss")
+    ylabel = "log₁₀ of the mean cross-entropy loss" if exponents else "mean cross-entropy loss"
+    loss_ax.set(xlabel="step (updates made)", ylabel=ylabel, title="Loss")
     acc_ax.set(xlabel="step (updates made)", ylabel="accuracy (%)", title="Accuracy", ylim=(0, 101))
     for ax in (loss_ax, acc_ax):
         ax.grid(True, which="both", alpha=0.3)
@@ -65,16 +80,22 @@ def plot_decision_boundary(model, X: np.ndarray, y: np.ndarray, path, *, val=Non
     ax = fig.subplots()
     ax.contourf(grid_x, grid_y, regions.reshape(grid_x.shape), levels=np.arange(n_classes + 1) - 0.5,
                 cmap=ListedColormap(colours), alpha=0.25)
-    for c in range(n_classes):
-        points = X[y == c]
-        ax.scatter(points[:, 0], points[:, 1], s=14, color=colours[c], edgecolors="black", linewidths=0.4,
-                   label=f"class {c} ({len(points)} points)")
+    if n_classes <= MAX_LEGEND_CLASSES:
+        for c in range(n_classes):
+            points = X[y == c]
+            ax.scatter(points[:, 0], points[:, 1], s=14, color=colours[c], edgecolors="black",
+                       linewidths=0.4, label=f"class {c} ({len(points)} points)")
+            if val is not None:
+                held_out = val[0][val[1] == c]
+                ax.scatter(held_out[:, 0], held_out[:, 1], s=18, facecolors="white", edgecolors=colours[c],
+                           linewidths=1.2, label=f"class {c}, validation ({len(held_out)})")
+        ax.legend(loc="best", framealpha=0.9)
+    else:                                   # the same points, each class's colour, in one call each
+        ax.scatter(X[:, 0], X[:, 1], s=14, color=[colours[c] for c in y], edgecolors="black", linewidths=0.4)
         if val is not None:
-            held_out = val[0][val[1] == c]
-            ax.scatter(held_out[:, 0], held_out[:, 1], s=18, facecolors="white", edgecolors=colours[c],
-                       linewidths=1.2, label=f"class {c}, validation ({len(held_out)})")
+            ax.scatter(val[0][:, 0], val[0][:, 1], s=18, facecolors="white",
+                       edgecolors=[colours[c] for c in val[1]], linewidths=1.2)
     ax.set(xlabel="x₁", ylabel="x₂", title=title or "Decision regions", aspect="equal")
-    ax.legend(loc="best", framealpha=0.9)
     _save(fig, path)
 
 

@@ -6,7 +6,8 @@ this module does around that is the same for any run:
 - ``resumed_config`` and ``restore_run``: a checkpoint's saved settings (the file, or the run's
   folder), checked as their flags would be, reconciled with the flags given to the resumed run;
   its state restored;
-- ``choose_folder`` and ``claim``: the run's folder, which never receives a second run's files;
+- ``choose_folder`` and ``claim``: the run's folder (new, empty, or the resumed run's own), locked
+  for the whole run, which never receives a second run's files nor touches a user's;
 - ``RunRecord``: config.json, every setting and the outcome, rewritten as the run goes;
 - ``save_good_checkpoint``: a checkpoint that a diverged state never replaces;
 - ``StopFlag``: the first Ctrl-C finishes the step, saves and exits 130; a second aborts;
@@ -20,6 +21,7 @@ this module does around that is the same for any run:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import difflib
 import json
@@ -32,12 +34,13 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib import metadata
 from pathlib import Path
 
 from checks import check_count, check_real
-from models.savefile import write_atomically
+from models.savefile import unusable_path, write_atomically
+from training import files
 from training.checkpoint import Checkpoint, read_checkpoint, restore, save_checkpoint
 from training.loop import Diverged, TrainingState, require_finite_state
 
@@ -212,7 +215,11 @@ def saved_setting_problems(config: dict, checks: dict[str, Callable], choices: d
 def checkpoint_in(path) -> Path:
     """What ``--resume path`` names: a checkpoint file, or a run's folder and so its checkpoint.npz."""
     path = Path(path)
-    if path.is_dir():
+    try:
+        is_dir = path.is_dir()
+    except OSError as exc:
+        raise Failure(f"cannot resume from {path}: {unusable_path(path, exc)}") from None
+    if is_dir:
         if not (path / "checkpoint.npz").is_file():
             raise Failure(f"cannot resume from {path}: the folder holds no checkpoint.npz (a run writes it "
                           "at its first checkpoint, see --checkpoint-every)")
@@ -223,7 +230,7 @@ def checkpoint_in(path) -> Path:
 def resumed_config(path, given: dict, *, checks: dict[str, Callable], choices: dict[str, tuple],
                    optional: tuple[str, ...], combined: Callable[[dict], list[str]],
                    complete: Callable[[dict], dict], free: tuple[str, ...],
-                   added: dict | None = None) -> tuple[dict, Checkpoint]:
+                   added: dict | None = None, to_train: bool = True) -> tuple[dict, Checkpoint]:
     """The checkpoint at ``path`` and the resumed run's configuration: its saved settings, with the
     ``given`` flags that are ``free`` to change applied; any other given flag must agree with them.
 
@@ -231,7 +238,8 @@ def resumed_config(path, given: dict, *, checks: dict[str, Callable], choices: d
     problems of a combination of settings). ``complete`` fills in the settings that follow from
     others (such as init "auto"), so that a given flag is compared as the run would use it.
     ``added`` holds the settings introduced after older checkpoints were written, with the value
-    their runs used: such a checkpoint resumes as it was made.
+    their runs used: such a checkpoint resumes as it was made. ``to_train``: the run is to train
+    further, so ``steps`` must exceed the updates made (not so for drawing its figures).
     """
     path = checkpoint_in(path)
     try:
@@ -253,41 +261,67 @@ def resumed_config(path, given: dict, *, checks: dict[str, Callable], choices: d
                       f"data, model and optimizer; leave those flags out ({changeable}, --out and "
                       f"--no-progress may change)", EXIT_USAGE)
     config = dict(saved, **{name: given[name] for name in free if name in given})
-    if config["steps"] <= checkpoint.step:
+    if to_train and config["steps"] <= checkpoint.step:
         raise Failure(f"{path} has already made {checkpoint.step} updates; pass a larger --steps "
-                      f"(the total) to train further", EXIT_USAGE)
+                      f"(the total) to train further, or --plot-only to draw its figures", EXIT_USAGE)
     return config, checkpoint
 
 
 # The run's folder -------------------------------------------------------------------------
 
-def holds_a_run(folder: Path) -> bool:
-    return (folder / "config.json").exists() or (folder / "checkpoint.npz").exists()
-
-
 def choose_folder(out: str | None, checkpoint: Checkpoint | None) -> tuple[Path, bool]:
     """The run's folder (``out``, else the resumed run's, else runs/<date>-<time>), and whether it
-    is the resumed run's own folder. Nothing is created yet."""
+    is the resumed run's own folder. Nothing is created yet.
+
+    A new run takes a new or empty folder; a resumed run may also continue in its own run folder
+    (whose checkpoint.npz it resumes and whose config.json is a run's record). Any other folder is
+    refused, untouched (see training/files.py).
+    """
     if out is not None:
         folder = Path(out)
     elif checkpoint is not None:
         folder = Path(checkpoint.path).parent
     else:
         return Path("runs") / datetime.datetime.now().strftime("%Y%m%d-%H%M%S"), False
-    if folder.exists() and not folder.is_dir():
+    try:
+        kind = files.kind_of_folder(folder)
+        kept = folder / "checkpoint.npz"
+        own = checkpoint is not None and kept.exists() and kept.resolve() == Path(checkpoint.path).resolve()
+    except OSError as exc:
+        raise Failure(f"--out {folder}: {unusable_path(folder, exc)}", EXIT_USAGE) from None
+    if kind == "file":
         raise Failure(f"--out {folder} is a file, not a folder", EXIT_USAGE)
-    kept = folder / "checkpoint.npz"
-    own = checkpoint is not None and kept.exists() and kept.resolve() == Path(checkpoint.path).resolve()
-    if holds_a_run(folder) and not own:
-        hint = f", or continue it with --resume {kept}" if kept.exists() else ""
-        raise Failure(f"{folder} already holds a run; choose another --out{hint}", EXIT_USAGE)
+    if out is None and not (own and kind == "run"):
+        raise Failure(f"cannot resume into {folder}: it is not the run folder of {checkpoint.path} (a "
+                      "folder whose config.json is a run's record and whose checkpoint.npz this is); "
+                      "pass --out NEWFOLDER to continue the run in a new folder", EXIT_USAGE)
+    refuse_folder(folder, kind, own)
     return folder, own
 
 
-def claim(folder: Path, own: bool, default_name: bool) -> Path:
-    """Create the folder and claim it with an empty config.json, so no other run can share it."""
-    if own:
-        return folder
+def refuse_folder(folder: Path, kind: str, own: bool, *, hint: bool = True) -> None:
+    """A Failure (exit 2) unless a run may write into ``folder`` of this ``kind`` (files.kind_of_folder):
+    a new or empty one, or its own run folder when resuming."""
+    if kind in ("new", "empty", "claim") or (own and kind == "run"):
+        return
+    if kind == "run":
+        kept = folder / "checkpoint.npz"
+        more = f", or continue it with --resume {kept}" if hint and kept.exists() else ""
+        raise Failure(f"{folder} already holds a run; choose another --out{more}", EXIT_USAGE)
+    names = sorted(name for name in os.listdir(folder) if name != files.LOCK)
+    shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+    # a config.json that is not a run's record (another tool's, or damaged) is never overwritten either
+    record = "; its config.json is not a run's record" if "config.json" in names else ""
+    raise Failure(f"{folder} is not a run folder of train.py (it holds {shown}{record}); nothing in it "
+                  "was changed: choose a new or empty folder with --out", EXIT_USAGE)
+
+
+@contextlib.contextmanager
+def claim(folder: Path, own: bool, default_name: bool) -> Iterator[Path]:
+    """``with claim(...) as folder:`` the run's folder, created if new and locked for the whole block:
+    a second train.py on it stops with one line (exit 2). Under the lock the folder is checked
+    again (another run may have taken it since ``choose_folder``) and its stale temporary files,
+    left by a hard kill, are removed."""
     if default_name:                        # runs/<date>-<time>, or -2, -3, … when that second is taken
         folder.parent.mkdir(parents=True, exist_ok=True)
         base = folder
@@ -299,11 +333,21 @@ def claim(folder: Path, own: bool, default_name: bool) -> Path:
                 folder = base.with_name(f"{base.name}-{suffix}")
     else:
         folder.mkdir(parents=True, exist_ok=True)
+    lock = files.Lock(folder)
     try:
-        (folder / "config.json").open("x").close()
-    except FileExistsError:
-        raise Failure(f"{folder} already holds a run; choose another --out", EXIT_USAGE) from None
-    return folder
+        lock.acquire()
+    except files.FolderInUse as exc:
+        raise Failure(str(exc), EXIT_USAGE) from None
+    try:
+        kind = files.kind_of_folder(folder)
+        refuse_folder(folder, kind, own, hint=False)
+        if kind == "claim":
+            warn("train.py", f"{folder / 'config.json'} is empty (left by a run killed as it started); "
+                             "the folder is reused")
+        files.remove_stale_temporaries(folder)
+        yield folder
+    finally:
+        lock.release()
 
 
 def now() -> str:
@@ -373,8 +417,25 @@ class RunRecord:
             # NaN (no validation set) is written as null
             "final": None if final is None else {k: None if v != v else v for k, v in final.items()},
         })
-        text = json.dumps(self.record, indent=2, allow_nan=False, default=str) + "\n"
-        write_atomically(self.folder / "config.json", lambda file: file.write(text.encode("utf-8")))
+        write_record(self.folder, self.record)
+
+    def drew(self, figures: dict[str, str]) -> None:
+        """Add what became of each figure ("drawn", or why not) to the record."""
+        self.record["figures"] = figures
+        write_record(self.folder, self.record)
+
+    @contextlib.contextmanager
+    def failed_if_raised(self, state: TrainingState):
+        """An unexpected exception in the block (a full disk, say) leaves config.json with the status
+        "failed" and its message, if config.json can still be written; the exception goes on."""
+        try:
+            yield
+        except Failure:                     # already recorded (diverged)
+            raise
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                self.write(state, "failed", message=f"{type(exc).__name__}: {exc}")
+            raise
 
     def diverged(self, exc: Diverged, state: TrainingState) -> Failure:
         """Record the divergence and keep the history up to it; the Failure to raise."""
@@ -386,14 +447,45 @@ class RunRecord:
         return Failure(f"{exc}; {kept_note}; the history up to the failure is in {history}")
 
 
+def write_record(folder: Path, record: dict) -> None:
+    text = json.dumps(record, indent=2, allow_nan=False, default=str) + "\n"
+    write_atomically(folder / "config.json", lambda file: file.write(text.encode("utf-8")))
+
+
+def update_record(folder: Path, state: TrainingState, *, figures: dict[str, str]) -> None:
+    """Add the figures drawn later (``--plot-only``) to the run's config.json. A record still saying
+    "running" lost its writer to a kill (this process holds the lock): it now says where the run
+    stands, as its checkpoint does."""
+    record = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    record["figures"] = figures
+    if record.get("status") == "running":
+        done = state.step >= record.get("config", {}).get("steps", math.inf)
+        record.update(status="completed" if done else "interrupted", steps_done=state.step,
+                      message="the run's process ended without a word (killed); its files were "
+                              f"completed from its checkpoint at step {state.step}",
+                      final={k: None if v != v else v for k, v in state.history[-1].items()})
+    write_record(folder, record)
+
+
+def draw_figures(folder: Path, figures: dict[str, Callable[[Path], None]]) -> dict[str, str]:
+    """``draw(folder / name)`` for each figure: what became of it, "drawn" or why not. A figure that
+    cannot be drawn never ends the run: one line on stderr says so and how to draw it again."""
+    outcome = {}
+    for name, draw in figures.items():
+        try:
+            draw(folder / name)
+            outcome[name] = "drawn"
+        except Exception as exc:
+            outcome[name] = f"not drawn ({type(exc).__name__}: {exc})"
+            warn("train.py", f"cannot draw {name} ({type(exc).__name__}: {exc}); the run is saved: draw "
+                             f"it again with python train.py --resume {folder} --plot-only")
+    return outcome
+
+
 def save_good_checkpoint(path: Path, model, optimizer, state: TrainingState, config: dict) -> None:
     """Save, unless a weight or optimizer buffer is no longer finite: a diverged state never
     replaces a good checkpoint."""
     require_finite_state(state.step, model, optimizer)
-    # A save cut short by a hard kill (power loss, SIGKILL) leaves its hidden temporary file; the
-    # run's folder belongs to this run alone, so any such file is stale: remove it.
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
-        stale.unlink(missing_ok=True)
     save_checkpoint(path, model, optimizer, state, config)
 
 

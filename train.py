@@ -105,7 +105,7 @@ def build_parser() -> runs.ArgumentParser:
     flag("run", "--batch-size", "mini-batch size (default: the full batch)")
     flag("run", "--log-every", "steps between history rows")
     flag("run", "--checkpoint-every", "steps between checkpoints written during the run")
-    flag("run", "--chunk-size", "rows per chunk of a step's batch, gradients summed; auto: about 1 MB "
+    flag("run", "--chunk-size", "rows per chunk of a step's batch, gradients summed; auto: about 512 KB "
                                 "per [rows x width] array; 0: no chunks")
     flag("run", "--diverge-factor", f"stop as diverged when the loss of the last {PATIENCE} history rows "
                                     f"stayed above this x the first row's loss; 0: never "

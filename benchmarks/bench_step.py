@@ -6,7 +6,7 @@ Run from the repository root:  python -m benchmarks.bench_step [--quick]
    step size 1, from the loop's 0.01·N(0, 1) weights). The variants:
 
      loop f64          training/course_loop.py, the course's loop statement for statement
-     fit f64 / f32     training.fit's step: the full batch in chunks of "auto" rows (131 in float64), the
+     fit f64 / f32     training.fit's step: the full batch in chunks of "auto" rows (65 in float64), the
                        gradients summed before the update; logging every 10 steps, as train.py does
      fit unchunked f64 the same with chunk_size=None: one pass over the whole [N x h] arrays
      fit in-place      fit's step on the network train.py builds, whose ReLU works in place

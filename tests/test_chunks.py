@@ -115,7 +115,8 @@ class BothOptimizers:
 @pytest.mark.parametrize("setup", [
     dict(n_per_class=400, n_classes=2, noise=0.5, hidden=100, reg=0.0, steps=200, chunk_size=128),
     dict(n_per_class=100, n_classes=3, noise=0.2, hidden=100, reg=1e-3, steps=300, chunk_size=64),
-], ids=["question-data", "course"])
+    dict(n_per_class=400, n_classes=2, noise=0.5, hidden=300, reg=0.0, steps=200, chunk_size="auto"),
+], ids=["question-data", "course", "default-chunks"])
 def test_fit_in_chunks_trains_as_the_course_loop(setup):
     X, y = make_spiral(setup["n_per_class"], setup["n_classes"], setup["noise"], rng=0)
     init = course_initial_weights(2, setup["hidden"], setup["n_classes"], np.random.default_rng(1))
@@ -165,12 +166,12 @@ def test_the_default_chunk_size_is_the_cli_default_and_chunks_the_course_batch()
     assert train.DEFAULTS["chunk_size"] == DEFAULT_CHUNK_SIZE == "auto"
     course = Sequential(Linear(2, 1000, rng=0), ReLU(), Linear(1000, 2, rng=0))
     X = np.zeros((800, 2))
-    assert chunk_rows("auto", course, X) == 2**20 // (1000 * 8) == 131       # 7 chunks of the 800 rows
-    assert chunk_rows("auto", course, X.astype(np.float32)) == 262         # rows of half the bytes
-    narrow = Sequential(Linear(2, 100, rng=0), ReLU(), Linear(100, 2, rng=0))
+    assert chunk_rows("auto", course, X) == 2**19 // (1000 * 8) == 65        # 13 chunks of the 800 rows
+    assert chunk_rows("auto", course, X.astype(np.float32)) == 131         # rows of half the bytes
+    narrow = Sequential(Linear(2, 50, rng=0), ReLU(), Linear(50, 2, rng=0))
     assert chunk_rows("auto", narrow, X) == 1310                           # the course batch in one chunk
     wide_input = Sequential(Linear(5000, 10, rng=0))
-    assert chunk_rows("auto", wide_input, np.zeros((3, 5000))) == 26       # the input is the widest array
+    assert chunk_rows("auto", wide_input, np.zeros((3, 5000))) == 13       # the input is the widest array
     assert chunk_rows("auto", Sequential(Linear(2, 2**20, rng=0)), X) == 1  # never 0 rows
     assert chunk_rows(None, course, X) is None and chunk_rows(64, course, X) == 64
 

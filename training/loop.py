@@ -14,10 +14,10 @@ from training.divergence import DEFAULT_FACTOR, check_factor, stuck_loss
 from training.history import History
 
 # fit's default chunk size, "auto": as many rows as make the widest [rows x width] array of the model
-# about CHUNK_BYTES, so that the few such arrays of a chunk's step stay in a core's L2 cache (128
+# about CHUNK_BYTES, so that the few such arrays of a chunk's step stay in a core's L2 cache (65
 # rows for the course's network, h = 1000, in float64). Measured with benchmarks/chunk_size.py.
 DEFAULT_CHUNK_SIZE = "auto"
-CHUNK_BYTES = 2**20
+CHUNK_BYTES = 2**19
 
 
 class Diverged(RuntimeError):

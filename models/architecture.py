@@ -25,7 +25,8 @@ def build(spec: list[dict], *, rng=0):
     """A new ``Sequential`` with the architecture ``spec`` (as ``architecture`` gives it), e.g. from a file.
 
     Each layer is ``KINDS[kind](**config)``; the weights are freshly initialised from ``rng``, which
-    Dropout draws its masks from too (load the file's weights next). A ``ValueError`` names the first layer that cannot be built.
+    Dropout draws its masks from too (load the file's weights next). A ``ValueError`` names the first
+    layer that cannot be built.
     """
     # imported here, not at the top: sequential.py imports this module (through savefile.py)
     from models.sequential import Sequential

@@ -20,11 +20,11 @@ class BatchNorm1d(Layer):
 
     Shapes: x [N x D] -> y [N x D]; gamma, beta, running_mean, running_var [D].
 
-    Backward, given dy = ∂L/∂y [N x D], with s = 1/√(σ² + ε) and mean_n the mean over the rows:
-      (1) ∂L/∂gamma = Σ_n dy[n] ⊙ x̂[n]                                  [D]
-      (2) ∂L/∂beta = Σ_n dy[n]                                          [D]
-      (3) ∂L/∂x = s ⊙ (g − mean_n g − x̂ ⊙ mean_n(g ⊙ x̂)), g = gamma ⊙ dy   [N x D]
-    (3) has three terms because x reaches x̂ three ways: directly, through μ and through σ²
+    Backward, given dy = ∂L/∂y [N x D], with s = 1/√(σ² + ε), g = gamma ⊙ dy and Σ over the rows n:
+      (1) ∂L/∂gamma = Σ dy ⊙ x̂                  [D]
+      (2) ∂L/∂beta = Σ dy                        [D]
+      (3) ∂L/∂x = s ⊙ (g − Σg/N − x̂ ⊙ Σ(g ⊙ x̂)/N)  [N x D]
+    Formula (3) has three terms because x reaches x̂ three ways: directly, through μ and through σ²
     (docs/batchnorm.md derives it). In evaluation mode μ and σ² are constants and (3) is s ⊙ g.
 
     As PyTorch's ``nn.BatchNorm1d(num_features, eps, momentum)`` with ``weight`` = gamma and
@@ -85,7 +85,7 @@ class BatchNorm1d(Layer):
         g = self.params["gamma"] * dy
         if not self._batch:
             return self._s * g                                                                  # (3), eval
-        return self._s * (g - g.mean(axis=0) - x_hat * (g * x_hat).mean(axis=0))                # (3)
+        return self._s * (g - g.sum(axis=0) / len(g) - x_hat * ((g * x_hat).sum(axis=0) / len(g)))  # (3)
 
     def config(self) -> dict:
         return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,

@@ -4,6 +4,7 @@
 import numpy as np
 import pytest
 
+import explain
 from data import make_spiral
 from layers import BatchNorm1d, Dropout, Linear, ReLU, SoftmaxCrossEntropy, Tanh
 from layers.gradcheck import check_gradients
@@ -289,3 +290,30 @@ def test_a_relu_network_with_both_layers_learns_the_spiral():
     history = fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.5, momentum=0.9), X, y,
                   steps=150, log_every=50)
     assert history[-1]["train_accuracy"] > 0.85
+
+
+# explain.py --------------------------------------------------------------------------------
+
+def explained(argv, capsys):
+    code = explain.main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_explain_shows_batchnorm_and_dropout_layer_by_layer_with_their_checks(capsys):
+    code, out, err = explained(["--depth", "2", "--hidden", "5", "--batchnorm", "--dropout", "0.2"], capsys)
+    assert code == 0, err
+    assert " 1  BatchNorm1d.forward" in out and " 3  Dropout.backward" in out
+    assert "(3) ∂L/∂x = s ⊙ (g − Σg/N − x̂ ⊙ Σ(g ⊙ x̂)/N)" in out and "(1) ∂L/∂x = dy ⊙ m / (1 − p)" in out
+    assert "check 5.gamma: relative error" in out and "check 1.beta: relative error" in out
+    assert "all 12 gradients agree with central differences" in out
+    assert max(len(line) for line in out.splitlines()) <= 100
+
+
+def test_explain_from_a_checkpoint_with_both_layers(cli, tmp_path, capsys):  # noqa: F811
+    result = cli(*SMALL, "--batchnorm", "--dropout", 0.3, "--steps", 3, "--out", tmp_path / "run")
+    assert result.returncode == 0, result.stderr
+    code, out, err = explained(["--from", str(tmp_path / "run")], capsys)
+    assert code == 0, err
+    assert "(1): BatchNorm1d(16" in out and "(3): Dropout(p=0.3)" in out
+    assert "all 8 gradients agree" in out

@@ -122,12 +122,13 @@ def check_floats(owner, x, *, what: str = "input", features: int | None = None, 
 
 
 def check_samples(owner: str, X, y) -> None:
-    """Samples X [N x ...] and their labels y [N] (or regression targets y [N x ...]): NumPy arrays
-    with the same N >= 1."""
+    """Samples X [N x ...] and their labels y [N] (or float regression targets y [N x ...]): NumPy
+    arrays with the same N >= 1."""
     if not (hasattr(X, "shape") and hasattr(y, "shape")):
         raise TypeError(f"{owner} expects NumPy arrays X [N x ...] and y [N]")
-    if X.ndim == 0 or y.ndim == 0:
-        raise ValueError(f"{owner} expects X [N x ...] and labels y [N], got shapes {X.shape} and {y.shape}")
+    if X.ndim == 0 or y.ndim == 0 or (y.ndim > 1 and y.dtype.kind != "f"):
+        raise ValueError(f"{owner} expects X [N x ...] and labels y [N] (or float targets y [N x ...]), "
+                         f"got shapes {X.shape} and {y.shape}")
     if len(X) != len(y) or len(X) == 0:
         raise ValueError(f"X has {len(X)} samples and y has {len(y)}: they need the same number, at least 1")
 

@@ -569,11 +569,14 @@ class Subject:
 def model_from_flags(args: argparse.Namespace) -> Subject:
     """The network ``train.py`` builds with the same flags (its defaults for the flags not given)."""
     hidden = args.hidden if args.hidden is not None else SMALL.hidden if args.small else None
-    given = {"depth": args.depth, "hidden": hidden, "activation": args.activation, "seed": args.seed}
+    given = {"depth": args.depth, "hidden": hidden, "activation": args.activation, "seed": args.seed,
+             "batchnorm": args.batchnorm, "dropout": args.dropout}
     config = train.complete(dict(train.DEFAULTS, **{k: v for k, v in given.items() if v is not None}))
     model = train.build_model(config)
+    extras = "".join([", batchnorm"] * config["batchnorm"] + [f", dropout {config['dropout']}"] * bool(
+        config["dropout"]))
     source = (f"model  train.build_model: depth {config['depth']}, hidden {config['hidden']}, "
-              f"{config['activation']}, init {config['init']}, seed {config['seed']}",)
+              f"{config['activation']}{extras}, init {config['init']}, seed {config['seed']}",)
     X, y, data = explanation_data(args, n_classes=2, noise=config["noise"])
     return Subject(model, X, y, source=source + data)
 
@@ -664,6 +667,10 @@ class Windowed:
     def __init__(self, model: Sequential, size: int):
         self.forward, self.backward = model.forward, model.backward
         self._windows = [Window(p, size) for p in model.parameters()]
+        self._model = model
+
+    def __iter__(self):                 # the layers, whose random draws check_gradients holds fixed
+        return iter(self._model)
 
     def parameters(self) -> list[Window]:
         return self._windows
@@ -759,7 +766,7 @@ def explain_model(subject: Subject, full: bool) -> tuple[list[str], str | None]:
                 note = f"check x: {verdict(report.errors['x'], report.notes.get('x'))}"
             else:
                 note = f"becomes model[{position - 1}]'s dy"
-            lines += [f"    ({number}) {formula:<34}{shape_of(value):<12}{note}", *show(value, 8, full)]
+            lines += [f"    ({number}) {formula:<33} {shape_of(value):<12}{note}", *show(value, 8, full)]
     lines += ["update (not run here): θ = θ − η·g for each weight θ   SGD.update (4) in optim/sgd.py"]
 
     lines += ["", f"gradient check: central differences with eps {report.eps:g}; the loss's backward at S,",
@@ -860,11 +867,16 @@ def main(argv: list[str] | None = None) -> int:
     model.add_argument("--hidden", type=train.PARSE["hidden"],
                        help="units per hidden layer (default 1000, 3 with --small)")
     model.add_argument("--activation", choices=train.CHOICES["activation"], help="default relu")
+    model.add_argument("--batchnorm", action="store_const", const=True,
+                       help="BatchNorm1d after each hidden Linear, as in train.py")
+    model.add_argument("--dropout", type=train.PARSE["dropout"], metavar="P",
+                       help="Dropout(P) after each hidden activation, as in train.py")
     model.add_argument("--from", dest="path", metavar="PATH",
                        help="a run's folder, or a checkpoint.npz or model file written by train.py "
                             "or model.save")
     args = parser.parse_args(argv)
-    flags = [flag for flag in ("depth", "hidden", "activation") if getattr(args, flag) is not None]
+    flags = [flag for flag in ("depth", "hidden", "activation", "batchnorm", "dropout")
+             if getattr(args, flag) is not None]
     if args.path is not None and flags:
         parser.error(f"argument --from: the file says what the model is; leave out --{flags[0]}")
 

@@ -19,9 +19,9 @@ import sys
 try:                # a Ctrl-C while NumPy and matplotlib load (about a second): one line, exit 130
     import numpy as np
 
-    from checks import check_spread
+    from checks import check_flag, check_spread
     from data import BatchStream, make_spiral, spawn_generators, train_val_split, validation_size
-    from layers import LeakyReLU, Linear, ReLU, Sigmoid, SoftmaxCrossEntropy, Tanh
+    from layers import BatchNorm1d, Dropout, LeakyReLU, Linear, ReLU, Sigmoid, SoftmaxCrossEntropy, Tanh
     from layers.linear import init_std
     from models import Sequential
     from optim import SGD, Adam
@@ -42,7 +42,8 @@ CHOICES = {"activation": tuple(ACTIVATIONS), "dtype": tuple(DTYPES), "optimizer"
 DEFAULTS = {
     "points": 400, "classes": 2, "noise": 0.5, "seed": 0, "val_fraction": 0.0,
     "hidden": 1000, "depth": 1, "activation": "relu", "init": "auto", "dtype": "float64",
-    "optimizer": "sgd", "lr": None, "momentum": 0.0, "weight_decay": 0.0,
+    "batchnorm": False, "dropout": 0.0,
+    "optimizer": "sgd", "lr": None, "momentum": 0.0, "weight_decay": 0.0, "reg": 0.0,
     "steps": 3000, "batch_size": None, "log_every": 10, "checkpoint_every": 500,
     "chunk_size": DEFAULT_CHUNK_SIZE, "diverge_factor": DEFAULT_FACTOR,
 }
@@ -51,7 +52,7 @@ DEFAULT_LR = {"sgd": 1.0, "adam": 1e-3}
 # step's gradient (chunk_size: only the rounding differs), not what it computes.
 FREE_ON_RESUME = ("steps", "checkpoint_every", "chunk_size", "diverge_factor")
 # Settings older checkpoints lack, as their runs had them (0: no chunks, no divergence rule).
-ADDED_SINCE = {"chunk_size": 0, "diverge_factor": 0}
+ADDED_SINCE = {"chunk_size": 0, "diverge_factor": 0, "batchnorm": False, "dropout": 0.0, "reg": 0.0}
 
 
 # A flag's type: a whole number from minimum (to maximum), or a number from low (below high).
@@ -64,6 +65,9 @@ PARSE = {
     "val_fraction": number("val_fraction", 0, 1), "seed": count("seed", 0), "hidden": count("hidden", 1),
     "depth": count("depth", 0, 1000), "lr": number("lr"), "momentum": number("momentum", 0, 1),
     "weight_decay": number("weight_decay"), "steps": count("steps", 0), "batch_size": count("batch_size", 1),
+    "reg": number("reg"), "dropout": number("dropout", 0, 1),
+    "batchnorm": runs.flag_type("batchnorm", lambda value: check_flag("batchnorm", value), bool,
+                                kind="true or false"),
     "log_every": count("log_every", 1), "checkpoint_every": count("checkpoint_every", 1),
     "chunk_size": count("chunk_size", 0, names=("auto",)),
     "diverge_factor": runs.flag_type("diverge_factor", check_factor, float, kind="a number"),
@@ -97,10 +101,15 @@ def build_parser() -> runs.ArgumentParser:
     flag("model", "--init", "weight init: he, xavier, a std such as 0.01 (the loop's), or auto: he for "
                             "relu/leaky_relu, xavier for tanh/sigmoid (default auto)")
     flag("model", "--dtype", "floating-point precision")
+    groups["model"].add_argument("--batchnorm", action="store_const", const=True,
+                                 help="BatchNorm1d after each hidden Linear, before its activation")
+    flag("model", "--dropout", "Dropout with this p after each hidden activation (default 0: none)")
     flag("optimizer", "--optimizer", "update rule")
     flag("optimizer", "--lr", "learning rate (default 1.0 for sgd, 0.001 for adam)")
     flag("optimizer", "--momentum", "SGD momentum (default 0)")
     flag("optimizer", "--weight-decay", "L2 weight decay λ, adds λ·θ to every gradient (default 0)")
+    flag("optimizer", "--reg", "the course's L2 regularisation λ: ½·λ·ΣW² over the weight matrices (not "
+                               "biases) added to the loss, λ·W to their gradients (default 0)")
     flag("run", "--steps", "total number of updates")
     flag("run", "--batch-size", "mini-batch size (default: the full batch)")
     flag("run", "--log-every", "steps between history rows")
@@ -176,7 +185,7 @@ def settings(args: argparse.Namespace, parser: runs.ArgumentParser):
 
 def generators(config: dict) -> dict[str, np.random.Generator]:
     """Independent streams from the one seed; the first two are what ``spawn_generators(seed, 2)`` gives."""
-    names = ("data", "init", "split", "shuffle")
+    names = ("data", "init", "split", "shuffle", "dropout")
     return dict(zip(names, spawn_generators(config["seed"], len(names)), strict=True))
 
 
@@ -192,7 +201,8 @@ def build_data(config: dict):
 
 
 def build_model(config: dict) -> Sequential:
-    rng = generators(config)["init"]
+    """Linear, [BatchNorm1d], activation, [Dropout] per hidden layer, then the output Linear."""
+    rng, dropout_rng = generators(config)["init"], generators(config)["dropout"]   # masks: one stream
     dtype = DTYPES[config["dtype"]]
     widths = [2] + [config["hidden"]] * config["depth"]
     Activation = ACTIVATIONS[config["activation"]]
@@ -201,7 +211,11 @@ def build_model(config: dict) -> Sequential:
     model = Sequential()
     for d_in, d_out in zip(widths[:-1], widths[1:], strict=True):
         model.append(Linear(d_in, d_out, rng=rng, init=config["init"], dtype=dtype))
+        if config["batchnorm"]:
+            model.append(BatchNorm1d(d_out, dtype=dtype))
         model.append(Activation(**in_place))
+        if config["dropout"]:
+            model.append(Dropout(config["dropout"], rng=dropout_rng))
     model.append(Linear(widths[-1], config["classes"], rng=rng, init=config["init"], dtype=dtype))
     return model
 
@@ -256,7 +270,7 @@ def run(args: argparse.Namespace, parser: runs.ArgumentParser) -> int:
                               batch_size=config["batch_size"], val=val, log_every=config["log_every"],
                               progress=not args.no_progress, state=state, on_step=checkpoint_now,
                               should_stop=stop, chunk_size=config["chunk_size"] or None,
-                              diverge_factor=config["diverge_factor"])
+                              diverge_factor=config["diverge_factor"], reg=config["reg"])
                 trained = record.seconds()
                 runs.save_good_checkpoint(out / "checkpoint.npz", model, optimizer, state, config)
             except Diverged as exc:
@@ -279,6 +293,7 @@ def draw_figures(config: dict, history, model: Sequential, X, y, val, out) -> di
     layers = f"{config['depth']} x {config['hidden']} {config['activation']}" if config["depth"] else "linear"
     title = f"spiral {config['classes']} x {config['points']}, {layers}, {config['optimizer']} " \
             f"lr {config['lr']:g}"
+    model.eval()                        # predictions from here on: no dropout, running statistics
     accuracy = f"train accuracy {history[-1]['train_accuracy']:.1%} after {history[-1]['step']} steps"
     return runs.draw_figures(out, {
         "loss.png": lambda path: plot_curves(history, path, title=title),

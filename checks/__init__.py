@@ -122,11 +122,13 @@ def check_floats(owner, x, *, what: str = "input", features: int | None = None, 
 
 
 def check_samples(owner: str, X, y) -> None:
-    """Samples X [N x ...] and their labels y [N]: NumPy arrays with the same N >= 1."""
+    """Samples X [N x ...] and their labels y [N] (or float regression targets y [N x ...]): NumPy
+    arrays with the same N >= 1."""
     if not (hasattr(X, "shape") and hasattr(y, "shape")):
         raise TypeError(f"{owner} expects NumPy arrays X [N x ...] and y [N]")
-    if X.ndim == 0 or y.ndim != 1:
-        raise ValueError(f"{owner} expects X [N x ...] and labels y [N], got shapes {X.shape} and {y.shape}")
+    if X.ndim == 0 or y.ndim == 0 or (y.ndim > 1 and y.dtype.kind != "f"):
+        raise ValueError(f"{owner} expects X [N x ...] and labels y [N] (or float targets y [N x ...]), "
+                         f"got shapes {X.shape} and {y.shape}")
     if len(X) != len(y) or len(X) == 0:
         raise ValueError(f"X has {len(X)} samples and y has {len(y)}: they need the same number, at least 1")
 
@@ -144,6 +146,19 @@ def check_upstream(owner, dy, shape: tuple, dtype) -> np.ndarray:
             f"{owner!r}.backward expects dy with the dtype of its last output ({dtype}), got {dy.dtype}"
         )
     return dy
+
+
+def check_targets(owner, y, scores: np.ndarray) -> np.ndarray:
+    """Regression targets: a floating-point array with the shape and dtype of ``scores``."""
+    y = check_floats(owner, y, what="targets")
+    if y.shape != scores.shape:
+        hint = "; for one output per row pass y[:, None]" if y.shape == scores.shape[:1] else ""
+        raise ValueError(f"{owner!r} expects targets of the scores' shape {scores.shape}, "
+                         f"got shape {y.shape}{hint}")
+    if y.dtype != scores.dtype:
+        raise TypeError(f"{owner!r} got {scores.dtype} scores but {y.dtype} targets; "
+                        f"convert the targets with y.astype(np.{scores.dtype})")
+    return y
 
 
 def check_labels(y, n: int, k: int) -> np.ndarray:

@@ -1,14 +1,16 @@
 """Layers: the math. Each one maps x -> y in ``forward`` and dy -> dx in ``backward``.
 
-One file per kind: ``linear.py``, ``activations.py``, ``losses.py``; the contract they share is
-in ``base.py`` and the gradient checker that proves them is in ``gradcheck.py``.
+One file per kind: ``linear.py``, ``activations.py``, ``dropout.py``, ``batchnorm.py``, ``losses.py``;
+the contract they share is in ``base.py`` and the gradient checker that proves them is in ``gradcheck.py``.
 """
 
 from layers.activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from layers.base import Layer, Loss, Parameter
+from layers.batchnorm import BatchNorm1d
+from layers.dropout import Dropout
 from layers.gradcheck import GradCheckReport, check_gradients, check_loss_gradient
 from layers.linear import Linear
-from layers.losses import SoftmaxCrossEntropy
+from layers.losses import MSELoss, SoftmaxCrossEntropy
 
 __all__ = [
     "Layer",
@@ -19,7 +21,10 @@ __all__ = [
     "LeakyReLU",
     "Tanh",
     "Sigmoid",
+    "Dropout",
+    "BatchNorm1d",
     "SoftmaxCrossEntropy",
+    "MSELoss",
     "check_gradients",
     "check_loss_gradient",
     "GradCheckReport",

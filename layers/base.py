@@ -5,6 +5,11 @@ maps ``x -> y`` in ``forward`` and keeps what its backward pass needs in a cache
 ``backward`` takes ``dy = ∂L/∂y``, overwrites ``grads`` and returns ``dx = ∂L/∂x``.
 Models and optimizers use only this contract, never a concrete layer class.
 
+A layer is in training mode (``training`` True) until ``eval()``; ``train()`` switches it back, as
+in PyTorch. Only layers whose forward differs between the modes (``depends_on_mode``: Dropout,
+BatchNorm1d) care. Non-trainable state (BatchNorm1d's running statistics) lives in ``buffers``: saved
+with the weights, never given to an optimizer.
+
 Arrays passed in are never changed, unless the layer was built with ``inplace=True``
 (PyTorch's flag), which its ``inplace`` attribute says. A layer that keeps its output for
 ``backward`` returns it read-only (``read_only``), so that nobody can change it behind its back.
@@ -14,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from checks import check_finite, check_floats, check_labels, check_upstream, require_cache
+from checks import check_finite, check_flag, check_floats, check_labels, check_upstream, require_cache
 
 
 class Parameter:
@@ -59,10 +64,23 @@ class Layer:
     """
 
     inplace = False                         # True: forward and backward overwrite their argument
+    depends_on_mode = False                 # True: train() and eval() change what forward computes
+    needs_whole_batch = False               # True: forward mixes the rows, so a batch is never chunked
 
     def __init__(self):
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray | None] = {}
+        self.buffers: dict[str, np.ndarray] = {}    # non-trainable state, saved with the weights
+        self.training = True
+
+    def train(self, mode: bool = True) -> Layer:
+        """Training mode (``mode`` False: evaluation mode); returns the layer, as PyTorch's does."""
+        self.training = check_flag("mode", mode)
+        return self
+
+    def eval(self) -> Layer:
+        """Evaluation mode: ``train(False)``."""
+        return self.train(False)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
@@ -138,11 +156,15 @@ class Loss:
 
     def _check_input(self, scores, y) -> tuple[np.ndarray, np.ndarray]:
         """Scores [N x K]: finite floats, N ≥ 1; labels y [N]: integers in 0 … K−1."""
+        scores = self._check_scores(scores)
+        return scores, check_labels(y, *scores.shape)
+
+    def _check_scores(self, scores) -> np.ndarray:
+        """Scores [N x K]: finite floats, N ≥ 1."""
         scores = check_floats(self, scores, what="scores", ndim=2)
         if scores.size == 0:
             raise ValueError(f"scores must be non-empty, got shape {scores.shape}")
-        check_finite("a score", scores)
-        return scores, check_labels(y, *scores.shape)
+        return check_finite("a score", scores)
 
 
 def keep_for_backward(x: np.ndarray) -> np.ndarray:

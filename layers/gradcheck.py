@@ -118,10 +118,15 @@ def check_gradients(module, x: np.ndarray, *, loss=None, y=None, dy=None, eps: f
     if given). With ``loss`` and labels ``y``, checks L = loss(module(x), y) end to end.
     Neither ``x`` nor the module's weights are changed: each perturbed entry is put back
     exactly. The module is left as after one forward and backward at ``x``.
+
+    Random draws are held fixed: the generator of each layer that draws (``rng``, as Dropout's) is
+    rewound before every forward pass, so every pass draws the same mask; buffers (BatchNorm1d's
+    running statistics, which each training-mode pass moves) are put back before the last pass.
     """
     x = _as_float_copy("x", x)
     params = _parameters_of(module)
     _warn_unless_float64(x, params)
+    held = _HeldFixed(module)
 
     # the module gets copies: a layer built with inplace=True overwrites what it is given
     if loss is None:
@@ -129,9 +134,11 @@ def check_gradients(module, x: np.ndarray, *, loss=None, y=None, dy=None, eps: f
         upstream = _upstream(dy, out, rng)
 
         def objective() -> float:
+            held.rewind()
             return float(np.sum(module.forward(x.copy()) * upstream))
 
         def analytic() -> np.ndarray:
+            held.rewind()
             module.forward(x.copy())
             return module.backward(upstream.copy())
     else:
@@ -139,17 +146,40 @@ def check_gradients(module, x: np.ndarray, *, loss=None, y=None, dy=None, eps: f
             raise ValueError("check_gradients with a loss needs the labels y as well")
 
         def objective() -> float:
+            held.rewind()
             return float(loss.forward(module.forward(x.copy()), y))
 
         def analytic() -> np.ndarray:
+            held.rewind()
             loss.forward(module.forward(x.copy()), y)
             return module.backward(loss.backward())
 
     dx = analytic()
     named = [("x", x, dx)] + [(p.name, p.value, _copy_or_none(p.grad)) for p in params]
     report = _compare(named, objective, eps)
+    held.restore_buffers()
     analytic()
     return report
+
+
+class _HeldFixed:
+    """The random draws of a module's layers, held fixed, and its buffers as they were at the start."""
+
+    def __init__(self, module):
+        layers = list(module) if hasattr(module, "__iter__") else [module]
+        self.generators = [(layer.rng, layer.rng.bit_generator.state) for layer in layers
+                           if isinstance(getattr(layer, "rng", None), np.random.Generator)]
+        self.buffers = [(array, array.copy()) for layer in layers
+                        for array in getattr(layer, "buffers", {}).values()]
+
+    def rewind(self) -> None:
+        """Every generator back to its state at the start: the next forward draws what the first drew."""
+        for rng, state in self.generators:
+            rng.bit_generator.state = state
+
+    def restore_buffers(self) -> None:
+        for array, before in self.buffers:
+            array[...] = before
 
 
 def check_loss_gradient(loss, scores: np.ndarray, y, *, eps: float = 1e-6) -> GradCheckReport:

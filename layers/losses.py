@@ -1,9 +1,10 @@
-"""Softmax cross-entropy: steps 4, 5 (forward) and 6 (backward) of the monolithic loop."""
+"""Losses: softmax cross-entropy (steps 4, 5 and 6 of the monolithic loop) and mean squared error."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from checks import check_finite, check_targets
 from layers.base import Loss
 
 
@@ -48,3 +49,30 @@ class SoftmaxCrossEntropy(Loss):
     def probs(self) -> np.ndarray | None:
         """P = softmax(scores) from the last forward (a copy), or None before the first."""
         return None if self._probs is None else self._probs.copy()
+
+
+class MSELoss(Loss):
+    """Mean squared error: L = (1/(N·K)) Σ_n Σ_k (S[n, k] − T[n, k])², for regression.
+
+    Shapes: scores S [N x K], targets T [N x K] (floats, of the scores' dtype) -> L a Python float.
+
+    Backward (a loss ends the chain, so there is no upstream gradient to pass in):
+      (1) ∂L/∂S = 2 (S − T) / (N·K)     [N x K]
+
+    As PyTorch's ``nn.MSELoss()`` (reduction="mean": the mean over every entry). PyTorch
+    broadcasts targets of another shape, with a warning; here they must have the scores' shape,
+    so targets [N] for scores [N x 1] are an error that says to pass y[:, None].
+    """
+
+    def __init__(self):
+        self._diff = None                   # cache: S − T, needed by (1)
+
+    def forward(self, scores: np.ndarray, y: np.ndarray) -> float:
+        scores = self._check_scores(scores)
+        y = check_finite("a target", check_targets(self, y, scores))
+        self._diff = scores - y                                           # S − T    [N x K]
+        return float(np.mean(self._diff * self._diff))                    # L
+
+    def backward(self) -> np.ndarray:
+        diff = self._require_cache(self._diff)
+        return (2 / diff.size) * diff                                     # (1)

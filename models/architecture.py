@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 
-from layers import LeakyReLU, Linear, ReLU, Sigmoid, Tanh
+from layers import BatchNorm1d, Dropout, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
 
 # The layers a saved architecture may name, by their "kind" (their type name).
-KINDS = {layer.__name__: layer for layer in (Linear, ReLU, LeakyReLU, Tanh, Sigmoid)}
+KINDS = {layer.__name__: layer for layer in (Linear, ReLU, LeakyReLU, Tanh, Sigmoid, Dropout, BatchNorm1d)}
 
 
 def architecture(model) -> list[dict]:
@@ -24,8 +24,9 @@ def architecture(model) -> list[dict]:
 def build(spec: list[dict], *, rng=0):
     """A new ``Sequential`` with the architecture ``spec`` (as ``architecture`` gives it), e.g. from a file.
 
-    Each layer is ``KINDS[kind](**config)``; the weights are freshly initialised from ``rng`` (load the
-    file's weights next). A ``ValueError`` names the first layer that cannot be built.
+    Each layer is ``KINDS[kind](**config)``; the weights are freshly initialised from ``rng``, which
+    Dropout draws its masks from too (load the file's weights next). A ``ValueError`` names the first
+    layer that cannot be built.
     """
     # imported here, not at the top: sequential.py imports this module (through savefile.py)
     from models.sequential import Sequential
@@ -38,7 +39,7 @@ def build(spec: list[dict], *, rng=0):
         kind = config.pop("kind", None)
         if kind not in KINDS:
             raise ValueError(f"layer {position}: unknown kind {kind!r} (expected one of {', '.join(KINDS)})")
-        if kind == "Linear":
+        if kind in ("Linear", "Dropout"):    # the layers that draw random numbers
             config["rng"] = rng
         try:
             model.append(KINDS[kind](**config))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from checks import check_flag
 from layers.base import Parameter
 from layers.state import convert_state
 from models.layer_calls import check_layer, naming_errors, not_the_callers
@@ -19,6 +20,7 @@ class Sequential:
     Layers are a list (``model[0]``, ``model[1:]``, ``model[1] = Tanh()``, ``append``, ``insert``, ``del``),
     weights are named ``"<position>.<key>"`` (``"0.W"``), and the caller's ``x`` and ``dy`` are never
     changed. After swapping a layer with weights, make a new optimizer (it keeps the arrays it was given).
+    ``train()`` and ``eval()`` set every layer's mode, as in PyTorch (a new model is in training mode).
     """
 
     def __init__(self, *layers):
@@ -28,6 +30,7 @@ class Sequential:
         self._layers: list = []
         for layer in layers:
             self.append(layer)
+        self.training = True
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         callers = self._require_layers(x)
@@ -56,20 +59,49 @@ class Sequential:
         return [Parameter(f"{position}.{key}", layer.params, layer.grads, key)
                 for position, layer in enumerate(self._layers) for key in layer.params]
 
+    def buffers(self) -> dict[str, np.ndarray]:
+        """Every non-trainable state array (BatchNorm1d's running statistics), by name:
+        ``{"1.running_mean": ..., "1.running_var": ...}``; the layers' own arrays, not copies."""
+        return {f"{position}.{key}": value for position, layer in enumerate(self._layers)
+                for key, value in getattr(layer, "buffers", {}).items()}
+
     def state_dict(self) -> dict[str, np.ndarray]:
-        """A copy of every weight, by name: ``{"0.W": ..., "0.b": ..., "2.W": ...}``."""
-        return {p.name: p.value.copy() for p in self.parameters()}
+        """A copy of every weight and buffer, by name: ``{"0.W": ..., "0.b": ..., "2.W": ...}``; a layer's
+        weights come before its buffers, as in PyTorch (``"1.gamma"``, ``"1.beta"``, ``"1.running_mean"``)."""
+        return {name: value.copy() for name, value in self._state_arrays().items()}
 
     def load_state_dict(self, state: dict) -> None:
-        """Copy ``state`` into the weights (their dtype kept); strict, and checked before anything changes."""
+        """Copy ``state`` into the weights and buffers (their dtype kept); strict, and checked before
+        anything changes."""
         if not isinstance(state, dict):
             raise TypeError(f"load_state_dict expects a dict of arrays, got {type(state).__name__}")
-        parameters = self.parameters()
-        converted, problems = convert_state({p.name: p.value for p in parameters}, state)
+        arrays = self._state_arrays()
+        converted, problems = convert_state(arrays, state)
         if problems:
             raise ValueError("state_dict does not fit this model: " + "; ".join(problems))
-        for p in parameters:
-            p.value[...] = converted[p.name]
+        for name, array in arrays.items():
+            array[...] = converted[name]
+
+    def train(self, mode: bool = True) -> Sequential:
+        """Every layer in training mode (``mode`` False: evaluation mode), as PyTorch's ``train``; returns
+        the model. Only Dropout and BatchNorm1d compute differently in the two modes."""
+        self.training = check_flag("mode", mode)
+        for layer in self._layers:
+            if hasattr(layer, "train"):     # a layer of your own may have no modes
+                layer.train(self.training)
+        return self
+
+    def eval(self) -> Sequential:
+        """Every layer in evaluation mode: ``train(False)``."""
+        return self.train(False)
+
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        """The arrays ``state_dict`` copies, by name: per layer its weights, then its buffers."""
+        arrays = {}
+        for position, layer in enumerate(self._layers):
+            for key, value in [*layer.params.items(), *getattr(layer, "buffers", {}).items()]:
+                arrays[f"{position}.{key}"] = value
+        return arrays
 
     def save(self, path) -> None:
         """Write the architecture and the weights to an ``.npz`` file, atomically (models/savefile.py)."""

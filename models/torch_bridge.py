@@ -9,11 +9,14 @@ from __future__ import annotations
 import numpy as np
 
 from layers.activations import LeakyReLU, ReLU, Sigmoid, Tanh
+from layers.batchnorm import BatchNorm1d
+from layers.dropout import Dropout
 from layers.linear import Linear
 from models.sequential import Sequential
 
 INSTALL_HINT = "pip install -e '.[torch]'"
-SUPPORTED = "Linear, ReLU, LeakyReLU, Tanh and Sigmoid"
+SUPPORTED = "Linear, ReLU, LeakyReLU, Tanh, Sigmoid, Dropout and BatchNorm1d"
+KNOWN = (Linear, ReLU, LeakyReLU, Tanh, Sigmoid, Dropout, BatchNorm1d)
 # The float dtypes both NumPy and PyTorch hold; NumPy's longdouble has no torch counterpart.
 FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
@@ -26,6 +29,12 @@ def to_torch(model: Sequential):
       ReLU(inplace=…)            -> torch.nn.ReLU(inplace=…)
       LeakyReLU(α, inplace=…)    -> torch.nn.LeakyReLU(α, inplace=…)
       Tanh(), Sigmoid()          -> torch.nn.Tanh(), torch.nn.Sigmoid()
+      Dropout(p)                 -> torch.nn.Dropout(p)   (torch draws its masks from its own generator)
+      BatchNorm1d(D, eps, m)     -> torch.nn.BatchNorm1d(D, eps, m)  with  weight = gamma, bias = beta,
+                                    running_mean, running_var copied (num_batches_tracked 0: unused
+                                    with a momentum)
+
+    The torch model is in the mode this model is in (``model.training``).
 
     Each ``Linear`` keeps its dtype (float16, float32 or float64), so a float64 model gives a
     float64 torch model whose forward agrees to rounding, and whose autograd gradients equal
@@ -44,7 +53,7 @@ def to_torch(model: Sequential):
     """
     layers = _layers_of(model)
     torch = _require_torch("to_torch")
-    return torch.nn.Sequential(*(_torch_layer(torch, layer) for layer in layers))
+    return torch.nn.Sequential(*(_torch_layer(torch, layer) for layer in layers)).train(model.training)
 
 
 def from_torch(module) -> Sequential:
@@ -54,14 +63,19 @@ def from_torch(module) -> Sequential:
       torch.nn.Linear(weight, bias)    -> Linear  with  W = weightᵀ [D_in x D_out], b = bias
       torch.nn.ReLU, LeakyReLU         -> ReLU, LeakyReLU (negative_slope and inplace kept)
       torch.nn.Tanh, Sigmoid           -> Tanh, Sigmoid
+      torch.nn.Dropout(p)              -> Dropout(p)  (its masks from a fresh generator: rng=None)
+      torch.nn.BatchNorm1d             -> BatchNorm1d, gamma = weight, beta = bias, and the running
+                                          statistics copied (num_batches_tracked is dropped)
+    The model is in the torch module's mode (``module.training``).
 
     ``from_torch(to_torch(model))`` is bit for bit ``model``: the same weights, dtypes and repr.
 
     Refused, with an error that names the module and its position: any other kind of module
     (``Conv2d``, ``Dropout``, a nested ``Sequential``, a subclass of a supported one), a
     ``Linear`` built with ``bias=False`` (a ``Linear`` here always has a bias, and importing a
-    zero one would make training here differ from training there), and weights of a dtype NumPy
-    cannot hold, such as bfloat16 (convert with ``.double()`` or ``.float()`` first).
+    zero one would make training here differ from training there), a ``BatchNorm1d`` built with
+    ``affine=False``, ``track_running_stats=False`` or ``momentum=None`` (not offered here), and weights
+    of a dtype NumPy cannot hold, such as bfloat16 (convert with ``.double()`` or ``.float()`` first).
     """
     torch = _require_torch("from_torch")
     if type(module) is not torch.nn.Sequential:
@@ -69,7 +83,8 @@ def from_torch(module) -> Sequential:
             f"from_torch expects a torch.nn.Sequential, got {type(module).__name__}; "
             f"rebuild it as torch.nn.Sequential(...) of {SUPPORTED} modules"
         )
-    return Sequential(*(_our_layer(torch, name, child) for name, child in module.named_children()))
+    model = Sequential(*(_our_layer(torch, name, child) for name, child in module.named_children()))
+    return model.train(module.training)
 
 
 def _require_torch(caller: str):
@@ -93,15 +108,15 @@ def _layers_of(model) -> list:
     if not isinstance(model, Sequential):
         raise TypeError(f"to_torch expects a models.Sequential, got {type(model).__name__}")
     for position, layer in enumerate(model):
-        if type(layer) not in (Linear, ReLU, LeakyReLU, Tanh, Sigmoid):
+        if type(layer) not in KNOWN:
             raise TypeError(
                 f"to_torch: layer {position} is {layer!r}, which has no torch counterpart here; "
                 f"the bridge knows {SUPPORTED}"
             )
-        if type(layer) is Linear and layer.params["W"].dtype not in FLOAT_DTYPES:
+        if type(layer) in (Linear, BatchNorm1d) and layer.dtype not in FLOAT_DTYPES:
             raise TypeError(
                 f"to_torch: layer {position} is {layer!r}, but PyTorch has no "
-                f"{layer.params['W'].dtype}; build it with dtype=np.float64 or np.float32"
+                f"{layer.dtype}; build it with dtype=np.float64 or np.float32"
             )
     return list(model)
 
@@ -123,6 +138,17 @@ def _torch_layer(torch, layer):
         return torch.nn.LeakyReLU(layer.negative_slope, inplace=layer.inplace)
     if type(layer) is Tanh:
         return torch.nn.Tanh()
+    if type(layer) is Dropout:
+        return torch.nn.Dropout(layer.p)
+    if type(layer) is BatchNorm1d:
+        norm = torch.nn.BatchNorm1d(layer.num_features, eps=layer.eps, momentum=layer.momentum,
+                                    dtype=torch.from_numpy(layer.params["gamma"]).dtype)
+        with torch.no_grad():
+            norm.weight.copy_(torch.from_numpy(layer.params["gamma"]))
+            norm.bias.copy_(torch.from_numpy(layer.params["beta"]))
+            norm.running_mean.copy_(torch.from_numpy(layer.buffers["running_mean"]))
+            norm.running_var.copy_(torch.from_numpy(layer.buffers["running_var"]))
+        return norm
     return torch.nn.Sigmoid()
 
 
@@ -157,10 +183,37 @@ def _our_layer(torch, name: str, child):
         return Tanh()
     if type(child) is nn.Sigmoid:
         return Sigmoid()
+    if type(child) is nn.Dropout:
+        return Dropout(child.p)
+    if type(child) is nn.BatchNorm1d:
+        return _our_batchnorm(torch, name, child)
     raise TypeError(
         f"from_torch: module ({name}) is a {_class_name(child)}, which has no layer here; "
         f"the bridge knows torch.nn.{SUPPORTED}"
     )
+
+
+def _our_batchnorm(torch, name: str, child) -> BatchNorm1d:
+    """BatchNorm1d here for torch's ``child``, if it has weights, running statistics and a momentum."""
+    if not (child.affine and child.track_running_stats and child.momentum is not None):
+        raise ValueError(
+            f"from_torch: module ({name}) is {child!r}, but BatchNorm1d here always has gamma and beta, "
+            "running statistics and a momentum: build it with affine=True, track_running_stats=True "
+            "and a momentum such as 0.1"
+        )
+    arrays = [child.weight, child.bias, child.running_mean, child.running_var]
+    if len({a.dtype for a in arrays}) != 1 or arrays[0].dtype not in _float_dtypes(torch):
+        raise TypeError(
+            f"from_torch: module ({name}) is {child!r}, with weight {child.weight.dtype}; the bridge "
+            "takes float16, float32 or float64, one dtype per layer: convert it with .double() or .float()"
+        )
+    gamma, beta, mean, var = (_copy_to_numpy(a) for a in arrays)
+    layer = BatchNorm1d(child.num_features, eps=child.eps, momentum=child.momentum, dtype=gamma.dtype)
+    layer.params["gamma"][...] = gamma
+    layer.params["beta"][...] = beta
+    layer.buffers["running_mean"][...] = mean
+    layer.buffers["running_var"][...] = var
+    return layer
 
 
 def _class_name(child) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import layers
-from layers import LeakyReLU, Linear, ReLU, Sigmoid, Tanh
+from layers import BatchNorm1d, Dropout, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
 from layers.base import Layer
 from layers.gradcheck import check_gradients
 from tests.helpers import assert_passes, away_from_zero, raises
@@ -33,6 +33,31 @@ def linear(dtype, rng):
     return layer, [(ROWS, 6)]
 
 
+def batchnorm(dtype, rng, *, mode="train"):
+    layer = BatchNorm1d(6, dtype=dtype)
+    for arrays in (layer.params, layer.buffers):            # not 1 and 0, so that every term counts
+        for value in arrays.values():
+            value[...] = rng.uniform(0.5, 1.5, 6)
+    return getattr(layer, mode)(), [(ROWS, 6)]
+
+
+class SameDraws:
+    """A stand-in for Dropout's generator that draws the same numbers at every call: a fixed mask, so
+    that repeated forward passes (the gradient check, the layouts) compute the same function."""
+
+    def __init__(self, seed):
+        self.seed = seed
+
+    def random(self, shape):
+        return np.random.default_rng(self.seed).random(shape)
+
+
+def dropout(dtype, rng):
+    layer = Dropout(0.3)
+    layer.rng = SameDraws(int(rng.integers(1000)))
+    return layer, ANY_SHAPE
+
+
 # name -> factory(dtype, rng) -> (layer whose weights have that dtype, the input shapes it accepts)
 LAYERS = {
     "Linear": linear,
@@ -42,6 +67,9 @@ LAYERS = {
     "LeakyReLU inplace": lambda dtype, rng: (LeakyReLU(0.1, inplace=True), ANY_SHAPE),
     "Tanh": lambda dtype, rng: (Tanh(), ANY_SHAPE),
     "Sigmoid": lambda dtype, rng: (Sigmoid(), ANY_SHAPE),
+    "Dropout": dropout,
+    "BatchNorm1d": batchnorm,
+    "BatchNorm1d eval": lambda dtype, rng: batchnorm(dtype, rng, mode="eval"),
 }
 
 DTYPES = [np.float64, np.float32]
@@ -111,9 +139,11 @@ def run(layer, x, dy):
 # (4e-15 relative); y and dx came out bit-identical here but are the same kind of product.
 # Linear's b = Σ_n dy[n] is a sum too, and NumPy adds the rows of a Fortran-ordered dy in another
 # order (pairwise from 8 rows up), which can change the last bit: the same rounding, not a bug, and
-# not worth a copy of dy in Linear.backward, whose (2) reads as the formula. Everything else must
-# match bit for bit.
-BLAS_PRODUCTS = {"Linear": {"y", "dx", "W", "b"}}
+# not worth a copy of dy in Linear.backward, whose (2) reads as the formula. BatchNorm1d's sums over
+# the rows (μ, σ², Σ dy, Σ dy ⊙ x̂) round the same way; in eval mode only Σ dy and Σ dy ⊙ x̂ are sums.
+# Everything else must match bit for bit.
+BLAS_PRODUCTS = {"Linear": {"y", "dx", "W", "b"}, "BatchNorm1d": {"y", "dx", "gamma", "beta"},
+                 "BatchNorm1d eval": {"gamma", "beta"}}
 
 
 def assert_identical(actual, expected, what):

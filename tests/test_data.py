@@ -85,7 +85,7 @@ def test_shuffling_follows_the_generator():
 @pytest.mark.parametrize("args, error, words", [
     ((np.zeros((5, 2)), np.zeros(4), 2), ValueError, ("X has 5 samples", "y has 4", "same number")),
     ((np.zeros((0, 2)), np.zeros(0), 2), ValueError, ("X has 0 samples", "y has 0", "at least 1")),
-    ((np.zeros((4, 2)), np.zeros((4, 3)), 2), ValueError, ("y [N]", "(4, 2)", "(4, 3)")),
+    ((np.zeros((4, 2)), np.zeros((4, 3), dtype=np.int64), 2), ValueError, ("y [N]", "(4, 2)", "(4, 3)")),
     ((np.zeros((5, 2)), np.zeros(5), 0), ValueError, ("batch_size", "positive int", "0")),
     ((np.zeros((5, 2)), np.zeros(5), 2.0), TypeError, ("batch_size", "positive int", "2.0")),
     (([[0.0]], [0], 1), TypeError, ("minibatches", "NumPy arrays")),

@@ -31,7 +31,20 @@ import pytest
 import models.savefile
 import train
 from data import BatchStream, make_spiral, minibatches, spawn_generators, train_val_split
-from layers import Layer, LeakyReLU, Linear, Loss, Parameter, ReLU, SoftmaxCrossEntropy, Tanh, check_gradients
+from layers import (
+    BatchNorm1d,
+    Dropout,
+    Layer,
+    LeakyReLU,
+    Linear,
+    Loss,
+    MSELoss,
+    Parameter,
+    ReLU,
+    SoftmaxCrossEntropy,
+    Tanh,
+    check_gradients,
+)
 from models import Sequential, from_torch, to_torch
 from optim import SGD, Adam, Optimizer
 from tests.helpers import (
@@ -55,7 +68,8 @@ from tests.helpers import train as train_in_a_subprocess
 from training import History, TrainingState, files, fit, read_checkpoint, restore, runs, save_checkpoint
 
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
-TORCH_ROWS = {"E-from-torch-type", "E-from-torch-module", "E-from-torch-bias", "E-from-torch-dtype"}
+TORCH_ROWS = {"E-from-torch-type", "E-from-torch-module", "E-from-torch-bias", "E-from-torch-dtype",
+              "E-from-torch-batchnorm"}
 ROW = re.compile(r"^\|\s*`(E-[a-z0-9-]+)`\s*\|")
 CELL_BORDER = re.compile(r"(?<!\\)\|")
 CODE_SPAN = re.compile(r"(`+) ?(.+?) ?\1")
@@ -197,6 +211,15 @@ def resume_from(path, batches=None):
     restore(read_checkpoint(path), model, optimizer, state)
 
 
+def resume_without_the_dropout_generator(path):
+    model = Sequential(linear(2, 8), Tanh(), linear(8, 3), Dropout(0.5, rng=0))
+    optimizer = SGD(model.parameters(), lr=0.5)
+    save_checkpoint(path, model, optimizer, TrainingState(), {"hidden": 8})
+    checkpoint = read_checkpoint(path)
+    checkpoint.generators = {}              # as if its rng/3 entry were lost
+    restore(checkpoint, model, optimizer, TrainingState())
+
+
 def a_finished_run(config_changes=None, **entries):
     """run/checkpoint.npz: a copy of one small finished train.py run (made once), entries changed."""
     made = Path.cwd().parent / "finished_run"
@@ -305,7 +328,14 @@ TRIGGERS = {
     "E-linear-init-overflow": lambda: linear(init=1e300, dtype=np.float32),
     "E-linear-input-shape": lambda: linear().forward(np.ones((4, 3))),
     "E-linear-input-dtype": lambda: linear().forward(np.ones((4, 2), dtype=np.float32)),
+    "E-dropout-p": lambda: Dropout(1.0),
+    "E-batchnorm-one-row": lambda: BatchNorm1d(3).forward(np.ones((1, 3))),
+    "E-batchnorm-features": lambda: BatchNorm1d(3).forward(np.ones((4, 2))),
+    "E-batchnorm-momentum": lambda: BatchNorm1d(3, momentum=1.5),
     # Loss
+    "E-mse-target-shape": lambda: MSELoss().forward(np.zeros((4, 1)), np.zeros(4)),
+    "E-mse-target-dtype": lambda: MSELoss().forward(np.zeros((4, 1)), np.zeros((4, 1), dtype=np.int64)),
+    "E-mse-target-mixed": lambda: MSELoss().forward(np.zeros((4, 1)), np.zeros((4, 1), dtype=np.float32)),
     "E-loss-scores-type": lambda: LOSS().forward([[1.0, 2.0]], [0]),
     "E-loss-scores-dtype": lambda: LOSS().forward(np.array([[1, 2]]), [0]),
     "E-loss-scores-ndim": lambda: LOSS().forward(np.zeros(3), [0, 1, 2]),
@@ -363,7 +393,9 @@ TRIGGERS = {
     "E-to-torch-layer": lambda: to_torch(Sequential(linear(), Scale())),
     "E-to-torch-dtype": lambda: to_torch(Sequential(linear(dtype=np.longdouble))),
     "E-from-torch-type": lambda: from_torch_of(lambda nn: nn.Linear(2, 3)),
-    "E-from-torch-module": lambda: from_torch_of(lambda nn: nn.Sequential(nn.Linear(2, 3), nn.Dropout(0.5))),
+    "E-from-torch-module": lambda: from_torch_of(lambda nn: nn.Sequential(nn.Linear(2, 3), nn.GELU())),
+    "E-from-torch-batchnorm": lambda: from_torch_of(
+        lambda nn: nn.Sequential(nn.BatchNorm1d(3, momentum=None))),
     "E-from-torch-bias": lambda: from_torch_of(lambda nn: nn.Sequential(nn.Linear(2, 3, bias=False))),
     "E-from-torch-dtype": lambda: from_torch_of(lambda nn: nn.Sequential(nn.Linear(2, 3).bfloat16())),
     # Optimizers
@@ -421,6 +453,7 @@ TRIGGERS = {
     "E-gradcheck-labels": lambda: check_gradients(linear(), np.ones((4, 2)), loss=LOSS()),
     # Training and checkpoints
     "E-fit-steps-type": lambda: fit(*small_problem(), steps=2.5),
+    "E-fit-reg": lambda: fit(*small_problem(), steps=5, reg=-0.1),
     "E-fit-steps-value": lambda: fit(*small_problem(), steps=-1),
     "E-fit-log-every": lambda: fit(*small_problem(), steps=5, log_every=0),
     "E-fit-chunk-size-type": lambda: fit(*small_problem(), steps=5, chunk_size=1.5),
@@ -449,6 +482,7 @@ TRIGGERS = {
     "E-ckpt-architecture": lambda: resume_from(other_layers_checkpoint(Path(C))),
     "E-ckpt-shape": lambda: resume_from(wider_checkpoint(Path(C))),
     "E-ckpt-batches": lambda: resume_from(C, batches=True),
+    "E-ckpt-random-layers": lambda: resume_without_the_dropout_generator(C),
     # train.py
     "E-cli-whole-number": Cli(["--hidden", "wide"]),
     "E-cli-minimum": Cli(["--points", "0"]),

@@ -43,8 +43,8 @@ def test_spawn_generators_rejects_bad_arguments(args, error, words):
 def test_train_py_draws_data_weights_split_and_shuffling_from_independent_streams():
     config = dict(train.DEFAULTS, seed=3)
     streams = train.generators(config)
-    assert list(streams) == ["data", "init", "split", "shuffle"]
-    expected = spawn_generators(3, 4)
+    assert list(streams) == ["data", "init", "split", "shuffle", "dropout"]
+    expected = spawn_generators(3, 5)
     for generator, reference in zip(streams.values(), expected, strict=True):
         assert generator.random(4).tolist() == reference.random(4).tolist()
     # each job draws from its own stream: the data from the first, the weights from the second

@@ -3,6 +3,8 @@
 A checkpoint is an ``.npz`` file, written atomically and read without unpickling, holding
   format, architecture, model/<name>
                    what ``Sequential.save`` writes (models/savefile.py), so ``model.load`` reads it too
+  rng/<position>   the generator state of each layer that draws random numbers (Dropout), as JSON
+                   text, so that a resumed run draws the masks the uninterrupted one would have
   optim/<name>     the optimizer's step count and buffers
   batches/<name>   the batch stream's pass order, position and generator state (mini-batch runs)
   history/<name>   the history columns so far
@@ -13,7 +15,7 @@ A checkpoint is an ``.npz`` file, written atomically and read without unpickling
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -44,6 +46,7 @@ class Checkpoint:
     optimizer: dict
     batches: dict
     history: History
+    generators: dict = field(default_factory=dict)
 
 
 def save_checkpoint(path, model, optimizer, state: TrainingState, config: dict) -> None:
@@ -55,6 +58,8 @@ def save_checkpoint(path, model, optimizer, state: TrainingState, config: dict) 
         "optim/": optimizer.state_dict(),
         "batches/": state.batches.state_dict() if state.batches is not None else {},
         "history/": state.history.to_arrays(),
+        "rng/": {position: np.array(json.dumps(rng.bit_generator.state))
+                 for position, rng in layer_generators(model).items()},
     }
     for prefix, entries in groups.items():
         arrays.update({prefix + name: value for name, value in entries.items()})
@@ -87,7 +92,8 @@ def read_checkpoint(path) -> Checkpoint:
         raise ValueError(f"cannot resume from {path}: damaged checkpoint (its config is not a JSON object)")
     return Checkpoint(path=str(path), architecture=read_architecture(path, arrays), config=config, step=step,
                       model=entries_under(arrays, MODEL), optimizer=entries_under(arrays, "optim/"),
-                      batches=entries_under(arrays, "batches/"), history=history)
+                      batches=entries_under(arrays, "batches/"), history=history,
+                      generators=entries_under(arrays, "rng/"))
 
 
 def restore(checkpoint: Checkpoint, model, optimizer, state: TrainingState) -> None:
@@ -105,19 +111,26 @@ def restore(checkpoint: Checkpoint, model, optimizer, state: TrainingState) -> N
         if state.batches is not None:
             state.batches.check_state_dict(checkpoint.batches)
         whole_number("its step count", checkpoint.step)
+        generator_states = _generator_states(checkpoint.generators, layer_generators(model))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"cannot resume from {checkpoint.path}: {exc}") from exc
     saved = [array.copy() for array in _state_arrays(model, optimizer)]
     step_count = optimizer.step_count
+    generators = layer_generators(model)
+    generators_before = {position: rng.bit_generator.state for position, rng in generators.items()}
     try:
         load_into(model, checkpoint.architecture, checkpoint.model)
         optimizer.load_state_dict(checkpoint.optimizer)
         if state.batches is not None:
             state.batches.load_state_dict(checkpoint.batches)
+        for position, rng in generators.items():
+            rng.bit_generator.state = generator_states[position]
     except BaseException as exc:
         for array, before in zip(_state_arrays(model, optimizer), saved, strict=True):
             array[...] = before             # copied back as they were, whatever they hold
         optimizer.step_count = step_count
+        for position, rng in generators.items():
+            rng.bit_generator.state = generators_before[position]
         if isinstance(exc, ValueError):
             raise ValueError(f"cannot resume from {checkpoint.path}: {exc}") from exc
         raise
@@ -133,8 +146,30 @@ def whole_number(name: str, value) -> int:
     return check_count(name, value.item(), minimum=0)
 
 
+def layer_generators(model) -> dict[str, np.random.Generator]:
+    """The generator of each layer that draws random numbers (a Generator ``rng``: Dropout), by position."""
+    return {str(position): layer.rng for position, layer in enumerate(model)
+            if isinstance(getattr(layer, "rng", None), np.random.Generator)}
+
+
+def _generator_states(saved: dict, generators: dict) -> dict[str, dict]:
+    """The saved generator states (JSON text by position), checked to fit ``generators`` one for one."""
+    if set(saved) != set(generators):
+        raise ValueError(f"its random layers are at positions {sorted(saved) or 'none'}, this model's at "
+                         f"{sorted(generators) or 'none'}")
+    states = {}
+    for position, rng in generators.items():
+        try:
+            states[position] = json.loads(str(saved[position]))
+            type(rng.bit_generator)().state = states[position]      # refused if it is not such a state
+        except (TypeError, ValueError, KeyError, RecursionError) as exc:
+            raise ValueError(f"damaged checkpoint (the generator state of layer {position}: {exc!r})") \
+                from exc
+    return states
+
+
 def _state_arrays(model, optimizer) -> list:
-    """Every array a restore may change in place: the weights and the optimizer's buffers."""
+    """Every array a restore may change in place: the weights and buffers, the optimizer's buffers."""
     buffers = [array for arrays in optimizer.buffers.values() for array in arrays]
-    return [p.value for p in model.parameters()] + buffers
+    return [p.value for p in model.parameters()] + list(model.buffers().values()) + buffers
 

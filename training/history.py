@@ -41,7 +41,7 @@ class History:
 
     @property
     def has_validation(self) -> bool:
-        return any(not math.isnan(row["val_accuracy"]) for row in self.rows)
+        return any(not math.isnan(row["val_loss"]) for row in self.rows)   # a regression has no accuracy
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {name: self.column(name) for name in COLUMNS}

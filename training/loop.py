@@ -12,6 +12,7 @@ from checks import NonFiniteError, check_count, check_finite
 from data import BatchStream
 from training.divergence import DEFAULT_FACTOR, check_factor, stuck_loss
 from training.history import History
+from training.penalty import L2
 
 # fit's default chunk size, "auto": as many rows as make the widest [rows x width] array of the model
 # about CHUNK_BYTES, so that the few such arrays of a chunk's step stay in a core's L2 cache (65
@@ -55,7 +56,7 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, steps: int,
         val: tuple[np.ndarray, np.ndarray] | None = None, log_every: int = 10,
         progress: bool = False, state: TrainingState | None = None,
         on_step=None, should_stop=None, chunk_size: int | str | None = DEFAULT_CHUNK_SIZE,
-        diverge_factor: float = DEFAULT_FACTOR) -> History:
+        diverge_factor: float = DEFAULT_FACTOR, reg: float = 0.0) -> History:
     """Train until ``steps`` updates have been made, and return the history.
 
     Each step is the course loop's iteration: forward, loss, backward, optimizer step. Without
@@ -64,7 +65,18 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, steps: int,
 
     Every ``log_every`` steps, and once at the end, a history row measures the loss and
     accuracy on all of (X, y) and on ``val = (X_val, y_val)``. Full-batch runs reuse the
-    training forward pass for this, so logging costs them only the validation pass.
+    training forward pass for this, so logging costs them only the validation pass. With float
+    targets (a regression loss such as ``MSELoss``) accuracy is not defined and is NaN.
+
+    Modes: ``fit`` puts the model in training mode (``model.train()``) for its steps, and runs each
+    history row's passes in evaluation mode (``model.eval()``: no dropout, BatchNorm1d's running
+    statistics, which these passes leave unchanged), then back in training mode, as a PyTorch user
+    does around an evaluation; the model ends in training mode. A model with such layers
+    (Dropout, BatchNorm1d) is therefore never measured by its training forward pass.
+
+    ``reg = λ`` adds the course's L2 regularisation (training/penalty.py): R = ½·λ·Σ W² over the
+    weight matrices only (not biases), whose gradient λ·W is added to each matrix's gradient before
+    the update, and whose value is part of every loss the history reports (validation included).
 
     ``state`` continues an earlier run, called with the same data and batch size: ``steps``
     counts all updates, those already made included, and the batches continue where they
@@ -75,6 +87,9 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, steps: int,
     chunks of consecutive rows (gradient accumulation): forward and backward chunk by chunk, the
     gradients summed, then the optimizer's single update. ``chunk_size="auto"`` (the default) picks
     the rows from the model's widest layer (``chunk_rows``), an int fixes them, None turns chunks off.
+    A model with a layer that mixes the rows of a batch in training mode (``needs_whole_batch``:
+    BatchNorm1d, whose μ and σ² are the batch's) is never chunked: its math would change. Dropout
+    may be: its mask is drawn row after row, so the chunks draw exactly the whole batch's mask.
     The math is unchanged: the loss is a mean, L = Σ_c (n_c/N)·L_c, so its gradient is
     Σ_c (n_c/N)·∂L_c/∂θ, because every row's gradient is independent until the sums over n.
     Only the order of the additions differs, so results equal the unchunked step to rounding.
@@ -103,6 +118,8 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, steps: int,
     """
     steps = check_count("steps", steps, minimum=0)
     log_every = check_count("log_every", log_every)
+    penalty = L2(reg)
+    _set_training(model, True)
     chunk_size = chunk_rows(chunk_size, model, X)
     diverge_factor = check_factor(diverge_factor)
     _check_val(val)
@@ -118,6 +135,8 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, steps: int,
         state.history.rows.pop()            # the last run's end row: this run measures it again
 
     batch_step = _ChunkedStep(model, loss_fn, chunk_size)
+    params = model.parameters()
+    reuse = not any(getattr(layer, "depends_on_mode", False) for layer in _layers_of(model))
     bar = tqdm(total=steps, initial=state.step, disable=not progress, unit="step", mininterval=0.25,
                dynamic_ncols=True)
     with bar, np.errstate(over="ignore", invalid="ignore", divide="ignore"):   # caught as Diverged instead
@@ -127,9 +146,12 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, steps: int,
             X_batch, y_batch = (X, y) if full_batch else state.batches.next_batch()
             logging = step % log_every == 0
             try:
-                measured = batch_step.step(X_batch, y_batch, measure=logging and full_batch)
+                measured = batch_step.step(X_batch, y_batch, measure=logging and full_batch and reuse)
+                if penalty.reg:
+                    penalty.add_gradient(params)
                 if logging:
-                    _log(state.history, step, model, loss_fn, X, y, val, bar, measured, optimizer, chunk_size)
+                    _log(state.history, step, model, loss_fn, X, y, val, bar, measured, optimizer, chunk_size,
+                         penalty)
                     _require_loss_not_stuck(state.history, step, diverge_factor)
                 optimizer.step()
             except NonFiniteError as exc:   # the loss's scores or the optimizer's gradients
@@ -139,14 +161,35 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, steps: int,
             if on_step is not None:
                 on_step(state)
         if not state.history or state.history[-1]["step"] != state.step:
-            _log(state.history, state.step, model, loss_fn, X, y, val, bar, None, optimizer, chunk_size)
+            _log(state.history, state.step, model, loss_fn, X, y, val, bar, None, optimizer, chunk_size,
+                 penalty)
     return state.history
 
 
 def evaluate(model, loss_fn, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Mean loss and accuracy of ``model`` on (X, y), without touching the weights."""
-    scores = model.forward(X)
+    """Mean loss and accuracy of ``model`` on (X, y), in evaluation mode (the model's mode is put back),
+    without touching the weights or the running statistics. Accuracy is NaN for float targets."""
+    with evaluation_mode(model):
+        scores = model.forward(X)
     return loss_fn.forward(scores, y), _correct(scores, y) / len(y)
+
+
+class evaluation_mode:
+    """``with evaluation_mode(model):`` runs the block with ``model.eval()``, then puts back the mode the
+    model had (a model without modes is left alone). A class: cheaper than a generator-based one."""
+
+    def __init__(self, model):
+        self.model = model
+        self.was = None
+
+    def __enter__(self) -> None:
+        self.was = getattr(self.model, "training", None)
+        _set_training(self.model, False)
+
+    def __exit__(self, kind, exc, traceback) -> bool:
+        if self.was is not None:
+            _set_training(self.model, self.was)
+        return False
 
 
 def require_finite_state(step: int, model, optimizer) -> None:
@@ -162,14 +205,18 @@ def require_finite_state(step: int, model, optimizer) -> None:
             _require_finite(step, f"the optimizer's {name}", value)
 
 
-def _log(history, step, model, loss_fn, X, y, val, bar, measured, optimizer, chunk_size) -> None:
+def _log(history, step, model, loss_fn, X, y, val, bar, measured, optimizer, chunk_size, penalty) -> None:
     require_finite_state(step, model, optimizer)
-    if measured is None:
-        measured = _finite_evaluation(step, model, loss_fn, X, y, "training", chunk_size)
+    with evaluation_mode(model):
+        if measured is None:
+            measured = _finite_evaluation(step, model, loss_fn, X, y, "training", chunk_size)
+        val_loss, val_accuracy = math.nan, math.nan
+        if val is not None:
+            val_loss, val_accuracy = _finite_evaluation(step, model, loss_fn, *val, "validation", chunk_size)
     loss, accuracy = measured
-    val_loss, val_accuracy = math.nan, math.nan
-    if val is not None:
-        val_loss, val_accuracy = _finite_evaluation(step, model, loss_fn, *val, "validation", chunk_size)
+    if penalty.reg:
+        R = penalty.value(model.parameters())
+        loss, val_loss = loss + R, val_loss + R
     history.append(step, loss, accuracy, val_loss, val_accuracy)
     postfix = {"loss": f"{loss:.4f}", "acc": f"{accuracy:.1%}"}
     if val is not None:
@@ -243,8 +290,9 @@ def _chunks(n: int, chunk_size: int | None) -> list[slice]:
 def chunk_rows(chunk_size, model, X: np.ndarray) -> int | None:
     """Rows per chunk: ``chunk_size`` if it is a number of rows (None: no chunks), or for "auto"
     CHUNK_BYTES / (bytes of one row of the widest array), the width being the input's or the largest
-    dimension of a parameter (a Linear's [D_in x D_out] W makes [rows x D_out] arrays)."""
-    if chunk_size is None:
+    dimension of a parameter (a Linear's [D_in x D_out] W makes [rows x D_out] arrays). None as well when
+    a layer ``needs_whole_batch`` (BatchNorm1d in training mode)."""
+    if chunk_size is None or any(getattr(layer, "needs_whole_batch", False) for layer in _layers_of(model)):
         return None
     if isinstance(chunk_size, str) and chunk_size == "auto":
         if not isinstance(X, np.ndarray):
@@ -257,8 +305,21 @@ def chunk_rows(chunk_size, model, X: np.ndarray) -> int | None:
         raise type(exc)(f"{exc} (or \"auto\", or None: no chunks)") from None
 
 
-def _correct(scores: np.ndarray, y: np.ndarray) -> int:
+def _correct(scores: np.ndarray, y: np.ndarray) -> float:
+    """How many rows are classified right; NaN for float targets (a regression has no accuracy)."""
+    if np.asarray(y).dtype.kind == "f":
+        return math.nan
     return int(np.count_nonzero(scores.argmax(axis=1) == y))
+
+
+def _layers_of(model) -> list:
+    """The layers of a ``Sequential`` (or of any iterable model); none for another kind of model."""
+    return list(model) if hasattr(model, "__iter__") else []
+
+
+def _set_training(model, mode: bool) -> None:
+    if hasattr(model, "train"):             # a model of your own may have no modes
+        model.train(mode)
 
 
 def _require_loss_not_stuck(history: History, step: int, factor: float) -> None:

@@ -24,8 +24,21 @@ from pathlib import Path
 os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY",
                       str(Path(tempfile.gettempdir()) / "backprop-parts-hypothesis"))
 
+import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
 
 settings.register_profile("repeatable", derandomize=True, database=None, deadline=None, max_examples=50)
 settings.register_profile("explore", derandomize=False, database=None, deadline=None, max_examples=2000)
 settings.load_profile("repeatable")
+
+
+@pytest.fixture
+def torch_global_state_unchanged():
+    """A torch test must leave torch's default dtype and random generator as it found them
+    (used by the torch test files through ``pytestmark``)."""
+    import torch
+    dtype = torch.get_default_dtype()
+    rng_state = torch.random.get_rng_state()
+    yield
+    assert torch.get_default_dtype() == dtype
+    assert torch.equal(torch.random.get_rng_state(), rng_state)

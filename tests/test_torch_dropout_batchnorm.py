@@ -16,14 +16,7 @@ from optim import SGD  # noqa: E402
 from tests.helpers import raises  # noqa: E402
 from training import fit  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def torch_global_state_unchanged():
-    dtype = torch.get_default_dtype()
-    rng_state = torch.random.get_rng_state()
-    yield
-    assert torch.get_default_dtype() == dtype
-    assert torch.equal(torch.random.get_rng_state(), rng_state)
+pytestmark = pytest.mark.usefixtures("torch_global_state_unchanged")     # tests/conftest.py
 
 
 def tensor(a, grad=False):

@@ -19,14 +19,7 @@ from tests.helpers import in_our_layout, mixed_stack  # noqa: E402
 F = torch.nn.functional
 
 
-@pytest.fixture(autouse=True)
-def torch_global_state_unchanged():
-    """Every test must leave torch's default dtype and random generator as it found them."""
-    dtype = torch.get_default_dtype()
-    rng_state = torch.random.get_rng_state()
-    yield
-    assert torch.get_default_dtype() == dtype
-    assert torch.equal(torch.random.get_rng_state(), rng_state)
+pytestmark = pytest.mark.usefixtures("torch_global_state_unchanged")     # tests/conftest.py
 
 
 def tensor(a: np.ndarray) -> "torch.Tensor":

@@ -281,11 +281,13 @@ def run(args: argparse.Namespace, parser: runs.ArgumentParser) -> int:
             except Diverged as exc:
                 raise record.diverged(exc, state) from None
             history.to_csv(out / "history.csv")
-            record.write(state, "interrupted" if stop.requested else "completed", final=history[-1])
-        if stop.requested:
+            finished = state.step >= config["steps"]
+            record.write(state, "completed" if finished else "interrupted", final=history[-1])
+        if stop.requested and not finished:
             return stop.saved_and_stopped(state.step, out / "checkpoint.npz")
 
-        figures = draw_figures(config, history, model, X, y, val, out)
+        # a Ctrl-C after the last step: the run is complete; its figures are left to --plot-only
+        figures = draw_figures(config, history, model, X, y, val, out, skip=stop.requested)
         record.drew(figures)
         stopped = runs.figures_interrupted(out, figures, "completed")
         if stopped:
@@ -296,8 +298,9 @@ def run(args: argparse.Namespace, parser: runs.ArgumentParser) -> int:
     return runs.EXIT_OK
 
 
-def draw_figures(config: dict, history, model: Sequential, X, y, val, out) -> dict[str, str]:
-    """loss.png and boundary.png; a figure that cannot be drawn is one line on stderr, never a failure."""
+def draw_figures(config: dict, history, model: Sequential, X, y, val, out, skip=False) -> dict[str, str]:
+    """loss.png and boundary.png; a figure that cannot be drawn is one line on stderr, never a failure.
+    ``skip``: none is drawn (after a Ctrl-C)."""
     layers = f"{config['depth']} x {config['hidden']} {config['activation']}" if config["depth"] else "linear"
     title = f"spiral {config['classes']} x {config['points']}, {layers}, {config['optimizer']} " \
             f"lr {config['lr']:g}"
@@ -307,7 +310,7 @@ def draw_figures(config: dict, history, model: Sequential, X, y, val, out) -> di
         "loss.png": lambda path: plot_curves(history, path, title=title),
         "boundary.png": lambda path: plot_decision_boundary(model, X, y, path, val=val,
                                                             title=f"{title}\n{accuracy}"),
-    })
+    }, skip=skip)
 
 
 def drawn(figures: dict[str, str]) -> list[str]:

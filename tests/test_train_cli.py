@@ -497,7 +497,7 @@ def test_ctrl_c_while_the_figures_are_drawn_leaves_the_run_completed_and_says_ho
     out = tmp_path / "run"
     result = cli(*SMALL, "--steps", 3, "--out", out)
     assert result.returncode == 130 and drawn == ["boundary.png"]
-    assert result.stderr == (f"interrupted while drawing the figures: the run is saved (completed), "
+    assert result.stderr == (f"interrupted: the run is saved (completed), "
                              f"boundary.png not drawn; draw them with python train.py --resume {out} "
                              "--plot-only\n")
     record = json.loads((out / "config.json").read_text())
@@ -507,6 +507,27 @@ def test_ctrl_c_while_the_figures_are_drawn_leaves_the_run_completed_and_says_ho
     monkeypatch.setattr(train_module, "plot_decision_boundary", empty_boundary)
     assert cli("--resume", out, "--plot-only").returncode == 0          # the advice works
     assert json.loads((out / "config.json").read_text())["figures"]["boundary.png"] == "drawn"
+
+
+def test_ctrl_c_in_the_last_step_completes_the_run_and_leaves_the_figures_to_plot_only(
+        cli, tmp_path, monkeypatch):
+    real_fit = train_module.fit
+
+    def fit_then_ctrl_c(*args, **kwargs):
+        history = real_fit(*args, **kwargs)
+        signal.raise_signal(signal.SIGINT)     # during the last step, as StopFlag sees it
+        return history
+    monkeypatch.setattr(train_module, "fit", fit_then_ctrl_c)
+    out = tmp_path / "run"
+    result = cli(*SMALL, "--steps", 3, "--out", out)
+    assert result.returncode == 130
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"interrupted: the run is saved (completed), loss.png and boundary.png not drawn; draw them with "
+        f"python train.py --resume {out} --plot-only")
+    record = json.loads((out / "config.json").read_text())
+    assert record["status"] == "completed" and record["steps_done"] == 3
+    assert record["figures"] == dict.fromkeys(["loss.png", "boundary.png"], "not drawn (interrupted)")
+    assert not (out / "loss.png").exists() and read_npz(out / "checkpoint.npz")["step"] == 3
 
 
 def test_ctrl_c_before_the_run_started_says_nothing_was_written(cli, tmp_path, monkeypatch):

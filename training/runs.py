@@ -501,9 +501,13 @@ def update_record(folder: Path, state: TrainingState, *, figures: dict[str, str]
     return record["status"]
 
 
-def draw_figures(folder: Path, figures: dict[str, Callable[[Path], None]]) -> dict[str, str]:
+def draw_figures(folder: Path, figures: dict[str, Callable[[Path], None]], *,
+                 skip: bool = False) -> dict[str, str]:
     """``draw(folder / name)`` for each figure: what became of it, "drawn" or why not. A figure that
-    cannot be drawn never ends the run: one line on stderr says so and how to draw it again."""
+    cannot be drawn never ends the run: one line on stderr says so and how to draw it again. A
+    Ctrl-C while drawing, or ``skip`` (one came before), leaves the rest "not drawn (interrupted)"."""
+    if skip:
+        return dict.fromkeys(figures, NOT_DRAWN_INTERRUPTED)
     outcome = {}
     for name, draw in figures.items():
         try:
@@ -525,7 +529,7 @@ def figures_interrupted(folder: Path, figures: dict[str, str], status: str) -> i
     left = [name for name, outcome in figures.items() if outcome == NOT_DRAWN_INTERRUPTED]
     if not left:
         return None
-    print(f"interrupted while drawing the figures: the run is saved ({status}), {' and '.join(left)} "
+    print(f"interrupted: the run is saved ({status}), {' and '.join(left)} "
           f"not drawn; draw them with python train.py --resume {folder} --plot-only", file=sys.stderr)
     return EXIT_INTERRUPTED
 

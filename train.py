@@ -3,7 +3,7 @@
     python train.py                      # the course's two-class spiral: 2 x 400 points, h = 1000
     python train.py --depth 3 --activation tanh --optimizer adam --lr 0.01 --batch-size 64
     python train.py --resume runs/<run> --steps 6000         # or runs/<run>/checkpoint.npz
-    python train.py --resume runs/<run> --plot-only          # draw a run's figures again
+    python train.py --resume runs/<run> --plot-only          # draw a run's figures (again)
 
 A run's files go to one folder (--out, by default runs/<date>-<time>): checkpoint.npz (what --resume
 needs), history.csv, config.json (every setting, library versions, the outcome), loss.png, boundary.png.
@@ -124,7 +124,8 @@ def build_parser() -> runs.ArgumentParser:
     groups["run"].add_argument("--resume", metavar="RUN", help="continue the run saved in RUN: its folder "
                                                                "or its checkpoint.npz")
     groups["run"].add_argument("--plot-only", action="store_true", help="with --resume RUN: draw the run's "
-                               "figures (and write its history.csv) from its checkpoint, without training")
+                               "figures (and write its history.csv) from its checkpoint, without training; "
+                               "with --out NEW: in a new folder, with a copy of the checkpoint")
     groups["run"].add_argument("--no-progress", action="store_true", help="no progress bar")
     groups["run"].add_argument("--debug", action="store_true", help="show the traceback of an unexpected "
                                                                     "error (or set BACKPROP_DEBUG=1)")
@@ -167,9 +168,9 @@ def combination_problems(config: dict) -> list[str]:
 def settings(args: argparse.Namespace, parser: runs.ArgumentParser):
     """The run's configuration: the flags given over the defaults, or over a checkpoint's settings."""
     given = {name: value for name, value in vars(args).items() if name in DEFAULTS and value is not None}
-    if args.plot_only and (args.resume is None or args.out is not None):
+    if args.plot_only and args.resume is None:
         parser.error("argument --plot-only: draws the figures of the run named by --resume RUN, "
-                     "in its own folder (leave out --out)")
+                     "in its folder (or, with --out, in a new one)")
     if args.resume is not None:
         return runs.resumed_config(args.resume, given, checks=PARSE, choices=CHOICES,
                                    optional=("batch_size",), combined=combination_problems,
@@ -243,13 +244,17 @@ def run(args: argparse.Namespace, parser: runs.ArgumentParser) -> int:
         state.batches = BatchStream(X, y, config["batch_size"], rng=generators(config)["shuffle"])
     if checkpoint is not None:
         runs.restore_run(checkpoint, model, optimizer, state)
-    with runs.claim(out, own, default_name=args.out is None and checkpoint is None) as out:
+    with runs.claim(out, own, default_name=args.out is None and checkpoint is None,
+                    plot_only=args.plot_only) as out:
         # From here to the end this process is the folder's only writer (a lock, see training/files.py).
         args.folder = out               # named if an unexpected error ends the run
         if args.plot_only:
             state.history.to_csv(out / "history.csv")
             figures = draw_figures(config, state.history, model, X, y, val, out)
-            runs.update_record(out, state, figures=figures)
+            status = runs.update_record(out, state, figures=figures, checkpoint=checkpoint)
+            stopped = runs.figures_interrupted(out, figures, status)
+            if stopped:
+                return stopped
             print(f"saved      {', '.join(['history.csv', *drawn(figures)])} in {out} (step {state.step})")
             return runs.EXIT_OK
 
@@ -276,20 +281,26 @@ def run(args: argparse.Namespace, parser: runs.ArgumentParser) -> int:
             except Diverged as exc:
                 raise record.diverged(exc, state) from None
             history.to_csv(out / "history.csv")
-            record.write(state, "interrupted" if stop.requested else "completed", final=history[-1])
-        if stop.requested:
+            finished = state.step >= config["steps"]
+            record.write(state, "completed" if finished else "interrupted", final=history[-1])
+        if stop.requested and not finished:
             return stop.saved_and_stopped(state.step, out / "checkpoint.npz")
 
-        figures = draw_figures(config, history, model, X, y, val, out)
+        # a Ctrl-C after the last step: the run is complete; its figures are left to --plot-only
+        figures = draw_figures(config, history, model, X, y, val, out, skip=stop.requested)
         record.drew(figures)
+        stopped = runs.figures_interrupted(out, figures, "completed")
+        if stopped:
+            return stopped
     saved = ["checkpoint.npz", "history.csv", "config.json", *drawn(figures)]
     print(f"saved      {', '.join(saved)} in {out}")
     print(runs.summary(history[-1], trained))
     return runs.EXIT_OK
 
 
-def draw_figures(config: dict, history, model: Sequential, X, y, val, out) -> dict[str, str]:
-    """loss.png and boundary.png; a figure that cannot be drawn is one line on stderr, never a failure."""
+def draw_figures(config: dict, history, model: Sequential, X, y, val, out, skip=False) -> dict[str, str]:
+    """loss.png and boundary.png; a figure that cannot be drawn is one line on stderr, never a failure.
+    ``skip``: none is drawn (after a Ctrl-C)."""
     layers = f"{config['depth']} x {config['hidden']} {config['activation']}" if config["depth"] else "linear"
     title = f"spiral {config['classes']} x {config['points']}, {layers}, {config['optimizer']} " \
             f"lr {config['lr']:g}"
@@ -299,7 +310,7 @@ def draw_figures(config: dict, history, model: Sequential, X, y, val, out) -> di
         "loss.png": lambda path: plot_curves(history, path, title=title),
         "boundary.png": lambda path: plot_decision_boundary(model, X, y, path, val=val,
                                                             title=f"{title}\n{accuracy}"),
-    })
+    }, skip=skip)
 
 
 def drawn(figures: dict[str, str]) -> list[str]:

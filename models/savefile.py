@@ -101,7 +101,8 @@ def write_atomically(path, write) -> None:
     """Call ``write(file)`` on a temporary binary file beside ``path``, then rename it to ``path``.
 
     Readers see either the old file or the complete new one, never a partial write; on any
-    failure the temporary file is removed and the old file is left as it was.
+    failure the temporary file is removed and the old file is left as it was. A path too long for
+    the file system is a ``ValueError`` naming it.
     """
     path = Path(path)
     folder = path.parent
@@ -116,7 +117,8 @@ def write_atomically(path, write) -> None:
     except OSError as exc:
         if exc.errno != errno.ENAMETOOLONG:
             raise
-        raise OSError(exc.errno, f"cannot save {path}: {unusable_path(path, exc)}") from None
+        # a bad value, as for read_npz: no file system takes such a name
+        raise ValueError(f"cannot save {path}: {unusable_path(path, exc)}") from None
     try:
         with os.fdopen(fd, "wb") as file:
             write(file)

@@ -235,12 +235,13 @@ def a_finished_run(config_changes=None, **entries):
 
 
 def claimed_while_starting(mp):
-    """Another run claims run/ between train.py choosing the folder and claiming it."""
+    """Another run claims run/ between train.py choosing the folder and claiming it, and ends there
+    (diverged before its first checkpoint; while it runs, its lock would answer)."""
     real = train.build_data
 
     def build_data(config):
         Path("run").mkdir()
-        runs.write_record(Path("run"), {"versions": {"backprop-parts": "0.1.0"}, "status": "running"})
+        runs.write_record(Path("run"), {"versions": {"backprop-parts": "0.1.0"}, "status": "diverged"})
         return real(config)
     mp.setattr(train, "build_data", build_data)
 
@@ -250,6 +251,14 @@ def held_by_another_run(mp):
     a_finished_run()
     Path("run/.lock").write_text("4242\n")
     mp.setattr(files.fcntl, "flock", Mock(side_effect=BlockingIOError(errno.EWOULDBLOCK, "in use")))
+
+
+def killed_before_its_first_checkpoint():
+    """run/ as a kill during the first checkpoint's write leaves it: a record saying "running", the
+    checkpoint's temporary file, no checkpoint.npz."""
+    Path("run").mkdir()
+    runs.write_record(Path("run"), {"versions": {"backprop-parts": "0.1.0"}, "status": "running"})
+    Path("run/.checkpoint.npz.k1ll3d.tmp").write_bytes(b"PK half")
 
 
 def a_copied_checkpoint(mp):
@@ -386,6 +395,7 @@ TRIGGERS = {
     "E-file-path-too-long": lambda: two_layer().load("x" * 300 + ".npz"),
     "E-save-no-folder": lambda: two_layer().save("nowhere/model.npz"),
     "E-save-onto-folder": lambda: two_layer().save(folder(M)),
+    "E-save-path-too-long": lambda: two_layer().save("x" * 300 + ".npz"),
     "E-save-objects": lambda: Sequential(Scale(np.array([1.0, None]))).save(M),
     # PyTorch bridge
     "E-torch-missing": lambda: without_torch(lambda: to_torch(Sequential(linear()))),
@@ -500,6 +510,7 @@ TRIGGERS = {
     "E-cli-library-rule": Cli(["--init", "1e38", "--dtype", "float32"]),
     "E-cli-too-large": Cli(["--hidden", "1000000000000000000"]),
     "E-cli-resume-missing": Cli(["--resume", "nope.npz"]),
+    "E-cli-resume-unsaved": Cli(["--resume", "run"], lambda mp: killed_before_its_first_checkpoint()),
     "E-cli-resume-folder": Cli(["--resume", "run"], lambda mp: folder("run")),
     "E-cli-resume-damaged": Cli(RESUME, lambda mp: a_finished_run({"activation": "gelu"})),
     "E-cli-resume-step": Cli(RESUME, lambda mp: a_finished_run(step=np.array(-5))),
@@ -514,7 +525,9 @@ TRIGGERS = {
     "E-cli-in-use": Cli(RESUME, held_by_another_run),
     "E-cli-resume-outside": Cli(["--resume", "backup/copy.npz", "--steps", "10"], a_copied_checkpoint),
     "E-cli-path-too-long": Cli([*SMALL, "--out", "x" * 300]),
+    "E-cli-resume-path-too-long": Cli(["--resume", "x" * 300]),
     "E-cli-plot-only": Cli(["--plot-only"]),
+    "E-cli-plot-only-in-use": Cli([*RESUME[:2], "--plot-only"], held_by_another_run),
     "E-cli-figure": Cli([*SMALL, "--steps", "2", "--out", "run"], lambda mp: mp.setattr(
         train, "plot_curves", Mock(side_effect=OverflowError("cannot convert float infinity to integer")))),
     "E-cli-unwritable": Cli([*SMALL, "--out", "notes.txt/run"], lambda mp: Path("notes.txt").write_text("")),
@@ -523,9 +536,13 @@ TRIGGERS = {
     "E-cli-diverged": Cli([*SMALL, "--lr", "1e200", "--steps", "50", "--checkpoint-every", "1",
                            "--out", "run"]),
     "E-cli-diverged-stuck": Cli([*SMALL, "--lr", "1e10", "--steps", "600", "--log-every", "1",
-                                 "--out", "run"]),
+                                 "--checkpoint-every", "10", "--out", "run"]),
     "E-cli-unexpected": Cli([*SMALL, "--steps", "2", "--out", "run"], lambda mp: mp.setattr(
         train.runs, "summary", Mock(side_effect=ZeroDivisionError("boom")))),
+    "E-cli-figures-interrupted": Cli([*SMALL, "--steps", "2", "--out", "run"], lambda mp: mp.setattr(
+        train, "plot_curves", Mock(side_effect=KeyboardInterrupt))),
+    "E-cli-interrupted-early": Cli(SMALL, lambda mp: mp.setattr(train, "build_data",
+                                                              Mock(side_effect=KeyboardInterrupt))),
     "E-cli-abort": Cli([*SMALL, "--steps", "50", "--out", "run"], ctrl_c_twice),
 }
 
@@ -562,3 +579,12 @@ def test_train_py_in_a_subprocess_prints_the_documented_line(row, tmp_path):
 def test_the_doc_parser_reads_key_words_escaped_pipes_and_line_breaks():
     text = "| `E-x` | ValueError | got `` a \\| b ↵c `` for `n` | m | f |\n| not a row |"
     assert doc_rows(text) == {"E-x": ("ValueError", ["a | b \nc", "n"])}
+
+
+def test_the_resume_clash_row_lists_exactly_the_flags_a_resumed_run_may_change():
+    free = [f"--{name.replace('_', '-')}" for name in train.FREE_ON_RESUME]
+    assert f"{', '.join(free)}, --out and --no-progress may change" in DOC["E-cli-resume-clash"][1]
+    [row] = [line for line in (ROOT / "docs" / "errors.md").read_text(encoding="utf-8").splitlines()
+             if line.startswith("| `E-cli-resume-clash` |")]
+    fix = row.rstrip(" |").split(" | ")[-1].replace("`", "")
+    assert fix == f"Leave those flags out; only {', '.join(free)}, --out and --no-progress may change."

@@ -5,7 +5,14 @@ import argparse
 import json
 import os
 import signal
+import threading
+import time
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:                         # Windows: runs are not locked there
+    fcntl = None
 
 import numpy as np
 import pytest
@@ -228,6 +235,89 @@ def test_claiming_a_new_folder_creates_and_locks_it_for_the_whole_block(tmp_path
         pass
 
 
+def test_plot_only_on_a_folder_in_use_advises_to_wait_not_to_choose_another_out(tmp_path):
+    folder = tmp_path / "run"
+    with runs.claim(folder, False, default_name=False):
+        with raises(runs.Failure, f"run folder {folder} is in use by another train.py (pid {os.getpid()})",
+                    "wait for it to end, then draw the figures") as caught:
+            with runs.claim(folder, True, default_name=False, plot_only=True):
+                pass
+    assert caught.value.code == runs.EXIT_USAGE and "--out" not in str(caught.value)
+
+
+def held_elsewhere(folder: Path) -> int:
+    """A descriptor holding the lock of ``folder``'s .lock file, as another process would (flock locks
+    of two opens of one file exclude each other, even in one process)."""
+    fd = os.open(folder / files.LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return fd
+
+
+@pytest.mark.skipif(fcntl is None, reason="no advisory locks on this platform")
+def test_the_lock_message_waits_for_the_winners_pid_and_never_says_unknown(tmp_path):
+    fd = held_elsewhere(tmp_path)           # the winner has the lock but has not written its pid yet
+    try:
+        timer = threading.Timer(0.1, lambda: os.pwrite(fd, b"4242\n", 0))
+        timer.start()
+        with raises(files.FolderInUse, "in use by another train.py (pid 4242); wait for it to end"):
+            files.Lock(tmp_path).acquire()
+        timer.join()
+        os.ftruncate(fd, 0)                 # a pid that never comes: no parenthesis at all
+        started = time.monotonic()
+        with raises(files.FolderInUse, f"{tmp_path} is in use by another train.py; wait") as caught:
+            files.Lock(tmp_path).acquire()
+        assert "pid" not in str(caught.value) and "unknown" not in str(caught.value)
+        assert time.monotonic() - started < 2
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.skipif(fcntl is None, reason="no advisory locks on this platform")
+def test_the_lock_file_holds_exactly_the_winners_pid_over_a_longer_old_one(tmp_path):
+    (tmp_path / files.LOCK).write_text("123456789012\n")
+    lock = files.Lock(tmp_path)
+    lock.acquire()
+    try:
+        assert (tmp_path / files.LOCK).read_text() == f"{os.getpid()}\n"
+    finally:
+        lock.release()
+
+
+def test_ctrl_c_once_the_run_folder_is_claimed_aborts_with_the_checkpoint_unchanged(capsys):
+    def work():
+        raise KeyboardInterrupt
+    assert runs.exit_code(work, prog="script.py", memory_hint="", folder=lambda: Path("run")) == 130
+    assert capsys.readouterr().err == "script.py: error: aborted; the last checkpoint on disk is unchanged\n"
+
+
+def test_a_run_killed_before_its_first_checkpoint_leaves_a_folder_a_new_run_reuses(tmp_path, capsys):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    runs.write_record(folder, {"config": SAVED, "versions": {"backprop-parts": "0.1.0"}, "status": "running"})
+    (folder / ".checkpoint.npz.k1ll3d.tmp").write_bytes(b"PK half")
+    assert files.kind_of_folder(folder) == "unsaved"
+    with raises(runs.Failure, f"cannot resume from {folder}", "saved no checkpoint.npz",
+                "killed before its first checkpoint", f"--out {folder}") as caught:
+        runs.checkpoint_in(folder)
+    assert caught.value.code == runs.EXIT_FAILED
+    assert runs.choose_folder(str(folder), None) == (folder, False)
+    with runs.claim(folder, False, default_name=False):
+        assert sorted(os.listdir(folder)) == [".lock", "config.json"]       # the stale temporary file gone
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line == (f"train.py: warning: {folder} holds a run killed before its first checkpoint "
+                    "(config.json says running, no checkpoint.npz); the folder is reused")
+    # any other file, or a record that says the run ended, keeps the folder a run's, refused
+    for status, extra in (("running", "history.csv"), ("diverged", None), ("failed", None)):
+        runs.write_record(folder, {"versions": {"backprop-parts": "0.1.0"}, "status": status})
+        if extra:
+            (folder / extra).write_text("step,loss\n")
+        assert files.kind_of_folder(folder) == "run"
+        with raises(runs.Failure, "already holds a run"):
+            runs.choose_folder(str(folder), None)
+        if extra:
+            (folder / extra).unlink()
+
+
 def test_a_claim_removes_the_runs_stale_temporary_files_and_nothing_else(tmp_path):
     folder = tmp_path / "run"
     folder.mkdir()
@@ -332,10 +422,17 @@ def test_a_path_too_long_for_the_file_system_is_one_clear_failure(tmp_path):
     with raises(runs.Failure, "--out", "the path is too long for the file system",
                 "names may have at most 255"):
         runs.choose_folder(str(long), None)
-    with raises(runs.Failure, "cannot resume from", "the path is too long"):
-        runs.checkpoint_in(long / "checkpoint.npz")
+    for path in (long, long / "checkpoint.npz"):
+        with raises(runs.Failure, "cannot resume from", "the path is too long") as caught:
+            runs.checkpoint_in(path)
+        assert caught.value.code == runs.EXIT_USAGE               # a usage error, as for --out
+    model = Sequential(Linear(2, 2, rng=np.random.default_rng(0)))
     with raises(ValueError, f"cannot load {long}", "the path is too long"):
-        Sequential(Linear(2, 2, rng=np.random.default_rng(0))).load(long)
+        model.load(long)
+    with raises(ValueError, f"cannot save {long}", "the path is too long for the file system",
+                "names may have at most 255"):
+        model.save(long)                                          # the same type and words as load
+    assert os.listdir(tmp_path) == []
 
 
 def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path, monkeypatch):
@@ -445,7 +542,7 @@ def test_the_first_ctrl_c_asks_to_stop_and_the_second_aborts(capsys):
     (PermissionError(13, "Permission denied", "run"), 1, ("cannot write the run's files", "Permission denied",
                                                           "'run'")),
     (MemoryError(), 1, ("out of memory", "too large", "try less")),
-    (KeyboardInterrupt(), 130, ("aborted", "last checkpoint on disk is unchanged")),
+    (KeyboardInterrupt(), 130, ("interrupted before the run started", "nothing was written")),
 ])
 def test_an_expected_failure_is_one_line_and_its_exit_code(capsys, error, code, words):
     def work():

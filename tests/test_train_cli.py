@@ -396,7 +396,8 @@ def test_a_loss_stuck_far_above_its_start_stops_the_run_as_diverged(cli):
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1 and len(lines) == 1, result.stderr
     assert "step 50" in lines[0] and "stayed above 2 x its first value" in lines[0]
-    assert "the last good checkpoint is run/checkpoint.npz" in lines[0]
+    # the rule's loss is finite: the checkpoint may hold the stuck model, so it is not called "good"
+    assert "the last checkpoint is run/checkpoint.npz" in lines[0] and "good" not in lines[0]
     assert json.loads(Path("run/config.json").read_text())["status"] == "diverged"
     assert cli(*SMALL, "--lr", "1e10", "--steps", "60", "--log-every", "1", "--diverge-factor", "0",
                "--out", "off").returncode == 0
@@ -437,7 +438,7 @@ def test_a_long_path_is_one_clear_line(cli, tmp_path):
     long = "x" * 300
     for args in (["--out", long], ["--resume", long], ["--resume", Path(long, "checkpoint.npz")]):
         result = cli(*SMALL, *args)
-        assert_one_clean_error_line(result, 2 if args[0] == "--out" else 1, "the path is too long")
+        assert_one_clean_error_line(result, 2, "the path is too long")      # a usage error, both flags
         assert "Errno" not in result.stderr
 
 
@@ -457,8 +458,119 @@ def test_plot_only_draws_the_figures_of_a_run_again(cli, tmp_path):
     record = json.loads((out / "config.json").read_text())
     assert record["status"] == "completed" and record["figures"] == {"loss.png": "drawn",
                                                                      "boundary.png": "drawn"}
-    for args in (["--plot-only"], ["--resume", out, "--plot-only", "--out", tmp_path / "else"]):
-        assert_one_clean_error_line(cli(*args), 2, "argument --plot-only", "--resume RUN")
+    assert_one_clean_error_line(cli("--plot-only"), 2, "argument --plot-only", "--resume RUN")
+
+
+RUN_FOLDER = [".lock", "boundary.png", "checkpoint.npz", "config.json", "history.csv", "loss.png"]
+
+
+def test_plot_only_for_a_copied_checkpoint_follows_its_advice_into_a_new_folder(cli, finished_run, tmp_path):
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    shutil.copy(finished_run, backup / "copy.npz")
+    before = folder_bytes(backup)
+    refused = cli("--resume", backup / "copy.npz", "--plot-only")
+    assert_one_clean_error_line(refused, 2, f"cannot resume into {backup}", "pass --out NEWFOLDER",
+                                "with --plot-only, draw its figures")
+    drawn = cli("--resume", backup / "copy.npz", "--plot-only", "--out", tmp_path / "new")
+    assert drawn.returncode == 0 and drawn.stderr == "", drawn.stderr
+    new = tmp_path / "new"
+    assert folder_bytes(backup) == before
+    assert sorted(os.listdir(new)) == RUN_FOLDER
+    assert (new / "checkpoint.npz").read_bytes() == finished_run.read_bytes()
+    record = json.loads((new / "config.json").read_text())
+    assert record["status"] == "completed" and record["steps_done"] == 3
+    assert record["figures"] == {"loss.png": "drawn", "boundary.png": "drawn"}
+    assert record["resumed_from"] == {"path": str(backup / "copy.npz"), "step": 3}
+    again = cli("--resume", new, "--plot-only")                 # the new folder is a run folder now
+    assert again.returncode == 0, again.stderr
+
+
+def test_ctrl_c_while_the_figures_are_drawn_leaves_the_run_completed_and_says_how_to_draw_them(
+        cli, tmp_path, monkeypatch):
+    drawn = []
+
+    def boundary_then_ctrl_c(model, X, y, path, **kwargs):
+        drawn.append(path.name)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(train_module, "plot_decision_boundary", boundary_then_ctrl_c)
+    out = tmp_path / "run"
+    result = cli(*SMALL, "--steps", 3, "--out", out)
+    assert result.returncode == 130 and drawn == ["boundary.png"]
+    assert result.stderr == (f"interrupted: the run is saved (completed), "
+                             f"boundary.png not drawn; draw them with python train.py --resume {out} "
+                             "--plot-only\n")
+    record = json.loads((out / "config.json").read_text())
+    assert record["status"] == "completed"
+    assert record["figures"] == {"loss.png": "drawn", "boundary.png": "not drawn (interrupted)"}
+    assert not [name for name in os.listdir(out) if name.endswith(".tmp")]
+    monkeypatch.setattr(train_module, "plot_decision_boundary", empty_boundary)
+    assert cli("--resume", out, "--plot-only").returncode == 0          # the advice works
+    assert json.loads((out / "config.json").read_text())["figures"]["boundary.png"] == "drawn"
+
+
+def test_ctrl_c_in_the_last_step_completes_the_run_and_leaves_the_figures_to_plot_only(
+        cli, tmp_path, monkeypatch):
+    real_fit = train_module.fit
+
+    def fit_then_ctrl_c(*args, **kwargs):
+        history = real_fit(*args, **kwargs)
+        signal.raise_signal(signal.SIGINT)     # during the last step, as StopFlag sees it
+        return history
+    monkeypatch.setattr(train_module, "fit", fit_then_ctrl_c)
+    out = tmp_path / "run"
+    result = cli(*SMALL, "--steps", 3, "--out", out)
+    assert result.returncode == 130
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"interrupted: the run is saved (completed), loss.png and boundary.png not drawn; draw them with "
+        f"python train.py --resume {out} --plot-only")
+    record = json.loads((out / "config.json").read_text())
+    assert record["status"] == "completed" and record["steps_done"] == 3
+    assert record["figures"] == dict.fromkeys(["loss.png", "boundary.png"], "not drawn (interrupted)")
+    assert not (out / "loss.png").exists() and read_npz(out / "checkpoint.npz")["step"] == 3
+
+
+def test_ctrl_c_before_the_run_started_says_nothing_was_written(cli, tmp_path, monkeypatch):
+    def ctrl_c(config):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(train_module, "build_model", ctrl_c)
+    result = cli(*SMALL, "--out", tmp_path / "run")
+    assert_one_clean_error_line(result, 130, "interrupted before the run started", "nothing was written")
+    assert "aborted" not in result.stderr and not (tmp_path / "run").exists()
+
+
+def test_a_folder_killed_in_its_first_checkpoint_is_explained_and_reused(cli, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+
+    def killed_in_the_first_checkpoint(*args, **kwargs):
+        Path(out, ".checkpoint.npz.k1ll3d.tmp").write_bytes(b"PK half")
+        raise SystemExit("killed")                  # as kill -9: no record of the end is written
+    monkeypatch.setattr(train_module.runs, "save_checkpoint", killed_in_the_first_checkpoint)
+    assert cli(*SMALL, "--steps", 3, "--checkpoint-every", 1, "--out", out).returncode == "killed"
+    assert json.loads((out / "config.json").read_text())["status"] == "running"
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(train_module, "plot_curves", empty_curves)
+    monkeypatch.setattr(train_module, "plot_decision_boundary", empty_boundary)
+    resumed = cli("--resume", out, "--steps", 5)
+    assert_one_clean_error_line(resumed, 1, f"cannot resume from {out}", "saved no checkpoint.npz",
+                                "killed before its first checkpoint", f"--out {out}", "reuses the folder")
+    again = cli(*SMALL, "--steps", 3, "--out", out)
+    assert again.returncode == 0
+    [warning] = again.stderr.strip().splitlines()
+    assert warning.startswith(f"train.py: warning: {out} holds a run killed before its first checkpoint")
+    assert "the folder is reused" in warning
+    assert sorted(os.listdir(out)) == RUN_FOLDER
+    assert json.loads((out / "config.json").read_text())["status"] == "completed"
+
+
+def test_a_folder_whose_run_ended_without_a_checkpoint_is_still_refused(cli, tmp_path):
+    out = tmp_path / "run"
+    assert cli(*SMALL, "--lr", "1e200", "--steps", 5, "--out", out).returncode == 1      # diverged at once
+    assert not (out / "checkpoint.npz").exists()
+    before = folder_bytes(out)
+    assert_one_clean_error_line(cli(*SMALL, "--steps", 3, "--out", out), 2, "already holds a run")
+    assert folder_bytes(out) == before
 
 
 def test_a_figure_that_cannot_be_drawn_is_one_warning_and_the_run_completes(cli, tmp_path, monkeypatch):

@@ -1,7 +1,8 @@
 """A run's folder and its files: which folders a run may write to, one writer at a time, no leftovers.
 
 - A run writes only into a folder that is new, empty, or a run of this project: one whose
-  config.json is a run's record (``kind_of_folder``). A user's own folder is never touched.
+  config.json is a run's record (``kind_of_folder``). A user's own folder is never touched. A run
+  killed before its first checkpoint leaves only its record ("running"): a new run may reuse it.
 - ``Lock``: one writer per run folder. An advisory ``fcntl.flock`` on the folder's ``.lock`` file,
   held for the whole run; the operating system releases it when the process ends, however it ends,
   so a killed run never leaves a stale lock. The file holds the writer's process id, for the message.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import time
 from pathlib import Path
 
 try:
@@ -28,18 +30,29 @@ LOCK = ".lock"
 PROJECT = "backprop-parts"              # every record's "versions" names it: the mark of a run's config.json
 
 
+WAIT_OR_MOVE = "wait for it to end, or choose another --out"    # what to do when a folder is in use
+
+
 class FolderInUse(Exception):
     """Another live process holds the folder's lock."""
 
-    def __init__(self, folder: Path, pid: str):
-        super().__init__(f"run folder {folder} is in use by another train.py (pid {pid}); wait for it to "
-                         "end, or choose another --out")
+    def __init__(self, folder: Path, pid: int | None):
+        self.folder = folder
+        self.pid = pid
+        super().__init__(self.explained(WAIT_OR_MOVE))
+
+    def explained(self, advice: str) -> str:
+        """The one-line message, with ``advice`` (what the user can do) at its end."""
+        pid = "" if self.pid is None else f" (pid {self.pid})"
+        return f"run folder {self.folder} is in use by another train.py{pid}; {advice}"
 
 
 def kind_of_folder(folder: Path) -> str:
     """What ``folder`` is to a run: "new" (absent), "empty" (nothing but a lock and stale temporary
     files), "claim" (only an empty config.json, left by an earlier version's run killed as it
-    started), "run" (its config.json is a run's record), "file" or "foreign" (anything else)."""
+    started), "unsaved" (only a run's record saying "running": its run was killed before its first
+    checkpoint, or runs now and has not saved yet; the lock tells), "run" (its config.json is a
+    run's record), "file" or "foreign" (anything else)."""
     if not folder.exists():
         return "new"
     if not folder.is_dir():
@@ -52,17 +65,21 @@ def kind_of_folder(folder: Path) -> str:
         return "foreign"
     if record.stat().st_size == 0:
         return "claim" if names == ["config.json"] else "foreign"
-    return "run" if is_run_record(record) else "foreign"
+    record = run_record(record)
+    if record is None:
+        return "foreign"
+    return "unsaved" if names == ["config.json"] and record.get("status") == "running" else "run"
 
 
-def is_run_record(path: Path) -> bool:
-    """Whether the file at ``path`` is a config.json written by this project's runs."""
+def run_record(path: Path) -> dict | None:
+    """The config.json at ``path`` if this project's runs wrote it, else None."""
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):
-        return False
-    return isinstance(record, dict) and isinstance(record.get("versions"), dict) \
-        and PROJECT in record["versions"]
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("versions"), dict):
+        return None
+    return record if PROJECT in record["versions"] else None
 
 
 def is_temporary(name: str) -> bool:
@@ -92,16 +109,34 @@ class Lock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
-            pid = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+                os.close(fd)
+                raise
+            pid = holder(fd)
             os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EACCES):
-                raise FolderInUse(self.folder, pid) from None
-            raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+            raise FolderInUse(self.folder, pid) from None
+        # The pid first, then the file cut to its length: a reader never finds the file empty, and
+        # its first line is always a whole pid (the winner's, or for an instant the last holder's).
+        line = f"{os.getpid()}\n".encode("ascii")
+        os.pwrite(fd, line, 0)
+        os.ftruncate(fd, len(line))
         self._fd = fd
 
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)              # closing releases the lock; the file stays, for the next run
             self._fd = None
+
+
+def holder(fd: int, wait: float = 0.5) -> int | None:
+    """The pid in the lock file ``fd`` (its first line). A new lock file stays empty for an instant
+    after its holder took the lock, until it writes its pid: read again for up to ``wait`` seconds;
+    None if no pid appears."""
+    deadline = time.monotonic() + wait
+    while True:
+        first = os.pread(fd, 32, 0).decode("ascii", "replace").split("\n")[0].strip()
+        if first.isdigit():
+            return int(first)
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.01)

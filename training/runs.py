@@ -14,7 +14,8 @@ this module does around that is the same for any run:
 - ``ArgumentParser``, ``flag_type``, ``count_flag``, ``number_flag`` and ``folder_name``: flags read
   and checked, a usage error as one line (exit 2), a mistyped flag with the nearest real one; a
   flag's type also checks the setting saved in a checkpoint; ``warn``: a warning as one line;
-- ``summary``: the run's last line;
+- ``draw_figures`` and ``figures_interrupted``: figures that never end a run (a Ctrl-C while they
+  are drawn leaves the run saved, the figures for ``--plot-only``); ``summary``: the run's last line;
 - ``Failure`` and ``exit_code``: an expected failure as one line on stderr and its exit code.
 """
 
@@ -48,6 +49,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1            # diverged, unreadable checkpoint, unwritable output
 EXIT_USAGE = 2             # bad flags (argparse's convention)
 EXIT_INTERRUPTED = 130     # Ctrl-C (128 + SIGINT)
+NOT_DRAWN_INTERRUPTED = "not drawn (interrupted)"      # a figure's outcome in config.json after a Ctrl-C
 
 
 class Failure(Exception):
@@ -74,7 +76,11 @@ def exit_code(work: Callable[[], int], *, prog: str, memory_hint: str, debug: bo
     except MemoryError:
         message, code = f"out of memory: the model or data is too large ({memory_hint})", EXIT_FAILED
     except KeyboardInterrupt:
-        message, code = "aborted; the last checkpoint on disk is unchanged", EXIT_INTERRUPTED
+        if folder() is None:                # still reading the settings, building the data or model
+            message = "interrupted before the run started; nothing was written"
+        else:
+            message = "aborted; the last checkpoint on disk is unchanged"
+        message, code = message, EXIT_INTERRUPTED
     except Exception as exc:                # noqa: BLE001 -- a bug: told in one line, the traceback on demand
         if debug or os.environ.get("BACKPROP_DEBUG", "0") not in ("", "0"):
             traceback.print_exc()
@@ -217,9 +223,13 @@ def checkpoint_in(path) -> Path:
     path = Path(path)
     try:
         is_dir = path.is_dir()
-    except OSError as exc:
-        raise Failure(f"cannot resume from {path}: {unusable_path(path, exc)}") from None
+    except OSError as exc:                  # a path no file system takes: a usage error, as for --out
+        raise Failure(f"cannot resume from {path}: {unusable_path(path, exc)}", EXIT_USAGE) from None
     if is_dir:
+        if files.kind_of_folder(path) == "unsaved":
+            raise Failure(f"cannot resume from {path}: its run saved no checkpoint.npz (config.json says "
+                          "running: it was killed before its first checkpoint, or still runs); start it "
+                          f"again with --out {path}, which reuses the folder once no train.py runs there")
         if not (path / "checkpoint.npz").is_file():
             raise Failure(f"cannot resume from {path}: the folder holds no checkpoint.npz (a run writes it "
                           "at its first checkpoint, see --checkpoint-every)")
@@ -294,7 +304,8 @@ def choose_folder(out: str | None, checkpoint: Checkpoint | None) -> tuple[Path,
     if out is None and not (own and kind == "run"):
         raise Failure(f"cannot resume into {folder}: it is not the run folder of {checkpoint.path} (a "
                       "folder whose config.json is a run's record and whose checkpoint.npz this is); "
-                      "pass --out NEWFOLDER to continue the run in a new folder", EXIT_USAGE)
+                      "pass --out NEWFOLDER to continue the run (or, with --plot-only, draw its figures) "
+                      "in a new folder", EXIT_USAGE)
     refuse_folder(folder, kind, own)
     return folder, own
 
@@ -302,7 +313,7 @@ def choose_folder(out: str | None, checkpoint: Checkpoint | None) -> tuple[Path,
 def refuse_folder(folder: Path, kind: str, own: bool, *, hint: bool = True) -> None:
     """A Failure (exit 2) unless a run may write into ``folder`` of this ``kind`` (files.kind_of_folder):
     a new or empty one, or its own run folder when resuming."""
-    if kind in ("new", "empty", "claim") or (own and kind == "run"):
+    if kind in ("new", "empty", "claim", "unsaved") or (own and kind == "run"):
         return
     if kind == "run":
         kept = folder / "checkpoint.npz"
@@ -317,11 +328,12 @@ def refuse_folder(folder: Path, kind: str, own: bool, *, hint: bool = True) -> N
 
 
 @contextlib.contextmanager
-def claim(folder: Path, own: bool, default_name: bool) -> Iterator[Path]:
+def claim(folder: Path, own: bool, default_name: bool, *, plot_only: bool = False) -> Iterator[Path]:
     """``with claim(...) as folder:`` the run's folder, created if new and locked for the whole block:
     a second train.py on it stops with one line (exit 2). Under the lock the folder is checked
     again (another run may have taken it since ``choose_folder``) and its stale temporary files,
-    left by a hard kill, are removed."""
+    left by a hard kill, are removed. ``plot_only``: the figures of the run there are to be drawn,
+    so the advice when another process writes it is to wait."""
     if default_name:                        # runs/<date>-<time>, or -2, -3, … when that second is taken
         folder.parent.mkdir(parents=True, exist_ok=True)
         base = folder
@@ -337,13 +349,17 @@ def claim(folder: Path, own: bool, default_name: bool) -> Iterator[Path]:
     try:
         lock.acquire()
     except files.FolderInUse as exc:
-        raise Failure(str(exc), EXIT_USAGE) from None
+        advice = "wait for it to end, then draw the figures" if plot_only else files.WAIT_OR_MOVE
+        raise Failure(exc.explained(advice), EXIT_USAGE) from None
     try:
         kind = files.kind_of_folder(folder)
         refuse_folder(folder, kind, own, hint=False)
         if kind == "claim":
             warn("train.py", f"{folder / 'config.json'} is empty (left by a run killed as it started); "
                              "the folder is reused")
+        if kind == "unsaved":
+            warn("train.py", f"{folder} holds a run killed before its first checkpoint (config.json says "
+                             "running, no checkpoint.npz); the folder is reused")
         files.remove_stale_temporaries(folder)
         yield folder
     finally:
@@ -438,11 +454,16 @@ class RunRecord:
             raise
 
     def diverged(self, exc: Diverged, state: TrainingState) -> Failure:
-        """Record the divergence and keep the history up to it; the Failure to raise."""
+        """Record the divergence and keep the history up to it; the Failure to raise.
+
+        A NaN or inf never reaches a checkpoint (``save_good_checkpoint``), so the one on disk is
+        the last good state. A loss stuck high (the divergence rule, a finite value) may be in the
+        checkpoint already, so that is only "the last checkpoint"."""
         self.write(state, "diverged", message=str(exc))
         state.history.to_csv(self.folder / "history.csv")
         kept = self.folder / "checkpoint.npz"
-        kept_note = f"the last good checkpoint is {kept}" if kept.exists() else "no checkpoint was written"
+        last = "the last checkpoint" if math.isfinite(exc.value) else "the last good checkpoint"
+        kept_note = f"{last} is {kept}" if kept.exists() else "no checkpoint was written"
         history = self.folder / "history.csv"
         return Failure(f"{exc}; {kept_note}; the history up to the failure is in {history}")
 
@@ -452,34 +473,65 @@ def write_record(folder: Path, record: dict) -> None:
     write_atomically(folder / "config.json", lambda file: file.write(text.encode("utf-8")))
 
 
-def update_record(folder: Path, state: TrainingState, *, figures: dict[str, str]) -> None:
-    """Add the figures drawn later (``--plot-only``) to the run's config.json. A record still saying
-    "running" lost its writer to a kill (this process holds the lock): it now says where the run
-    stands, as its checkpoint does."""
-    record = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+def update_record(folder: Path, state: TrainingState, *, figures: dict[str, str],
+                  checkpoint: Checkpoint) -> str:
+    """Add the figures drawn later (``--plot-only``) to the run's config.json; the run's status. A
+    record still saying "running" lost its writer to a kill (this process holds the lock): it now
+    says where the run stands, as its checkpoint does. A new folder (``--plot-only --out NEW``, for
+    a checkpoint kept outside its run folder) becomes a run folder: a copy of the checkpoint and a
+    record made from it."""
+    path = folder / "config.json"
+    if path.exists():
+        record = json.loads(path.read_text(encoding="utf-8"))
+        message = ("the run's process ended without a word (killed); its files were completed from its "
+                   f"checkpoint at step {state.step}")
+    else:
+        record = {"config": checkpoint.config, "versions": versions(),
+                  "command": " ".join(["train.py"] + sys.argv[1:]),
+                  "resumed_from": {"path": checkpoint.path, "step": checkpoint.step}, "status": "running"}
+        message = f"the figures of the checkpoint {checkpoint.path} at step {state.step} (--plot-only)"
+        saved = Path(checkpoint.path).read_bytes()
+        write_atomically(folder / "checkpoint.npz", lambda file: file.write(saved))
     record["figures"] = figures
     if record.get("status") == "running":
         done = state.step >= record.get("config", {}).get("steps", math.inf)
-        record.update(status="completed" if done else "interrupted", steps_done=state.step,
-                      message="the run's process ended without a word (killed); its files were "
-                              f"completed from its checkpoint at step {state.step}",
+        record.update(status="completed" if done else "interrupted", steps_done=state.step, message=message,
                       final={k: None if v != v else v for k, v in state.history[-1].items()})
     write_record(folder, record)
+    return record["status"]
 
 
-def draw_figures(folder: Path, figures: dict[str, Callable[[Path], None]]) -> dict[str, str]:
+def draw_figures(folder: Path, figures: dict[str, Callable[[Path], None]], *,
+                 skip: bool = False) -> dict[str, str]:
     """``draw(folder / name)`` for each figure: what became of it, "drawn" or why not. A figure that
-    cannot be drawn never ends the run: one line on stderr says so and how to draw it again."""
+    cannot be drawn never ends the run: one line on stderr says so and how to draw it again. A
+    Ctrl-C while drawing, or ``skip`` (one came before), leaves the rest "not drawn (interrupted)"."""
+    if skip:
+        return dict.fromkeys(figures, NOT_DRAWN_INTERRUPTED)
     outcome = {}
     for name, draw in figures.items():
         try:
             draw(folder / name)
             outcome[name] = "drawn"
+        except KeyboardInterrupt:           # Ctrl-C: the run is saved; the figures left wait for --plot-only
+            outcome.update({left: NOT_DRAWN_INTERRUPTED for left in figures if left not in outcome})
+            break
         except Exception as exc:
             outcome[name] = f"not drawn ({type(exc).__name__}: {exc})"
             warn("train.py", f"cannot draw {name} ({type(exc).__name__}: {exc}); the run is saved: draw "
                              f"it again with python train.py --resume {folder} --plot-only")
     return outcome
+
+
+def figures_interrupted(folder: Path, figures: dict[str, str], status: str) -> int | None:
+    """If a Ctrl-C stopped the drawing of ``figures`` (``draw_figures``' outcome): one line saying the
+    run is saved (its ``status``) and how to draw them, and the exit code 130; else None."""
+    left = [name for name, outcome in figures.items() if outcome == NOT_DRAWN_INTERRUPTED]
+    if not left:
+        return None
+    print(f"interrupted: the run is saved ({status}), {' and '.join(left)} "
+          f"not drawn; draw them with python train.py --resume {folder} --plot-only", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def save_good_checkpoint(path: Path, model, optimizer, state: TrainingState, config: dict) -> None:

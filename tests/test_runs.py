@@ -575,3 +575,17 @@ def test_the_summary_line_reads_the_final_history_row():
     row.update(loss=123456.0, val_loss=0.5, val_accuracy=0.75)
     assert runs.summary(row, 0.0) == ("done       step 30  loss 1.235e+05  train accuracy 90.0%  "
                                       "val loss 0.5000  val accuracy 75.0%  (0.0 s of training)")
+
+
+@pytest.mark.skipif(fcntl is None, reason="no advisory locks on this platform")
+def test_a_folder_whose_run_is_live_is_refused_as_in_use_not_offered_for_resume(checkpoint):
+    fd = held_elsewhere(checkpoint.parent)          # a live train.py holds the run's lock
+    try:
+        os.pwrite(fd, b"4242\n", 0)
+        with raises(runs.Failure, f"run folder {checkpoint.parent} is in use by another train.py (pid 4242)",
+                    "wait for it to end, or choose another --out") as caught:
+            runs.choose_folder(str(checkpoint.parent), None)
+        assert caught.value.code == runs.EXIT_USAGE and "--resume" not in str(caught.value)
+    finally:
+        os.close(fd)
+    assert sorted(os.listdir(checkpoint.parent)).count(files.LOCK) == 1     # peeking made no second file

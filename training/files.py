@@ -128,6 +128,22 @@ class Lock:
             self._fd = None
 
 
+def check_not_in_use(folder: Path) -> None:
+    """Raise FolderInUse if a live process holds ``folder``'s lock (a peek: the lock is let go at once,
+    and no lock file is made where there is none)."""
+    if fcntl is None or not (folder / LOCK).is_file():
+        return
+    fd = os.open(folder / LOCK, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+            raise
+        raise FolderInUse(folder, holder(fd)) from None
+    finally:
+        os.close(fd)                        # closing lets go of the shared lock, if it was taken
+
+
 def holder(fd: int, wait: float = 0.5) -> int | None:
     """The pid in the lock file ``fd`` (its first line). A new lock file stays empty for an instant
     after its holder took the lock, until it writes its pid: read again for up to ``wait`` seconds;

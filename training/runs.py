@@ -306,6 +306,11 @@ def choose_folder(out: str | None, checkpoint: Checkpoint | None) -> tuple[Path,
                       "folder whose config.json is a run's record and whose checkpoint.npz this is); "
                       "pass --out NEWFOLDER to continue the run (or, with --plot-only, draw its figures) "
                       "in a new folder", EXIT_USAGE)
+    if kind == "run" and not own:
+        try:
+            files.check_not_in_use(folder)  # a live run there: say so, rather than offer to resume it
+        except files.FolderInUse as exc:
+            raise Failure(str(exc), EXIT_USAGE) from None
     refuse_folder(folder, kind, own)
     return folder, own
 

@@ -26,11 +26,11 @@ Why the two runs are one computation. The loss is the mean over the N points, so
 over rank r's n_r points, L = Σ_r (n_r / N)·L_r and ∂L/∂θ = Σ_r (n_r / N)·∂L_r/∂θ. DDP gives every
 process the average (1/W)·Σ_r g_r of the processes' gradients g_r, so each process backpropagates
 w_r·L_r with w_r = W·n_r / N, and the average is ∂L/∂θ. When W divides N every shard has N / W
-points and w_r = 1: the mean of the shard means is the full mean, as DDP is used everywhere. When it
-does not (say W = 4 here: shards of 75), the weights keep the equality, so any world size up to N
-works. The shards are taken by hand, not with ``DistributedSampler``: given shuffle=False it picks the
-same rows, but it makes uneven shards even by repeating points (or, with drop_last=True, dropping
-some), which would change the mean being minimised.
+points and w_r = 1: the mean of the shard means is the full mean, DDP's usual setting. When it does
+not (W = 7 here: six shards of 43 points and one of 42), the weights keep the equality, so any world
+size up to N works. The shards are taken by hand, not with ``DistributedSampler``: given
+shuffle=False it picks the same rows, but it makes uneven shards even by repeating points (or, with
+drop_last=True, dropping some), which would change the mean being minimised.
 
 Where a difference comes from: rounding only. The processes sum their gradients in a different order
 ((g_1 + g_2) / 2 against one sum over all rows), and torch's kernels and NumPy's matrix products add

@@ -90,7 +90,8 @@ def main() -> int:
 
     # -- next: more data, a GPU, several machines -------------------------------------------
     print("From here the model is an ordinary torch.nn.Sequential: .to('cuda') puts it on a GPU,")
-    print("and torch.nn.parallel.DistributedDataParallel trains it on several GPUs or machines.")
+    print("and torch.nn.parallel.DistributedDataParallel trains it on several GPUs or machines:")
+    print("torchrun --nproc_per_node=2 examples/distributed.py does it on 2 processes (docs/scaling.md).")
     return 0
 
 

@@ -602,8 +602,10 @@ def model_from_file(args: argparse.Namespace) -> Subject:
     if not linears or linears[0].in_features != 2:
         raise ValueError(f"cannot explain {path}: its model does not take the spiral's 2-D points")
     kind = "a training checkpoint" if config else "a model file"
-    run = ", ".join(f"{key} {config[key]}" for key in ("depth", "hidden", "activation", "optimizer", "lr")
-                    if key in config)
+    run = ", ".join([*(f"{key} {config[key]}" for key in ("depth", "hidden", "activation", "optimizer", "lr")
+                       if key in config),
+                     *(["batchnorm"] if config.get("batchnorm") else []),
+                     *(f"{key} {config[key]}" for key in ("dropout", "reg") if config.get(key))])
     narrow = sorted({layer["dtype"] for layer in saved if layer.get("dtype", "float64") != "float64"})
     source = (f"model  {path}: {kind}",
               "       rebuilt from its architecture JSON (models.architecture.build), weights loaded",
@@ -688,13 +690,10 @@ def gradient_check(model: Sequential, X: np.ndarray):
             f"the first {WINDOW} entries along each axis of each weight, {checked:,} of {total:,}")
 
 
-def passes(error: float, note: str | None) -> bool:
-    """Within what a correct float64 backward achieves, or within the rounding of L (gradcheck's note)."""
-    return error <= OK_BELOW or (note is not None and note.startswith("rounding"))
-
-
-def verdict(error: float, note: str | None = None) -> str:
-    return f"relative error {error:.1e}  " + ("ok" if passes(error, note) else "WRONG")
+def verdict(report, name: str) -> str:
+    """gradcheck's own verdict: within what a correct float64 backward achieves, or within the rounding
+    of L (``report.passes``)."""
+    return f"relative error {report.errors[name]:.1e}  " + ("ok" if report.passes(name) else "WRONG")
 
 
 def explain_model(subject: Subject, full: bool) -> tuple[list[str], str | None]:
@@ -720,7 +719,6 @@ def explain_model(subject: Subject, full: bool) -> tuple[list[str], str | None]:
 
     report, checked = gradient_check(model, X)
     loss_report = check_loss_gradient(SoftmaxCrossEntropy(), xs[-1], y, eps=EPS)
-    loss_error = loss_report.errors["scores"]
 
     N = len(X)
     lines = [f"One training step of this {len(model)}-layer model, explained layer by layer:",
@@ -751,7 +749,7 @@ def explain_model(subject: Subject, full: bool) -> tuple[list[str], str | None]:
               "=" * WIDTH]
     (number, formula), = backward_formulas(loss_fn)
     lines.append(right_aligned(f"loss  SoftmaxCrossEntropy.backward ({number})  {formula}", file_of(loss_fn)))
-    lines += [f"    ∂L/∂S {shape_of(dS)}   check S: {verdict(loss_error)}", *show(dS, 8, full)]
+    lines += [f"    ∂L/∂S {shape_of(dS)}   check S: {verdict(loss_report, 'scores')}", *show(dS, 8, full)]
     for position in reversed(range(len(model))):
         layer = model[position]
         lines.append(right_aligned(f"{position:>2}  {type(layer).__name__}.backward, given dy = ∂L/∂y "
@@ -761,9 +759,9 @@ def explain_model(subject: Subject, full: bool) -> tuple[list[str], str | None]:
             value = grads[position][key]
             if key != "x":
                 name = f"{position}.{key}"
-                note = f"check {name}: {verdict(report.errors[name], report.notes.get(name))}"
+                note = f"check {name}: {verdict(report, name)}"
             elif position == 0:
-                note = f"check x: {verdict(report.errors['x'], report.notes.get('x'))}"
+                note = f"check x: {verdict(report, 'x')}"
             else:
                 note = f"becomes model[{position - 1}]'s dy"
             lines += [f"    ({number}) {formula:<33} {shape_of(value):<12}{note}", *show(value, 8, full)]
@@ -772,23 +770,24 @@ def explain_model(subject: Subject, full: bool) -> tuple[list[str], str | None]:
     lines += ["", f"gradient check: central differences with eps {report.eps:g}; the loss's backward at S,",
               "the whole model's backward on L = Σ model(X) ⊙ G, G random (seed 0) with the shape of S;",
               f"checked: x and {checked}", "=" * WIDTH]
-    errors = {"S (the loss)": loss_error, **report.errors}
-    notes = {"S (the loss)": loss_report.notes.get("scores"), **report.notes}
-    for name, error in errors.items():
-        kinks = report.kinks.get(name, 0)
+    # each label with its report and the array's name in it
+    checks = {"S (the loss)": (loss_report, "scores"), **{name: (report, name) for name in report.errors}}
+    for label, (source, name) in checks.items():
+        kinks = source.kinks.get(name, 0)
         straddle = "1 entry straddles" if kinks == 1 else f"{kinks} entries straddle"
-        lines.append(f"    {name:<14}{verdict(error, notes.get(name))}"
+        lines.append(f"    {label:<14}{verdict(source, name)}"
                      + (f"   ({straddle} a kink, left out)" if kinks else ""))
-        if notes.get(name):             # on a line of its own: with the verdict it would not fit WIDTH
-            lines.append(f"{'':<18}({notes[name].split(':')[0]})")
-    wrong = [(name, error) for name, error in errors.items() if not passes(error, notes.get(name))]
+        if name in source.notes:        # on a line of its own: with the verdict it would not fit WIDTH
+            lines.append(f"{'':<18}({source.notes[name].split(':')[0]})")
+    wrong = [(label, source.errors[name]) for label, (source, name) in checks.items()
+             if not source.passes(name)]
     if not wrong:
-        lines += ["", f"all {len(errors)} gradients agree with central differences "
+        lines += ["", f"all {len(checks)} gradients agree with central differences "
                   f"(relative error ≤ {OK_BELOW:.0e},",
                   "or within the rounding of L): each backward formula computes its derivative."]
         return lines, None
     name, error = wrong[0]
-    lines += ["", f"FAILED: {len(wrong)} of {len(errors)} gradients disagree with central differences"]
+    lines += ["", f"FAILED: {len(wrong)} of {len(checks)} gradients disagree with central differences"]
     return lines, (f"gradient check failed: ∂L/∂{name} relative error {error:.1e} > {OK_BELOW:.0e}: "
                    "a backward formula is wrong")
 

@@ -26,8 +26,9 @@ def check_count(name: str, value, *, minimum: int = 1) -> int:
 
 
 def check_real(name: str, value, *, low: float | None = None, high: float | None = None,
-               low_open: bool = False, why: str = "") -> float:
-    """A finite real number with low <= value (low < value if ``low_open``) and value < high.
+               low_open: bool = False, high_closed: bool = False, why: str = "") -> float:
+    """A finite real number with low <= value (low < value if ``low_open``) and value < high
+    (value <= high if ``high_closed``).
 
     The message reads like PyTorch's ("Invalid learning rate: -1.0 (expected ... >= 0)"), with
     ``why`` appended when a bound has a reason worth telling.
@@ -39,14 +40,15 @@ def check_real(name: str, value, *, low: float | None = None, high: float | None
     except OverflowError:                   # an int beyond any float, such as 10**400
         finite = False
     above = low is None or (value > low if low_open else value >= low)
-    below = high is None or value < high
+    below = high is None or (value <= high if high_closed else value < high)
     if not (finite and above and below):
+        under = "<=" if high_closed else "<"
         if low is not None and high is not None:
-            bounds = f" with {low:g} {'<' if low_open else '<='} {name} < {high:g}"
+            bounds = f" with {low:g} {'<' if low_open else '<='} {name} {under} {high:g}"
         elif low is not None:
             bounds = f" with {name} {'>' if low_open else '>='} {low:g}"
         else:
-            bounds = "" if high is None else f" with {name} < {high:g}"
+            bounds = "" if high is None else f" with {name} {under} {high:g}"
         raise ValueError(f"Invalid {name}: {value} (expected a finite number{bounds}{why})")
     return float(value)
 
@@ -188,13 +190,20 @@ class NonFiniteError(ValueError):
         self.what, self.value, self.index = what, value, index
 
 
-def check_finite(what: str, array, *, consequence: str = "") -> np.ndarray:
-    """``array`` if every entry is finite, else a ``NonFiniteError`` naming ``what`` and its first
-    bad entry."""
+def check_finite(what: str, array, *, consequence: str = "", data: bool = False) -> np.ndarray:
+    """``array`` if every entry is finite, else an error naming ``what`` and its first bad entry.
+
+    A number the model computed (a score, a gradient) that is not finite means divergence: a
+    ``NonFiniteError``, which ``fit`` reports as ``Diverged``. With ``data=True`` the array is given
+    data (targets), which no learning rate makes finite: a plain ``ValueError`` that says so.
+    """
     finite = np.isfinite(array)
     if not finite.all():
         index = tuple(int(i) for i in np.argwhere(~finite)[0])
         value = np.asarray(array)[index]
+        if data:
+            raise ValueError(f"{what} is {value} at index {index}{consequence}: the data must be finite "
+                             "numbers (a problem in the data, not the model: find them with np.isfinite)")
         message = (f"{what} is {value} at index {index}{consequence} "
                    "(a diverging model produces these: try a smaller learning rate)")
         raise NonFiniteError(message, what, value, index)

@@ -13,7 +13,8 @@ class BatchNorm1d(Layer):
 
     Training mode, over the N rows of the batch (the variance is the biased one, divided by N):
       μ = (1/N) Σ_n x[n]                    σ² = (1/N) Σ_n (x[n] − μ)²
-    and the running statistics move towards them (momentum m; the variance unbiased, N/(N − 1)):
+    and the running statistics move towards them (momentum 0 <= m <= 1, 1 keeping the last batch's;
+    the variance unbiased, N/(N − 1)):
       running_mean ← (1 − m)·running_mean + m·μ
       running_var  ← (1 − m)·running_var  + m·σ²·N/(N − 1)
     Evaluation mode uses μ = running_mean and σ² = running_var, and changes nothing.
@@ -40,7 +41,7 @@ class BatchNorm1d(Layer):
         super().__init__()
         self.num_features = check_count("num_features", num_features)
         self.eps = check_real("eps", eps, low=0.0, low_open=True)
-        self.momentum = check_real("momentum", momentum, low=0.0, high=1.0)
+        self.momentum = check_real("momentum", momentum, low=0.0, high=1.0, high_closed=True)
         self.dtype = check_float_dtype("dtype", dtype)
         self.params["gamma"] = np.ones(self.num_features, dtype=self.dtype)
         self.params["beta"] = np.zeros(self.num_features, dtype=self.dtype)

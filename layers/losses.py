@@ -69,7 +69,7 @@ class MSELoss(Loss):
 
     def forward(self, scores: np.ndarray, y: np.ndarray) -> float:
         scores = self._check_scores(scores)
-        y = check_finite("a target", check_targets(self, y, scores))
+        y = check_finite("a target", check_targets(self, y, scores), data=True)
         self._diff = scores - y                                           # S − T    [N x K]
         return float(np.mean(self._diff * self._diff))                    # L
 

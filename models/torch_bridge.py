@@ -71,7 +71,7 @@ def from_torch(module) -> Sequential:
     ``from_torch(to_torch(model))`` is bit for bit ``model``: the same weights, dtypes and repr.
 
     Refused, with an error that names the module and its position: any other kind of module
-    (``Conv2d``, ``Dropout``, a nested ``Sequential``, a subclass of a supported one), a
+    (``Conv2d``, ``LayerNorm``, a nested ``Sequential``, a subclass of a supported one), a
     ``Linear`` built with ``bias=False`` (a ``Linear`` here always has a bias, and importing a
     zero one would make training here differ from training there), a ``BatchNorm1d`` built with
     ``affine=False``, ``track_running_stats=False`` or ``momentum=None`` (not offered here), and weights

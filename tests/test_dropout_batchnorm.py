@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import explain
+import train
 from data import make_spiral
 from layers import BatchNorm1d, Dropout, Linear, ReLU, SoftmaxCrossEntropy, Tanh
 from layers.gradcheck import check_gradients
@@ -115,10 +116,60 @@ def test_batchnorm_refuses_one_row_in_train_mode_and_the_wrong_feature_count():
         BatchNorm1d(3).forward(batch((1, 3)))
     with raises(ValueError, "BatchNorm1d(3", "[N x 3]", "(5, 4)"):
         BatchNorm1d(3).forward(batch((5, 4)))
-    with raises(ValueError, "momentum"):
-        BatchNorm1d(3, momentum=1.5)
+    for momentum in (-0.1, 1.5, float("nan")):
+        with raises(ValueError, "Invalid momentum", str(momentum), "0 <= momentum <= 1"):
+            BatchNorm1d(3, momentum=momentum)
     with raises(ValueError, "eps"):
         BatchNorm1d(3, eps=0.0)
+
+
+def test_batchnorm_with_momentum_1_keeps_the_last_batchs_statistics_as_pytorch_allows():
+    layer = BatchNorm1d(2, momentum=1.0)
+    for seed in (1, 2):
+        x = batch((5, 2), seed=seed)
+        layer.forward(x)
+    # the second batch's mean and unbiased variance, exactly: (1 − 1)·old + 1·new
+    np.testing.assert_array_equal(layer.buffers["running_mean"], x.mean(axis=0))
+    np.testing.assert_allclose(layer.buffers["running_var"], x.var(axis=0, ddof=1), rtol=1e-15)
+    assert BatchNorm1d(2, momentum=0.0).momentum == 0.0
+
+
+def test_a_bias_before_batchnorm_has_gradient_0_and_passes_at_rounding_level_in_both_tools():
+    """BatchNorm1d subtracts the batch mean, so the bias of the Linear before it has no effect on L: its
+    gradient is 0, analytic (~1e-17) and numeric (~1e-11) both rounding. The relative error is then
+    about 1, yet every difference is within the rounding of L: it passes, and the report says why."""
+    config = train.complete(dict(train.DEFAULTS, depth=2, hidden=8, batchnorm=True, dropout=0.1, init="he"))
+    model = train.build_model(config)
+    report = check_gradients(model, np.random.default_rng(0).standard_normal((16, 2)))
+    assert report.passed and report.at_rounding == {"0.b", "4.b"}     # Linear biases, each before BatchNorm1d
+    for name in ("0.b", "4.b"):
+        assert report.errors[name] > 0.5 and report.verdict(name) == "ok at rounding level"
+        assert report.notes[name].startswith("≈ 0, no effect on L, as for a bias before BatchNorm1d")
+        assert np.abs(model[int(name[0])].grads["b"]).max() < 1e-14
+        assert explain.verdict(report, name).endswith("  ok")       # explain.py by the same rule
+    others = [error for name, error in report.errors.items() if name not in report.at_rounding]
+    assert max(others) <= 1e-8                                           # the ordinary bar, as it was
+    assert "WRONG" not in str(report)
+    assert "0.b      relative error 1.0e+00  ok at rounding level" in str(report)
+
+
+class BiasNudged(Linear):
+    """A planted bug: ∂L/∂b off by 1e-6, on a bias whose true gradient is 0."""
+
+    def backward(self, dy):
+        dx = super().backward(dy)
+        self.grads["b"] = self.grads["b"] + 1e-6
+        return dx
+
+
+def test_a_wrong_gradient_for_a_bias_before_batchnorm_still_fails():
+    rng = np.random.default_rng(0)
+    model = Sequential(BiasNudged(2, 8, rng=rng), BatchNorm1d(8), Tanh(), Linear(8, 3, rng=rng))
+    report = check_gradients(model, batch((10, 2)))
+    assert not report.passed and not report.passed_at(1e-2)
+    assert report.verdict("0.b") == "WRONG" and report.errors["0.b"] > 0.99
+    assert "0.b" not in report.at_rounding
+    assert explain.verdict(report, "0.b").endswith("WRONG")
 
 
 # Modes, parameters and state ----------------------------------------------------------------

@@ -362,9 +362,12 @@ def test_explain_shows_batchnorm_and_dropout_layer_by_layer_with_their_checks(ca
 
 
 def test_explain_from_a_checkpoint_with_both_layers(cli, tmp_path, capsys):  # noqa: F811
-    result = cli(*SMALL, "--batchnorm", "--dropout", 0.3, "--steps", 3, "--out", tmp_path / "run")
+    result = cli(*SMALL, "--batchnorm", "--dropout", 0.3, "--reg", 0.001, "--steps", 3,
+                 "--out", tmp_path / "run")
     assert result.returncode == 0, result.stderr
     code, out, err = explained(["--from", str(tmp_path / "run")], capsys)
     assert code == 0, err
+    assert ("the run's config: depth 1, hidden 16, activation relu, optimizer sgd, lr 1.0, batchnorm, "
+            "dropout 0.3, reg 0.001\n") in out
     assert "(1): BatchNorm1d(16" in out and "(3): Dropout(p=0.3)" in out
     assert "all 8 gradients agree" in out

@@ -53,6 +53,20 @@ def test_batchnorm_matches_torch_over_5_train_steps_and_an_eval_pass():
     np.testing.assert_allclose(ours.eval().forward(x), y_t, rtol=0, atol=1e-10)
 
 
+def test_batchnorm_with_momentum_1_matches_torch():
+    """PyTorch takes momentum in [0, 1]; with 1 the running statistics are the last batch's."""
+    rng = np.random.default_rng(2)
+    ours = BatchNorm1d(3, momentum=1.0)
+    theirs = torch.nn.BatchNorm1d(3, momentum=1.0, dtype=torch.float64)
+    for _ in range(2):
+        x = rng.standard_normal((6, 3)) * 3 + 1
+        ours.forward(x)
+        theirs(tensor(x))
+    for name in ("running_mean", "running_var"):
+        np.testing.assert_allclose(ours.buffers[name], getattr(theirs, name).numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ours.buffers["running_var"], x.var(axis=0, ddof=1), rtol=1e-14)
+
+
 def test_dropout_equals_torch_dropout_given_the_same_mask():
     x = np.random.default_rng(0).uniform(0.5, 2.0, (20, 6))           # no zeros: y != 0 shows the mask
     dy = np.random.default_rng(1).standard_normal((20, 6))

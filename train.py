@@ -153,16 +153,37 @@ def combination_problems(config: dict) -> list[str]:
     if config["optimizer"] == "adam" and config["momentum"]:
         problems.append("argument --momentum: applies to --optimizer sgd only "
                         "(Adam keeps its own running averages)")
+    rows = config["points"] * config["classes"]         # for training: less the validation share
     if config["val_fraction"]:
         try:
-            validation_size(config["val_fraction"], config["points"] * config["classes"])
+            rows -= validation_size(config["val_fraction"], rows)
         except ValueError as exc:
             problems.append(f"argument --val-fraction: {exc}")
+    if config["batchnorm"]:
+        problems += one_row_batches(rows, config["batch_size"])
     widths = [2] + [config["hidden"]] * config["depth"] + [config["classes"]]
     weights = sum((d_in + 1) * d_out for d_in, d_out in zip(widths[:-1], widths[1:], strict=True))
     samples = config["points"] * config["classes"]
     return problems + runs.memory_problems({"--hidden": weights * np.dtype(dtype).itemsize,
                                             "--points": samples * (2 * np.dtype(dtype).itemsize + 8)})
+
+
+def one_row_batches(rows: int, batch_size: int | None) -> list[str]:
+    """BatchNorm1d cannot train on a batch of one row (the variance of one row is undefined)."""
+    size = rows if batch_size is None else min(batch_size, rows)
+    last = rows % size or size
+    if last != 1:
+        return []
+    if rows == 1:
+        return ["argument --batchnorm: needs at least 2 training rows, the data has 1 (the variance of one "
+                "row is undefined); raise --points, or lower --val-fraction"]
+    # the nearest that fits (rows itself always does)
+    fits = next(b for d in range(1, rows) for b in (size + d, size - d)
+                if 2 <= b <= rows and rows % b != 1)
+    batches = ("makes every batch 1 row" if size == 1 else
+               f"leaves a last batch of 1 row of the {rows} training rows")
+    return [f"argument --batch-size: with --batchnorm, --batch-size {batch_size} {batches} (the variance of "
+            f"one row is undefined); choose one whose last batch has 2 rows or more, such as {fits}"]
 
 
 def settings(args: argparse.Namespace, parser: runs.ArgumentParser):

@@ -317,6 +317,44 @@ def test_train_py_refuses_a_dropout_of_1(cli):  # noqa: F811
     assert result.returncode == 2 and "dropout" in result.stderr
 
 
+def test_train_py_refuses_a_batch_size_leaving_one_row_for_batchnorm(cli, tmp_path):  # noqa: F811
+    result = cli("--batchnorm", "--batch-size", 799, "--steps", 3, "--out", tmp_path / "run")    # 800 rows
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    for words in ("argument --batch-size", "--batchnorm", "--batch-size 799", "last batch of 1 row",
+                  "the 800 training rows", "variance of one row is undefined", "such as 800"):
+        assert words in result.stderr
+    assert not (tmp_path / "run").exists()
+    result = cli(*SMALL, "--batchnorm", "--batch-size", 1, "--steps", 3)
+    assert result.returncode == 2 and "--batch-size 1 makes every batch 1 row" in result.stderr
+    # the validation share is left out: 120 rows − 24 = 96 for training, 95 leave 1
+    result = cli(*SMALL, "--batchnorm", "--val-fraction", 0.2, "--batch-size", 95, "--steps", 3)
+    assert result.returncode == 2 and "1 row of the 96 training rows" in result.stderr
+    assert train.combination_problems(train.complete(dict(train.DEFAULTS, batch_size=799))) == []
+    fine = train.complete(dict(train.DEFAULTS, batchnorm=True, batch_size=798))     # leaves 2
+    assert train.combination_problems(fine) == []
+
+
+def test_a_checkpoint_leaving_one_row_for_batchnorm_is_refused_on_resume(cli, tmp_path):  # noqa: F811
+    result = cli(*SMALL, "--batchnorm", "--batch-size", 40, "--steps", 2, "--out", tmp_path / "run")
+    assert result.returncode == 0, result.stderr
+    edited = edited_checkpoint(tmp_path / "run" / "checkpoint.npz", tmp_path / "edited.npz", batch_size=119)
+    result = cli("--resume", edited, "--steps", 4, "--out", tmp_path / "more")
+    # the checkpoint's settings, checked as the flags are: an edited file is damaged (exit 1)
+    assert result.returncode == 1 and "cannot resume from" in result.stderr
+    assert "--batch-size 119 leaves a last batch of 1 row of the 120" in result.stderr
+
+
+def test_fit_names_the_one_row_batch_that_batchnorm_refuses():
+    X, y = make_spiral(3, 3, rng=0)         # 9 rows
+    for batch_size, words in ((4, ("step 2:", "last mini-batch of each pass has 1 row",
+                                   "9 rows in batches of 4 leave 1")),
+                              (1, ("step 0:", "every mini-batch has 1 row (batch_size=1)"))):
+        model = small_model(dropout=0)
+        with raises(ValueError, *words, "model[1]: BatchNorm1d(8", "at least 2 rows"):
+            fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.1), X, y, steps=5,
+                batch_size=batch_size, rng=0)
+
+
 def test_a_checkpoint_without_the_dropout_generator_is_refused(tmp_path):
     X, y = make_spiral(10, 3, rng=0)
     model = small_model()

@@ -187,6 +187,14 @@ def small_problem(lr=0.5, activation=Tanh):
     return model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=lr), X, y
 
 
+def fit_with_batchnorm(n, **kwargs):
+    """fit of a model with BatchNorm1d at model[1] on n rows."""
+    X = np.random.default_rng(0).standard_normal((n, 2))
+    model = Sequential(Linear(2, 4, rng=0), BatchNorm1d(4), ReLU(), Linear(4, 2, rng=1))
+    return fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.1), X, (X[:, 0] > 0).astype(int),
+               steps=5, rng=0, **kwargs)
+
+
 def fit_twice(first, second, steps=(2, 4)):
     model, loss_fn, optimizer, X, y = small_problem()
     state = TrainingState()
@@ -345,6 +353,7 @@ TRIGGERS = {
     "E-mse-target-shape": lambda: MSELoss().forward(np.zeros((4, 1)), np.zeros(4)),
     "E-mse-target-dtype": lambda: MSELoss().forward(np.zeros((4, 1)), np.zeros((4, 1), dtype=np.int64)),
     "E-mse-target-mixed": lambda: MSELoss().forward(np.zeros((4, 1)), np.zeros((4, 1), dtype=np.float32)),
+    "E-mse-target-nonfinite": lambda: MSELoss().forward(np.zeros((4, 1)), np.c_[[0, 0, np.nan, 0]]),
     "E-loss-scores-type": lambda: LOSS().forward([[1.0, 2.0]], [0]),
     "E-loss-scores-dtype": lambda: LOSS().forward(np.array([[1, 2]]), [0]),
     "E-loss-scores-ndim": lambda: LOSS().forward(np.zeros(3), [0, 1, 2]),
@@ -468,6 +477,7 @@ TRIGGERS = {
     "E-fit-log-every": lambda: fit(*small_problem(), steps=5, log_every=0),
     "E-fit-chunk-size-type": lambda: fit(*small_problem(), steps=5, chunk_size=1.5),
     "E-fit-chunk-size-value": lambda: fit(*small_problem(), steps=5, chunk_size=0),
+    "E-fit-batchnorm-one-row": lambda: fit_with_batchnorm(9, batch_size=4),
     "E-fit-val-type": lambda: fit(*small_problem(), steps=5, val=np.zeros((3, 2))),
     "E-fit-val-length": lambda: fit(*small_problem(), steps=5, val=(np.zeros((3, 2)), np.zeros(2, int))),
     "E-fit-backwards": lambda: fit_twice({}, {}, steps=(5, 3)),
@@ -507,6 +517,7 @@ TRIGGERS = {
     "E-cli-typo": Cli(["--hiden", "64"]),
     "E-cli-adam-momentum": Cli(["--optimizer", "adam", "--momentum", "0.9"]),
     "E-cli-val-fraction": Cli(["--points", "2", "--val-fraction", "0.1"]),
+    "E-cli-batchnorm-one-row": Cli(["--batchnorm", "--batch-size", "799"]),
     "E-cli-library-rule": Cli(["--init", "1e38", "--dtype", "float32"]),
     "E-cli-too-large": Cli(["--hidden", "1000000000000000000"]),
     "E-cli-resume-missing": Cli(["--resume", "nope.npz"]),

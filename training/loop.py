@@ -156,6 +156,10 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, steps: int,
                 optimizer.step()
             except NonFiniteError as exc:   # the loss's scores or the optimizer's gradients
                 raise Diverged(step, exc.what, exc.value) from None
+            except ValueError as exc:       # BatchNorm1d's refusal of one row: say where the row came from
+                if full_batch or len(X_batch) != 1:
+                    raise
+                raise ValueError(f"step {step}: {_one_row(state.batches)}; {exc}") from None
             state.step += 1
             bar.update(1)
             if on_step is not None:
@@ -315,6 +319,14 @@ def _correct(scores: np.ndarray, y: np.ndarray) -> float:
 def _layers_of(model) -> list:
     """The layers of a ``Sequential`` (or of any iterable model); none for another kind of model."""
     return list(model) if hasattr(model, "__iter__") else []
+
+
+def _one_row(batches: BatchStream) -> str:
+    """Why a mini-batch has a single row: every batch has, or the last one of each pass."""
+    n, size = len(batches.X), batches.batch_size
+    if size == 1:
+        return "every mini-batch has 1 row (batch_size=1)"
+    return f"the last mini-batch of each pass has 1 row ({n} rows in batches of {size} leave {n % size})"
 
 
 def _set_training(model, mode: bool) -> None:

@@ -31,20 +31,27 @@ def _busy_seconds() -> float | None:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")       # user … steal, in clock ticks
 
 
-def _own_seconds() -> float:
+def _own_seconds(children: bool) -> float:
     times = os.times()
-    return times.user + times.system                                 # this process, all its threads
+    own = times.user + times.system                                  # this process, all its threads
+    return own + (times.children_user + times.children_system if children else 0.0)   # ended children
 
 
 class CpuWatch:
-    """``others``: the average number of cores that other processes kept busy during the block."""
+    """``others``: the average number of cores that other processes kept busy during the block.
+
+    With ``children=True`` the CPU time of the child processes that ended during the block counts as
+    this process's own (a block that runs whole processes and waits for them)."""
+
+    def __init__(self, *, children: bool = False):
+        self.children = children
 
     def __enter__(self) -> CpuWatch:
-        self._start = (time.perf_counter(), _busy_seconds(), _own_seconds())
+        self._start = (time.perf_counter(), _busy_seconds(), _own_seconds(self.children))
         return self
 
     def __exit__(self, *exc) -> None:
-        wall, busy, own = time.perf_counter(), _busy_seconds(), _own_seconds()
+        wall, busy, own = time.perf_counter(), _busy_seconds(), _own_seconds(self.children)
         wall0, busy0, own0 = self._start
         if busy is None or busy0 is None:
             self.others = None

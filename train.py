@@ -201,11 +201,11 @@ def combination_problems(config: dict) -> list[str]:
 def settings(args: argparse.Namespace, parser: runs.ArgumentParser):
     """The run's configuration: the flags given over the defaults, or over a checkpoint's settings."""
     given = {name: value for name, value in vars(args).items() if name in DEFAULTS and value is not None}
+    if args.animate and args.plot_only:
+        parser.error("argument --animate: records a run while it trains; --plot-only trains nothing")
     if args.plot_only and (args.resume is None or args.out is not None):
         parser.error("argument --plot-only: draws the figures of the run named by --resume RUN, "
                      "in its own folder (leave out --out)")
-    if args.animate and args.plot_only:
-        parser.error("argument --animate: records a run while it trains; --plot-only trains nothing")
     if args.resume is not None:
         return runs.resumed_config(args.resume, given, checks=PARSE, choices=CHOICES,
                                    optional=("batch_size",), combined=combination_problems,

@@ -59,8 +59,9 @@ DATASET_NOISE = {"spiral": 0.5, "moons": 0.15, "circles": 0.08, "xor": 0.1}
 TWO_CLASSES = ("moons", "xor")
 
 # The course's two-class spiral and its network. None marks "not given": filled in by complete().
+# (noise: the spiral's; another data set's is filled in by settings().)
 DEFAULTS = {
-    "dataset": "spiral", "points": 400, "classes": 2, "noise": None, "seed": 0, "val_fraction": 0.0,
+    "dataset": "spiral", "points": 400, "classes": 2, "noise": 0.5, "seed": 0, "val_fraction": 0.0,
     "hidden": 1000, "depth": 1, "activation": "relu", "init": "auto", "dtype": "float64",
     "optimizer": "sgd", "lr": None, "momentum": 0.0, "weight_decay": 0.0,
     "steps": 3000, "batch_size": None, "log_every": 10, "checkpoint_every": 500,
@@ -162,8 +163,7 @@ def complete(config: dict) -> dict:
     lr = DEFAULT_LR[config["optimizer"]] if config["lr"] is None else config["lr"]
     relu_like = config["activation"] in ("relu", "leaky_relu")
     init = ("he" if relu_like else "xavier") if config["init"] == "auto" else config["init"]
-    noise = DATASET_NOISE.get(config["dataset"], 0.0) if config["noise"] is None else config["noise"]
-    return dict(config, lr=lr, init=init, noise=noise)
+    return dict(config, lr=lr, init=init)
 
 
 def samples(config: dict) -> int:
@@ -212,6 +212,8 @@ def settings(args: argparse.Namespace, parser: runs.ArgumentParser):
                                    complete=complete, free=FREE_ON_RESUME, added=ADDED_SINCE,
                                    to_train=not args.plot_only)
     config = complete(dict(DEFAULTS, **given))
+    if "noise" not in given:            # each data set's own; DEFAULTS holds the spiral's
+        config["noise"] = DATASET_NOISE.get(config["dataset"], 0.0)
     if config["dataset"] not in DATASETS:
         config.update(own_points(config["dataset"], given, parser))
     for problem in combination_problems(config):

@@ -5,7 +5,7 @@
     recorder.write_gif("training.gif")
 
 Each frame is the shaded boundary (training/plots.py's shading) beside the loss curve so far. The
-recorder keeps only a coarse grid of probabilities per frame (``resolution``² x K numbers, 60 x 60
+recorder keeps only a coarse grid of probabilities per frame (``resolution``² x K numbers, 50 x 50
 by default), so recording costs a few milliseconds per frame; the GIF is drawn once, at the end, by
 renewing the same image and line for each frame (matplotlib's PillowWriter; pillow comes with
 matplotlib).
@@ -38,7 +38,7 @@ class BoundaryRecorder:
     """
 
     def __init__(self, model, X: np.ndarray, y: np.ndarray, *, steps: int, start: int = 0,
-                 frames: int = DEFAULT_FRAMES, resolution: int = 60):
+                 frames: int = DEFAULT_FRAMES, resolution: int = 50):
         steps = check_count("steps", steps, minimum=0)
         start = check_count("start", start, minimum=0)
         frames = check_count("frames", frames, minimum=2)

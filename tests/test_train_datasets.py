@@ -11,6 +11,7 @@ from PIL import Image
 import models.savefile
 import train
 from tests.helpers import SMALL
+from tests.helpers import train as train_in_a_subprocess
 
 TINY = ["--points", "30", "--hidden", "8", "--no-progress", "--log-every", "5"]
 
@@ -26,13 +27,18 @@ def main(*argv) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+def no_figures(*args, **kwargs) -> dict:
+    """train.draw_figures for tests about the data: the figures take most of a small run's time."""
+    return {}
+
+
 def test_animate_writes_a_gif_of_40_frames_beside_the_figures(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, out, err = main(*TINY, "--dataset", "moons", "--steps", "60", "--animate", "--out", "run")
     assert code == 0, err
     assert "moons, 2 classes x 30 points, noise 0.15" in out and "training.gif" in out
-    gif = Image.open(tmp_path / "run" / "training.gif")
-    assert gif.n_frames >= 30 and gif.size[0] >= 500
+    with Image.open(tmp_path / "run" / "training.gif") as gif:
+        assert gif.n_frames >= 30 and gif.size[0] >= 500
     record = json.loads((tmp_path / "run" / "config.json").read_text())
     assert record["config"]["dataset"] == "moons" and record["figures"]["training.gif"] == "drawn"
     assert {"loss.png", "boundary.png", "hidden.png"} <= {p.name for p in (tmp_path / "run").iterdir()}
@@ -41,6 +47,7 @@ def test_animate_writes_a_gif_of_40_frames_beside_the_figures(tmp_path, monkeypa
 @pytest.mark.parametrize("dataset, classes", [("circles", 3), ("xor", 2), ("spiral", 4)])
 def test_each_data_set_trains_and_is_recorded(tmp_path, monkeypatch, dataset, classes):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(train, "draw_figures", no_figures)
     code, out, err = main(*TINY, "--dataset", dataset, "--classes", classes, "--steps", "5", "--out", "run")
     assert code == 0, err
     saved = json.loads(str(models.savefile.read_npz(tmp_path / "run" / "checkpoint.npz")["config"]))
@@ -97,6 +104,7 @@ def test_flags_that_do_not_fit_the_data_set_are_usage_errors(tmp_path, monkeypat
 
 def test_a_checkpoint_from_before_data_sets_resumes_as_the_spiral(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(train, "draw_figures", no_figures)
     assert main(*SMALL, "--steps", "4", "--out", "run")[0] == 0
     path = tmp_path / "run" / "checkpoint.npz"
     arrays = models.savefile.read_npz(path)
@@ -106,3 +114,14 @@ def test_a_checkpoint_from_before_data_sets_resumes_as_the_spiral(tmp_path, monk
     code, out, err = main("--resume", "run", "--steps", "8", "--no-progress")
     assert code == 0, err
     assert "spiral, 3 classes x 40 points, noise 0.5" in out
+
+
+@pytest.mark.slow
+def test_the_acceptance_command_writes_a_gif_of_at_least_30_frames_and_the_figures(tmp_path):
+    """`python train.py --dataset moons --steps 500 --animate`, as the issue states it."""
+    result = train_in_a_subprocess("--dataset", "moons", "--steps", "500", "--animate", "--out", "run",
+                                   cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    with Image.open(tmp_path / "run" / "training.gif") as gif:
+        assert gif.n_frames >= 30
+    assert {"boundary.png", "loss.png", "hidden.png"} <= {p.name for p in (tmp_path / "run").iterdir()}

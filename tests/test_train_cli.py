@@ -93,9 +93,9 @@ def test_a_small_run_from_the_shell_writes_valid_outputs(tmp_path):
     summary = result.stdout.strip().splitlines()[-1]
     assert "train accuracy" in summary and "val accuracy" in summary and "step 45" in summary
     assert sorted(os.listdir(out)) == [".lock", "boundary.png", "checkpoint.npz", "config.json",
-                                       "history.csv", "loss.png"]
+                                       "hidden.png", "history.csv", "loss.png"]
 
-    for figure in ("loss.png", "boundary.png"):
+    for figure in ("loss.png", "boundary.png", "hidden.png"):
         pixels = matplotlib.image.imread(out / figure)
         assert pixels.ndim == 3 and min(pixels.shape[:2]) > 300 and pixels.std() > 0.05
 
@@ -450,13 +450,15 @@ def test_plot_only_draws_the_figures_of_a_run_again(cli, tmp_path):
     checkpoint = (out / "checkpoint.npz").read_bytes()
     drawn = cli("--resume", out, "--plot-only")
     assert drawn.returncode == 0, drawn.stderr
-    assert drawn.stdout.strip() == f"saved      history.csv, loss.png, boundary.png in {out} (step 4)"
+    assert drawn.stdout.strip() == (f"saved      history.csv, loss.png, boundary.png, hidden.png in {out} "
+                                    "(step 4)")
     assert (out / "loss.png").exists() and (out / "boundary.png").exists()
     assert (out / "history.csv").read_bytes() == history
     assert (out / "checkpoint.npz").read_bytes() == checkpoint          # nothing trained, nothing saved
     record = json.loads((out / "config.json").read_text())
     assert record["status"] == "completed" and record["figures"] == {"loss.png": "drawn",
-                                                                     "boundary.png": "drawn"}
+                                                                     "boundary.png": "drawn",
+                                                                     "hidden.png": "drawn"}
     for args in (["--plot-only"], ["--resume", out, "--plot-only", "--out", tmp_path / "else"]):
         assert_one_clean_error_line(cli(*args), 2, "argument --plot-only", "--resume RUN")
 
@@ -470,7 +472,7 @@ def test_a_figure_that_cannot_be_drawn_is_one_warning_and_the_run_completes(cli,
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("train.py: warning: cannot draw loss.png (OverflowError")
     assert result.stdout.splitlines()[-2].startswith("saved      checkpoint.npz, history.csv, config.json, "
-                                                     "boundary.png in ")
+                                                     "boundary.png, hidden.png in ")
     record = json.loads((tmp_path / "run" / "config.json").read_text())
     assert record["status"] == "completed" and record["figures"]["loss.png"].startswith("not drawn")
     assert record["figures"]["boundary.png"] == "drawn"

@@ -1,5 +1,9 @@
 """notebooks/from_loop_to_parts.ipynb runs from scratch without an error, in under a minute, and its
-committed outputs are the ones a fresh run makes (apart from rounding-level differences)."""
+committed outputs are the ones a fresh run makes (apart from rounding-level differences).
+
+After changing the notebook (or what it shows), commit it with fresh outputs:
+``jupyter execute --inplace notebooks/from_loop_to_parts.ipynb`` (the notebook extra installs it).
+"""
 
 import importlib.util
 import re

@@ -130,8 +130,9 @@ def test_the_default_train_py_run_prints_what_the_manual_shows_and_reaches_97_pe
     assert float(summary.split("train accuracy ")[1].split("%")[0]) >= 97.0
     assert "3000/3000" in result.stderr                      # the progress bar ran to the end
     [folder] = (tmp_path / "runs").iterdir()
-    assert sorted(p.name for p in folder.iterdir()) == [".lock", "boundary.png", "checkpoint.npz",
-                                                        "config.json", "hidden.png", "history.csv", "loss.png"]
+    files = [".lock", "boundary.png", "checkpoint.npz", "config.json", "hidden.png", "history.csv",
+             "loss.png"]
+    assert sorted(p.name for p in folder.iterdir()) == files
 
 
 @pytest.mark.slow

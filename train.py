@@ -1,12 +1,15 @@
-"""Train a classifier on the spiral: the project's main job.
+"""Train a classifier on the spiral (or moons, circles, XOR, your CSV file): the project's main job.
 
     python train.py                      # the course's two-class spiral: 2 x 400 points, h = 1000
+    python train.py --dataset moons --animate                  # also training.gif: watch it learn
+    python train.py --dataset my_points.csv                    # your own points (data/csv_file.py)
     python train.py --depth 3 --activation tanh --optimizer adam --lr 0.01 --batch-size 64
     python train.py --resume runs/<run> --steps 6000         # or runs/<run>/checkpoint.npz
     python train.py --resume runs/<run> --plot-only          # draw a run's figures (again)
 
 A run's files go to one folder (--out, by default runs/<date>-<time>): checkpoint.npz (what --resume
-needs), history.csv, config.json (every setting, library versions, the outcome), loss.png, boundary.png.
+needs), history.csv, config.json (every setting, library versions, the outcome), loss.png, boundary.png,
+hidden.png (one hidden layer) and, with --animate, training.gif.
 The machinery around the run (its folder and record, resuming, Ctrl-C, exit codes) is in training/runs.py;
 which folders a run may write to, and its lock (one train.py per run folder), in training/files.py.
 """
@@ -20,14 +23,26 @@ try:                # a Ctrl-C while NumPy and matplotlib load (about a second):
     import numpy as np
 
     from checks import check_flag, check_spread
-    from data import BatchStream, make_spiral, spawn_generators, train_val_split, validation_size
+    from data import (
+        BatchStream,
+        load_csv,
+        make_circles,
+        make_moons,
+        make_spiral,
+        make_xor,
+        spawn_generators,
+        train_val_split,
+        validation_size,
+    )
     from layers import BatchNorm1d, Dropout, LeakyReLU, Linear, ReLU, Sigmoid, SoftmaxCrossEntropy, Tanh
     from layers.linear import init_std
     from models import Sequential
     from optim import SGD, Adam
     from training import Diverged, TrainingState, fit, plot_curves, plot_decision_boundary, runs
+    from training.animation import BoundaryRecorder
     from training.divergence import DEFAULT_FACTOR, PATIENCE, check_factor
     from training.loop import DEFAULT_CHUNK_SIZE
+    from training.plots import describe_model, plot_hidden_units
 except KeyboardInterrupt:
     print("train.py: interrupted while starting; nothing was written", file=sys.stderr)
     sys.exit(130)
@@ -37,10 +52,16 @@ except KeyboardInterrupt:
 ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "tanh": Tanh, "sigmoid": Sigmoid}
 DTYPES = {"float64": np.float64, "float32": np.float32}
 CHOICES = {"activation": tuple(ACTIVATIONS), "dtype": tuple(DTYPES), "optimizer": ("sgd", "adam")}
+# The generated data sets: each one's noise when --noise is not given, and its number of classes if
+# fixed (--classes applies to the spiral's arms and the circles' rings). A name ending in .csv is a file.
+DATASETS = {"spiral": make_spiral, "moons": make_moons, "circles": make_circles, "xor": make_xor}
+DATASET_NOISE = {"spiral": 0.5, "moons": 0.15, "circles": 0.08, "xor": 0.1}
+TWO_CLASSES = ("moons", "xor")
 
 # The course's two-class spiral and its network. None marks "not given": filled in by complete().
+# (noise: the spiral's; another data set's is filled in by settings().)
 DEFAULTS = {
-    "points": 400, "classes": 2, "noise": 0.5, "seed": 0, "val_fraction": 0.0,
+    "dataset": "spiral", "points": 400, "classes": 2, "noise": 0.5, "seed": 0, "val_fraction": 0.0,
     "hidden": 1000, "depth": 1, "activation": "relu", "init": "auto", "dtype": "float64",
     "batchnorm": False, "dropout": 0.0,
     "optimizer": "sgd", "lr": None, "momentum": 0.0, "weight_decay": 0.0, "reg": 0.0,
@@ -52,15 +73,25 @@ DEFAULT_LR = {"sgd": 1.0, "adam": 1e-3}
 # step's gradient (chunk_size: only the rounding differs), not what it computes.
 FREE_ON_RESUME = ("steps", "checkpoint_every", "chunk_size", "diverge_factor")
 # Settings older checkpoints lack, as their runs had them (0: no chunks, no divergence rule).
-ADDED_SINCE = {"chunk_size": 0, "diverge_factor": 0, "batchnorm": False, "dropout": 0.0, "reg": 0.0}
+ADDED_SINCE = {"chunk_size": 0, "diverge_factor": 0, "batchnorm": False, "dropout": 0.0, "reg": 0.0,
+               "dataset": "spiral"}
 
 
 # A flag's type: a whole number from minimum (to maximum), or a number from low (below high).
 count, number = runs.count_flag, runs.number_flag
 
 
+def dataset_name(name: str) -> str:
+    """A generated data set's name or a path ending in .csv."""
+    if not isinstance(name, str) or not (name in DATASETS or name.lower().endswith(".csv")):
+        raise ValueError(f"dataset must be one of {', '.join(DATASETS)} or a file name ending in .csv, "
+                         f"got {name!r}")
+    return name
+
+
 # How each setting is read from the command line; a checkpoint's settings are checked the same way.
 PARSE = {
+    "dataset": runs.flag_type("dataset", dataset_name, str, kind="a data set's name or a .csv file"),
     "points": count("points", 1), "classes": count("classes", 2, 1000), "noise": number("noise"),
     "val_fraction": number("val_fraction", 0, 1), "seed": count("seed", 0), "hidden": count("hidden", 1),
     "depth": count("depth", 0, 1000), "lr": number("lr"), "momentum": number("momentum", 0, 1),
@@ -78,7 +109,8 @@ PARSE = {
 
 def build_parser() -> runs.ArgumentParser:
     parser = runs.ArgumentParser(
-        prog="train.py", description="Train a classifier on the 2-D spiral and save the run.",
+        prog="train.py", description="Train a classifier on the 2-D spiral (or another data set) and save "
+                                     "the run.",
         epilog="Defaults are the course's two-class spiral: 400 points per class, 2 classes, noise 0.5, "
                "one hidden ReLU layer of 1000, SGD with lr 1.0, 3000 full-batch steps, seed 0.")
 
@@ -90,9 +122,12 @@ def build_parser() -> runs.ArgumentParser:
         help += "" if "(default" in help else f" (default {DEFAULTS[setting]})"
         groups[group].add_argument(name, type=PARSE.get(setting), choices=CHOICES.get(setting), help=help)
 
-    flag("data", "--points", "points per class")
-    flag("data", "--classes", "number of classes, spiral arms")
-    flag("data", "--noise", "angle noise of the spiral")
+    flag("data", "--dataset", "spiral, moons, circles, xor, or a CSV file of your points: coordinates and "
+                              "a label per line (a header names the label column 'label'; else the last)")
+    flag("data", "--points", "points per class (not for a CSV file)")
+    flag("data", "--classes", "number of classes: spiral arms or circles' rings (moons and xor have 2)")
+    flag("data", "--noise", "the data's noise: the spiral's angle noise (default 0.5); the standard "
+                            "deviation added to moons (0.15), circles (0.08) and xor (0.1) points")
     flag("data", "--val-fraction", "share of the points held out for validation (default 0: train on all)")
     flag("data", "--seed", "seed for data, split, weights and shuffling")
     flag("model", "--hidden", "units per hidden layer")
@@ -126,6 +161,8 @@ def build_parser() -> runs.ArgumentParser:
     groups["run"].add_argument("--plot-only", action="store_true", help="with --resume RUN: draw the run's "
                                "figures (and write its history.csv) from its checkpoint, without training; "
                                "with --out NEW: in a new folder, with a copy of the checkpoint")
+    groups["run"].add_argument("--animate", action="store_true", help="also write training.gif: the "
+                               "decision boundary at 40 evenly spaced steps beside the loss so far")
     groups["run"].add_argument("--no-progress", action="store_true", help="no progress bar")
     groups["run"].add_argument("--debug", action="store_true", help="show the traceback of an unexpected "
                                                                     "error (or set BACKPROP_DEBUG=1)")
@@ -138,6 +175,11 @@ def complete(config: dict) -> dict:
     relu_like = config["activation"] in ("relu", "leaky_relu")
     init = ("he" if relu_like else "xavier") if config["init"] == "auto" else config["init"]
     return dict(config, lr=lr, init=init)
+
+
+def samples(config: dict) -> int:
+    """How many points the data set holds: a CSV file's rows are recorded as its points."""
+    return config["points"] if config["dataset"] not in DATASETS else config["points"] * config["classes"]
 
 
 def combination_problems(config: dict) -> list[str]:
@@ -153,7 +195,10 @@ def combination_problems(config: dict) -> list[str]:
     if config["optimizer"] == "adam" and config["momentum"]:
         problems.append("argument --momentum: applies to --optimizer sgd only "
                         "(Adam keeps its own running averages)")
-    rows = config["points"] * config["classes"]         # for training: less the validation share
+    if config["dataset"] in TWO_CLASSES and config["classes"] != 2:
+        problems.append(f"argument --classes: {config['dataset']} has 2 classes, got {config['classes']} "
+                        "(--classes applies to the spiral and the circles)")
+    rows = samples(config)                              # for training: less the validation share
     if config["val_fraction"]:
         try:
             rows -= validation_size(config["val_fraction"], rows)
@@ -163,9 +208,8 @@ def combination_problems(config: dict) -> list[str]:
         problems += one_row_batches(rows, config["batch_size"])
     widths = [2] + [config["hidden"]] * config["depth"] + [config["classes"]]
     weights = sum((d_in + 1) * d_out for d_in, d_out in zip(widths[:-1], widths[1:], strict=True))
-    samples = config["points"] * config["classes"]
     return problems + runs.memory_problems({"--hidden": weights * np.dtype(dtype).itemsize,
-                                            "--points": samples * (2 * np.dtype(dtype).itemsize + 8)})
+                                            "--points": samples(config) * (2 * np.dtype(dtype).itemsize + 8)})
 
 
 def one_row_batches(rows: int, batch_size: int | None) -> list[str]:
@@ -189,6 +233,8 @@ def one_row_batches(rows: int, batch_size: int | None) -> list[str]:
 def settings(args: argparse.Namespace, parser: runs.ArgumentParser):
     """The run's configuration: the flags given over the defaults, or over a checkpoint's settings."""
     given = {name: value for name, value in vars(args).items() if name in DEFAULTS and value is not None}
+    if args.animate and args.plot_only:
+        parser.error("argument --animate: records a run while it trains; --plot-only trains nothing")
     if args.plot_only and args.resume is None:
         parser.error("argument --plot-only: draws the figures of the run named by --resume RUN, "
                      "in its folder (or, with --out, in a new one)")
@@ -198,9 +244,35 @@ def settings(args: argparse.Namespace, parser: runs.ArgumentParser):
                                    complete=complete, free=FREE_ON_RESUME, added=ADDED_SINCE,
                                    to_train=not args.plot_only)
     config = complete(dict(DEFAULTS, **given))
+    if "noise" not in given:            # each data set's own; DEFAULTS holds the spiral's
+        config["noise"] = DATASET_NOISE.get(config["dataset"], 0.0)
+    if config["dataset"] not in DATASETS:
+        config.update(own_points(config["dataset"], given, parser))
     for problem in combination_problems(config):
         parser.error(problem)
     return config, None
+
+
+def own_points(path: str, given: dict, parser: runs.ArgumentParser) -> dict:
+    """The settings a CSV file decides: its rows (recorded as points), its classes, no noise."""
+    decided = [f"--{name}" for name in ("points", "classes", "noise") if name in given]
+    if decided:
+        parser.error(f"argument {decided[0]}: the CSV file {path} decides its points, classes and noise; "
+                     "leave out --points, --classes and --noise")
+    X, y = read_points(path, parser.error)
+    return {"points": len(X), "classes": int(y.max()) + 1, "noise": 0.0}
+
+
+def read_points(path: str, fail):
+    """``load_csv(path)``; a file that cannot be used is ``fail(message)``: one line, exit 2."""
+    try:
+        return load_csv(path)
+    except (OSError, ValueError) as exc:
+        fail(f"argument --dataset: {exc}")
+
+
+def refuse_data(message: str):
+    raise runs.Failure(message, runs.EXIT_USAGE)
 
 
 # Data, model, optimizer -------------------------------------------------------------------
@@ -212,9 +284,19 @@ def generators(config: dict) -> dict[str, np.random.Generator]:
 
 
 def build_data(config: dict):
-    """The spiral, split into training and validation sets."""
-    X, y = make_spiral(config["points"], config["classes"], config["noise"], rng=generators(config)["data"],
-                       dtype=DTYPES[config["dtype"]])
+    """The data set, split into training and validation sets."""
+    name, dtype, rng = config["dataset"], DTYPES[config["dtype"]], generators(config)["data"]
+    if name in ("spiral", "circles"):
+        X, y = DATASETS[name](config["points"], config["classes"], config["noise"], rng=rng, dtype=dtype)
+    elif name in DATASETS:
+        X, y = DATASETS[name](config["points"], config["noise"], rng=rng, dtype=dtype)
+    else:
+        X, y = read_points(name, refuse_data)
+        X = X.astype(dtype)
+        if len(X) != config["points"] or y.max() + 1 != config["classes"]:
+            refuse_data(f"argument --dataset: {name} has changed since the run began: it now holds "
+                        f"{len(X)} points in {y.max() + 1} classes, the run has {config['points']} in "
+                        f"{config['classes']}")
     if not config["val_fraction"]:
         return X, y, None
     X_train, y_train, X_val, y_val = train_val_split(X, y, config["val_fraction"],
@@ -222,11 +304,11 @@ def build_data(config: dict):
     return X_train, y_train, (X_val, y_val)
 
 
-def build_model(config: dict) -> Sequential:
+def build_model(config: dict, features: int = 2) -> Sequential:
     """Linear, [BatchNorm1d], activation, [Dropout] per hidden layer, then the output Linear."""
     rng, dropout_rng = generators(config)["init"], generators(config)["dropout"]   # masks: one stream
     dtype = DTYPES[config["dtype"]]
-    widths = [2] + [config["hidden"]] * config["depth"]
+    widths = [features] + [config["hidden"]] * config["depth"]
     Activation = ACTIVATIONS[config["activation"]]
     # ReLU and LeakyReLU work in place (PyTorch's inplace=True): no new [N x h] array either way.
     in_place = {"inplace": True} if config["activation"] in ("relu", "leaky_relu") else {}
@@ -257,7 +339,10 @@ def run(args: argparse.Namespace, parser: runs.ArgumentParser) -> int:
         runs.warn("train.py", "--init 0: identical weights never break symmetry; try --init 0.01")
     out, own = runs.choose_folder(args.out, checkpoint)
     X, y, val = build_data(config)
-    model = build_model(config)
+    if args.animate and X.shape[1] != 2:
+        parser.error(f"argument --animate: draws points in the plane; {config['dataset']} has "
+                     f"{X.shape[1]} coordinates")
+    model = build_model(config, X.shape[1])
     loss_fn = SoftmaxCrossEntropy()
     optimizer = build_optimizer(config, model)
     state = TrainingState()
@@ -280,15 +365,19 @@ def run(args: argparse.Namespace, parser: runs.ArgumentParser) -> int:
             return runs.EXIT_OK
 
         n_val = 0 if val is None else len(val[0])
-        print(f"data       spiral, {config['classes']} classes x {config['points']} points, noise "
-              f"{config['noise']}, seed {config['seed']}: {len(X)} for training, {n_val} for validation")
+        print(f"data       {describe_data(config, X)}: {len(X)} for training, {n_val} for validation")
         record = runs.RunRecord(out, config, model, optimizer, {"train": len(X), "validation": n_val},
                                 checkpoint)
         record.begin(state)             # prints the model, the optimizer, the run; config.json says "running"
 
+        recorder = BoundaryRecorder(model, X, y, steps=config["steps"], start=state.step) if args.animate \
+            else None
+
         def checkpoint_now(state: TrainingState) -> None:
             if state.step % config["checkpoint_every"] == 0:
                 runs.save_good_checkpoint(out / "checkpoint.npz", model, optimizer, state, config)
+            if recorder is not None:
+                recorder(state)
 
         with runs.StopFlag() as stop, record.failed_if_raised(state):
             try:
@@ -308,7 +397,7 @@ def run(args: argparse.Namespace, parser: runs.ArgumentParser) -> int:
             return stop.saved_and_stopped(state.step, out / "checkpoint.npz")
 
         # a Ctrl-C after the last step: the run is complete; its figures are left to --plot-only
-        figures = draw_figures(config, history, model, X, y, val, out, skip=stop.requested)
+        figures = draw_figures(config, history, model, X, y, val, out, recorder, skip=stop.requested)
         record.drew(figures)
         stopped = runs.figures_interrupted(out, figures, "completed")
         if stopped:
@@ -319,19 +408,33 @@ def run(args: argparse.Namespace, parser: runs.ArgumentParser) -> int:
     return runs.EXIT_OK
 
 
-def draw_figures(config: dict, history, model: Sequential, X, y, val, out, skip=False) -> dict[str, str]:
-    """loss.png and boundary.png; a figure that cannot be drawn is one line on stderr, never a failure.
+def describe_data(config: dict, X) -> str:
+    if config["dataset"] not in DATASETS:
+        return (f"{config['dataset']}, {config['classes']} classes, {len(X)} points of {X.shape[1]} "
+                "coordinates")
+    return (f"{config['dataset']}, {config['classes']} classes x {config['points']} points, noise "
+            f"{config['noise']}, seed {config['seed']}")
+
+
+def draw_figures(config: dict, history, model: Sequential, X, y, val, out, recorder=None,
+                 skip: bool = False) -> dict[str, str]:
+    """loss.png; boundary.png for points in the plane; hidden.png for one hidden layer; training.gif
+    from the ``recorder``. A figure that cannot be drawn is one line on stderr, never a failure.
     ``skip``: none is drawn (after a Ctrl-C)."""
-    layers = f"{config['depth']} x {config['hidden']} {config['activation']}" if config["depth"] else "linear"
-    title = f"spiral {config['classes']} x {config['points']}, {layers}, {config['optimizer']} " \
-            f"lr {config['lr']:g}"
     model.eval()                        # predictions from here on: no dropout, running statistics
+    optimizer = {"sgd": "SGD", "adam": "Adam"}[config["optimizer"]]
+    title = f"{describe_model(model)}, {optimizer} lr {config['lr']}"
+    data = describe_data(config, X).split(", seed")[0]
     accuracy = f"train accuracy {history[-1]['train_accuracy']:.1%} after {history[-1]['step']} steps"
-    return runs.draw_figures(out, {
-        "loss.png": lambda path: plot_curves(history, path, title=title),
-        "boundary.png": lambda path: plot_decision_boundary(model, X, y, path, val=val,
-                                                            title=f"{title}\n{accuracy}"),
-    }, skip=skip)
+    figures = {"loss.png": lambda path: plot_curves(history, path, title=f"{title}\n{data}")}
+    if X.shape[1] == 2:
+        figures["boundary.png"] = lambda path: plot_decision_boundary(model, X, y, path, val=val,
+                                                                      title=f"{title}\n{data}: {accuracy}")
+        if config["depth"] == 1 and not (config["batchnorm"] or config["dropout"]):   # Linear, ReLU, Linear
+            figures["hidden.png"] = lambda path: plot_hidden_units(model, X, y, path)
+    if recorder is not None:
+        figures["training.gif"] = lambda path: recorder.write_gif(path, title=f"{title}: {data}")
+    return runs.draw_figures(out, figures, skip=skip)
 
 
 def drawn(figures: dict[str, str]) -> list[str]:

@@ -30,7 +30,7 @@ import pytest
 
 import models.savefile
 import train
-from data import BatchStream, make_spiral, minibatches, spawn_generators, train_val_split
+from data import BatchStream, load_csv, make_spiral, minibatches, spawn_generators, train_val_split
 from layers import (
     BatchNorm1d,
     Dropout,
@@ -284,6 +284,11 @@ def ctrl_c_twice(mp):
     mp.setattr(train, "fit", fit_after_two_interrupts)
 
 
+def a_csv(text: str) -> str:
+    Path("points.csv").write_text(text, encoding="utf-8")
+    return "points.csv"
+
+
 def unreadable(path):
     """Tests often run as root, who may open any file: ``open`` fails as without read permission."""
     two_layer().save(path)
@@ -463,6 +468,13 @@ TRIGGERS = {
     "E-stream-state-damaged": lambda: load_into_a_stream(rng=np.array("not json")),
     "E-stream-state-order": lambda: load_into_a_stream(order=np.array([0, 0, 1])),
     "E-stream-state-position": lambda: load_into_a_stream(position=np.array(99)),
+    "E-csv-missing": lambda: load_csv("points.csv"),
+    "E-csv-empty": lambda: load_csv(a_csv("x1,x2,label\n")),
+    "E-csv-cell": lambda: load_csv(a_csv("x1,x2,label\n0.5,1,0\n0.5,abc,1\n")),
+    "E-csv-cells": lambda: load_csv(a_csv("0.5,1,0\n0.5,1\n")),
+    "E-csv-label-column": lambda: load_csv(a_csv("x1,x2,class\n0.5,1,0\n")),
+    "E-csv-label-whole": lambda: load_csv(a_csv("0.5,1,0\n0.5,1,0.5\n")),
+    "E-csv-labels": lambda: load_csv(a_csv("0.5,1,1\n0.5,1,2\n")),
     "E-stream-state-generator": lambda: load_into_a_stream(
         rng=np.array(json.dumps({"bit_generator": "MT19937", "state": {}}))),
     # Gradient checker
@@ -518,6 +530,12 @@ TRIGGERS = {
     "E-cli-adam-momentum": Cli(["--optimizer", "adam", "--momentum", "0.9"]),
     "E-cli-val-fraction": Cli(["--points", "2", "--val-fraction", "0.1"]),
     "E-cli-batchnorm-one-row": Cli(["--batchnorm", "--batch-size", "799"]),
+    "E-cli-dataset": Cli(["--dataset", "blobs"]),
+    "E-cli-dataset-classes": Cli(["--dataset", "moons", "--classes", "3"]),
+    "E-cli-dataset-csv": Cli(["--dataset", "points.csv"], lambda mp: a_csv("x1,x2,label\n1,2,0\n1,two,1\n")),
+    "E-cli-dataset-csv-flags": Cli(["--dataset", "points.csv", "--points", "10"],
+                                   lambda mp: a_csv("1,2,0\n3,4,1\n")),
+    "E-cli-animate": Cli(["--resume", "run", "--plot-only", "--animate"]),
     "E-cli-library-rule": Cli(["--init", "1e38", "--dtype", "float32"]),
     "E-cli-too-large": Cli(["--hidden", "1000000000000000000"]),
     "E-cli-resume-missing": Cli(["--resume", "nope.npz"]),

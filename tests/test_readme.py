@@ -84,12 +84,15 @@ def test_every_python_block_of_a_doc_page_runs_as_written(page, tmp_path):
 
 @pytest.mark.slow
 def test_every_python_block_of_the_readme_runs_and_prints_what_the_readme_shows(tmp_path):
-    course, parts, own = run_blocks(README, tmp_path)
+    course, parts, own, data_sets = run_blocks(README, tmp_path)
     assert course.strip() == re.search(r"It prints `(training accuracy: [\d.]+)`", README)[1]
     (_, shown), = [block for block in blocks_after("## The same loop, as parts") if block[0] == "text"]
     assert_same_output(parts, shown, tolerance=2e-4)
     checked, accuracy = own.strip().splitlines()
     assert checked == "True" and float(accuracy.split()[-1].rstrip("%")) >= 90
+    assert data_sets.splitlines() == ["make_moons   X (200, 2)  classes [0, 1]",
+                                      "make_circles X (200, 2)  classes [0, 1]",
+                                      "make_xor     X (200, 2)  classes [0, 1]", "(2, 2) [0 1]"]
 
 
 def test_the_gradient_check_example_prints_what_the_page_shows(tmp_path):
@@ -127,8 +130,9 @@ def test_the_default_train_py_run_prints_what_the_manual_shows_and_reaches_97_pe
     assert float(summary.split("train accuracy ")[1].split("%")[0]) >= 97.0
     assert "3000/3000" in result.stderr                      # the progress bar ran to the end
     [folder] = (tmp_path / "runs").iterdir()
-    assert sorted(p.name for p in folder.iterdir()) == ["boundary.png", "checkpoint.npz", "config.json",
-                                                        "history.csv", "loss.png"]
+    files = [".lock", "boundary.png", "checkpoint.npz", "config.json", "hidden.png", "history.csv",
+             "loss.png"]
+    assert sorted(p.name for p in folder.iterdir()) == files
 
 
 @pytest.mark.slow

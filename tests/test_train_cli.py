@@ -93,9 +93,9 @@ def test_a_small_run_from_the_shell_writes_valid_outputs(tmp_path):
     summary = result.stdout.strip().splitlines()[-1]
     assert "train accuracy" in summary and "val accuracy" in summary and "step 45" in summary
     assert sorted(os.listdir(out)) == [".lock", "boundary.png", "checkpoint.npz", "config.json",
-                                       "history.csv", "loss.png"]
+                                       "hidden.png", "history.csv", "loss.png"]
 
-    for figure in ("loss.png", "boundary.png"):
+    for figure in ("loss.png", "boundary.png", "hidden.png"):
         pixels = matplotlib.image.imread(out / figure)
         assert pixels.ndim == 3 and min(pixels.shape[:2]) > 300 and pixels.std() > 0.05
 
@@ -451,17 +451,20 @@ def test_plot_only_draws_the_figures_of_a_run_again(cli, tmp_path):
     checkpoint = (out / "checkpoint.npz").read_bytes()
     drawn = cli("--resume", out, "--plot-only")
     assert drawn.returncode == 0, drawn.stderr
-    assert drawn.stdout.strip() == f"saved      history.csv, loss.png, boundary.png in {out} (step 4)"
+    assert drawn.stdout.strip() == (f"saved      history.csv, loss.png, boundary.png, hidden.png in {out} "
+                                    "(step 4)")
     assert (out / "loss.png").exists() and (out / "boundary.png").exists()
     assert (out / "history.csv").read_bytes() == history
     assert (out / "checkpoint.npz").read_bytes() == checkpoint          # nothing trained, nothing saved
     record = json.loads((out / "config.json").read_text())
     assert record["status"] == "completed" and record["figures"] == {"loss.png": "drawn",
-                                                                     "boundary.png": "drawn"}
+                                                                     "boundary.png": "drawn",
+                                                                     "hidden.png": "drawn"}
     assert_one_clean_error_line(cli("--plot-only"), 2, "argument --plot-only", "--resume RUN")
 
 
-RUN_FOLDER = [".lock", "boundary.png", "checkpoint.npz", "config.json", "history.csv", "loss.png"]
+RUN_FOLDER = [".lock", "boundary.png", "checkpoint.npz", "config.json", "hidden.png", "history.csv",
+              "loss.png"]
 
 
 def test_plot_only_for_a_copied_checkpoint_follows_its_advice_into_a_new_folder(cli, finished_run, tmp_path):
@@ -480,7 +483,7 @@ def test_plot_only_for_a_copied_checkpoint_follows_its_advice_into_a_new_folder(
     assert (new / "checkpoint.npz").read_bytes() == finished_run.read_bytes()
     record = json.loads((new / "config.json").read_text())
     assert record["status"] == "completed" and record["steps_done"] == 3
-    assert record["figures"] == {"loss.png": "drawn", "boundary.png": "drawn"}
+    assert record["figures"] == {"loss.png": "drawn", "boundary.png": "drawn", "hidden.png": "drawn"}
     assert record["resumed_from"] == {"path": str(backup / "copy.npz"), "step": 3}
     again = cli("--resume", new, "--plot-only")                 # the new folder is a run folder now
     assert again.returncode == 0, again.stderr
@@ -498,11 +501,13 @@ def test_ctrl_c_while_the_figures_are_drawn_leaves_the_run_completed_and_says_ho
     result = cli(*SMALL, "--steps", 3, "--out", out)
     assert result.returncode == 130 and drawn == ["boundary.png"]
     assert result.stderr == (f"interrupted: the run is saved (completed), "
-                             f"boundary.png not drawn; draw them with python train.py --resume {out} "
+                             f"boundary.png and hidden.png not drawn; draw them with python train.py "
+                             f"--resume {out} "
                              "--plot-only\n")
     record = json.loads((out / "config.json").read_text())
     assert record["status"] == "completed"
-    assert record["figures"] == {"loss.png": "drawn", "boundary.png": "not drawn (interrupted)"}
+    assert record["figures"] == {"loss.png": "drawn", "boundary.png": "not drawn (interrupted)",
+                                 "hidden.png": "not drawn (interrupted)"}
     assert not [name for name in os.listdir(out) if name.endswith(".tmp")]
     monkeypatch.setattr(train_module, "plot_decision_boundary", empty_boundary)
     assert cli("--resume", out, "--plot-only").returncode == 0          # the advice works
@@ -522,16 +527,18 @@ def test_ctrl_c_in_the_last_step_completes_the_run_and_leaves_the_figures_to_plo
     result = cli(*SMALL, "--steps", 3, "--out", out)
     assert result.returncode == 130
     assert result.stderr.strip().splitlines()[-1] == (
-        f"interrupted: the run is saved (completed), loss.png and boundary.png not drawn; draw them with "
+        f"interrupted: the run is saved (completed), loss.png, boundary.png and hidden.png not drawn; "
+        f"draw them with "
         f"python train.py --resume {out} --plot-only")
     record = json.loads((out / "config.json").read_text())
     assert record["status"] == "completed" and record["steps_done"] == 3
-    assert record["figures"] == dict.fromkeys(["loss.png", "boundary.png"], "not drawn (interrupted)")
+    assert record["figures"] == dict.fromkeys(["loss.png", "boundary.png", "hidden.png"],
+                                              "not drawn (interrupted)")
     assert not (out / "loss.png").exists() and read_npz(out / "checkpoint.npz")["step"] == 3
 
 
 def test_ctrl_c_before_the_run_started_says_nothing_was_written(cli, tmp_path, monkeypatch):
-    def ctrl_c(config):
+    def ctrl_c(*args):
         raise KeyboardInterrupt
     monkeypatch.setattr(train_module, "build_model", ctrl_c)
     result = cli(*SMALL, "--out", tmp_path / "run")
@@ -582,7 +589,7 @@ def test_a_figure_that_cannot_be_drawn_is_one_warning_and_the_run_completes(cli,
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("train.py: warning: cannot draw loss.png (OverflowError")
     assert result.stdout.splitlines()[-2].startswith("saved      checkpoint.npz, history.csv, config.json, "
-                                                     "boundary.png in ")
+                                                     "boundary.png, hidden.png in ")
     record = json.loads((tmp_path / "run" / "config.json").read_text())
     assert record["status"] == "completed" and record["figures"]["loss.png"].startswith("not drawn")
     assert record["figures"]["boundary.png"] == "drawn"

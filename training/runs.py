@@ -534,7 +534,8 @@ def figures_interrupted(folder: Path, figures: dict[str, str], status: str) -> i
     left = [name for name, outcome in figures.items() if outcome == NOT_DRAWN_INTERRUPTED]
     if not left:
         return None
-    print(f"interrupted: the run is saved ({status}), {' and '.join(left)} "
+    names = left[0] if len(left) == 1 else f"{', '.join(left[:-1])} and {left[-1]}"     # a, b and c
+    print(f"interrupted: the run is saved ({status}), {names} "
           f"not drawn; draw them with python train.py --resume {folder} --plot-only", file=sys.stderr)
     return EXIT_INTERRUPTED
 

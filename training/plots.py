@@ -15,7 +15,7 @@ from PIL import Image
 
 from models.savefile import write_atomically
 from training.history import History
-from training.loop import evaluation_mode
+from training.loop import chunk_rows, evaluation_mode
 
 LOG_AXIS_RANGE = (1e-250, 1e250)    # losses a log axis draws; beyond, the axis shows their log₁₀
 MAX_LEGEND_CLASSES = 10             # more classes get no legend: 1000 entries take minutes to lay out
@@ -114,12 +114,13 @@ def plane_grid(points: list[np.ndarray], resolution: int, dtype) -> tuple[np.nda
 
 
 def probabilities(model, points: np.ndarray) -> np.ndarray:
-    """softmax(model.forward(points)) [N x K], in chunks of 4096 points to bound the memory, in
-    evaluation mode (no dropout mask drawn, no running statistic changed: a snapshot taken during
-    training leaves the training as it was)."""
-    chunks = np.array_split(points, max(1, len(points) // 4096))
+    """softmax(model.forward(points)) [N x K], in evaluation mode (no dropout mask drawn, no running
+    statistic changed: a snapshot taken during training leaves the training as it was), in fit's
+    chunks (``chunk_rows``): each chunk's arrays stay in the cache, and memory stays small."""
     with evaluation_mode(model):
-        scores = np.concatenate([model.forward(chunk) for chunk in chunks]).astype(np.float64)
+        rows = chunk_rows("auto", model, points) or len(points)
+        scores = np.concatenate([model.forward(points[start:start + rows])
+                                 for start in range(0, len(points), rows)]).astype(np.float64)
     scores -= scores.max(axis=1, keepdims=True)
     exp = np.exp(scores)
     return exp / exp.sum(axis=1, keepdims=True)
@@ -137,7 +138,7 @@ def shading(probs: np.ndarray, colours: list[str], shape: tuple[int, int]) -> np
 
 
 def plot_decision_boundary(model, X: np.ndarray, y: np.ndarray, path, *, val=None, title: str = "",
-                           resolution: int = 300) -> None:
+                           resolution: int = 200) -> None:
     """The class the model predicts at every point of the plane, shaded by its probability, with
     the data on top: training points filled, validation points (``val = (X_val, y_val)``) hollow,
     misclassified points ringed in black. The legend sits beside the plane, never on the data."""
@@ -149,7 +150,7 @@ def plot_decision_boundary(model, X: np.ndarray, y: np.ndarray, path, *, val=Non
     _save(fig, path)
 
 
-def draw_boundary(ax, model, X, y, *, val=None, resolution: int = 300, legend: bool = True):
+def draw_boundary(ax, model, X, y, *, val=None, resolution: int = 200, legend: bool = True):
     """The shaded regions and the points on ``ax``; returns the image, whose data an animation renews."""
     n_classes = int(max(y.max() + 1, model.forward(X[:1]).shape[1]))
     colours = class_colours(n_classes)
@@ -183,7 +184,7 @@ def draw_boundary(ax, model, X, y, *, val=None, resolution: int = 300, legend: b
 
 
 def plot_hidden_units(model, X: np.ndarray, y: np.ndarray, path, *, title: str = "",
-                      units: int = 7, resolution: int = 150) -> None:
+                      units: int = 7, resolution: int = 100) -> None:
     """What the first hidden layer sees: where each unit is on (ReLU's switch 1[x·w + b > 0]) over
     the plane, for the ``units`` units whose output weights are largest, and how many units are on.
 

@@ -227,4 +227,4 @@ def _save(fig: Figure, path) -> None:
     fig.canvas.draw()
     pixels = Image.fromarray(np.asarray(fig.canvas.buffer_rgba())).convert("RGB")
     image = pixels.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-    write_atomically(path, lambda file: image.save(file, format="PNG", optimize=True))
+    write_atomically(path, lambda file: image.save(file, format="PNG"))

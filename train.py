@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 
 try:                # a Ctrl-C while NumPy and matplotlib load (about a second): one line, exit 130
     import numpy as np
@@ -403,7 +404,8 @@ def run(args: argparse.Namespace, parser: runs.ArgumentParser) -> int:
         if stopped:
             return stopped
     saved = ["checkpoint.npz", "history.csv", "config.json", *drawn(figures)]
-    print(f"saved      {', '.join(saved)} in {out}")
+    print(f"saved in   {out}")         # the folder on a line of its own: the lines stay within 100 columns
+    print(textwrap.fill(", ".join(saved), width=100, initial_indent=" " * 11, subsequent_indent=" " * 11))
     print(runs.summary(history[-1], trained))
     return runs.EXIT_OK
 

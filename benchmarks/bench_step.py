@@ -41,6 +41,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 
 import numpy as np
@@ -56,6 +57,14 @@ from training.loop import CHUNK_BYTES, DEFAULT_CHUNK_SIZE, chunk_rows
 
 LOG_EVERY = 10                              # train.py's default: fit logs a history row every 10 steps
 MEMORY_TARGET_MB = 400
+
+
+def say(text: str) -> None:
+    """Print ``text`` with its long lines folded to 100 columns, the width of a terminal it is read in."""
+    for line in text.split("\n"):
+        indent = " " * (len(line) - len(line.lstrip()) + 4)
+        folded = textwrap.fill(line, width=100, subsequent_indent=indent, break_on_hyphens=False)
+        print(folded if line else "")
 
 
 # The variants: each trains `steps` steps from the given weights and returns seconds per step ---------
@@ -204,7 +213,7 @@ def interleaved(variants: dict, X, y, init, *, rounds: int, steps: int) -> dict:
         quiet.append(watch.quiet)
         loads.append(watch.others)
     kept = quiet if sum(quiet) >= 5 else [True] * len(quiet)
-    print(f"  {sum(quiet)} of {len(quiet)} rounds were quiet (other processes < {QUIET:.0%} of a core; "
+    say(f"  {sum(quiet)} of {len(quiet)} rounds were quiet (other processes < {QUIET:.0%} of a core; "
           f"their median use {_median_or_none(loads)} cores): figures over "
           + ("the quiet rounds" if sum(quiet) >= 5 else "all rounds, NOT a quiet machine"))
     return {name: [t for t, keep in zip(values, kept, strict=True) if keep] for name, values in times.items()}
@@ -238,12 +247,12 @@ def report_course_setup(torch, rounds: int, steps: int) -> None:
     if torch is not None:
         variants["torch f64"] = torch_timer(torch, torch.float64)
         variants["torch f32"] = torch_timer(torch, torch.float32)
-    print(f"\n1. The course's setup: N = 800, h = 1000, K = 2, full batch; {rounds} interleaved rounds "
+    say(f"\n1. The course's setup: N = 800, h = 1000, K = 2, full batch; {rounds} interleaved rounds "
           f"of {steps} steps")
     times = interleaved(variants, X, y, init, rounds=rounds, steps=steps)
-    print("  ms per step (medians): " + ", ".join(f"{name} {1e3 * statistics.median(t):.2f}"
+    say("  ms per step (medians): " + ", ".join(f"{name} {1e3 * statistics.median(t):.2f}"
                                                    for name, t in times.items()))
-    print("  Ratios: median of the per-round ratios [quartiles]")
+    say("  Ratios: median of the per-round ratios [quartiles]")
     for numerator, denominator, target in [
             ("fit f64", "loop f64", 0.40), ("fit f32", "loop f64", 0.25),
             ("fit f64", "torch f64", 1.00), ("fit f32", "torch f32", 1.00),
@@ -252,7 +261,7 @@ def report_course_setup(torch, rounds: int, steps: int) -> None:
             ("fit unchunked f64", "loop f64", None), ("fit f64", "fit unchunked f64", None),
             ("fit in-place f64", "loop f64", 0.40), ("fit in-place f32", "loop f64", 0.25),
             ("fit in-place f64", "torch f64", 1.00), ("fit in-place f32", "torch f32", 1.00)]:
-        print(ratio_line(times, numerator, denominator, target))
+        say(ratio_line(times, numerator, denominator, target))
 
 
 # 2. Whole processes --------------------------------------------------------------------------
@@ -282,10 +291,10 @@ def report_processes(repeats: int, steps: int) -> None:
     kept = quiet if sum(quiet) >= 3 else [True] * len(quiet)
     times = {name: [t for t, keep in zip(values, kept, strict=True) if keep]
              for name, values in times.items()}
-    print(f"\n2. Whole processes, {steps} steps, alternately; {sum(quiet)} of {len(quiet)} pairs quiet, "
+    say(f"\n2. Whole processes, {steps} steps, alternately; {sum(quiet)} of {len(quiet)} pairs quiet, "
           f"figures over {'those' if sum(quiet) >= 3 else 'all, NOT a quiet machine'}: "
           + ", ".join(f"{name} {statistics.median(t):.1f} s" for name, t in times.items()) + " (medians)")
-    print(ratio_line(times, "train.py", "loop script", 0.50 if steps == 3000 else None))
+    say(ratio_line(times, "train.py", "loop script", 0.50 if steps == 3000 else None))
 
 
 # 3. Scale, in fresh processes ----------------------------------------------------------------
@@ -361,16 +370,16 @@ def per_sample(batch: int, hidden: int, chunk_size, steps: int) -> float:
 def report_scale(full_points: int, epoch_points: int, batches, widths, rounds: int, steps: int) -> None:
     peak, data, seconds = in_fresh_process("full", full_points, 256)
     verdict = "met" if peak <= MEMORY_TARGET_MB else "MISSED"
-    print("\n3. Scale, each in a fresh process (peak = VmHWM, the whole process's peak resident memory)")
-    print(f"  full batch, {full_points:,} points, h = 256, float32, through fit: {seconds:.2f} s per step, "
+    say("\n3. Scale, each in a fresh process (peak = VmHWM, the whole process's peak resident memory)")
+    say(f"  full batch, {full_points:,} points, h = 256, float32, through fit: {seconds:.2f} s per step, "
           f"peak {peak:.0f} MB (data {data:.0f} MB)   target <= {MEMORY_TARGET_MB} MB: {verdict}")
     peak, data, seconds, peak_before = in_fresh_process("epoch", epoch_points, 256, 256)
-    print(f"  one mini-batch epoch, {epoch_points:,} points, batch 256, h = 256, float32, plain step: "
+    say(f"  one mini-batch epoch, {epoch_points:,} points, batch 256, h = 256, float32, plain step: "
           f"{seconds:.1f} s ({1e9 * seconds / epoch_points:.0f} ns per sample), "
           f"peak {peak:.0f} MB (data {data:.0f} MB; peak {peak_before:.0f} MB once they were made)")
-    print(f"  fit's mini-batch steps, float64: µs per sample, median of {rounds} interleaved rounds; "
+    say(f"  fit's mini-batch steps, float64: µs per sample, median of {rounds} interleaved rounds; "
           "in brackets, chunked / unchunked")
-    print(f"  {'batch':>6s} " + " ".join(f"{'h = ' + str(h):>18s}" for h in widths))
+    say(f"  {'batch':>6s} " + " ".join(f"{'h = ' + str(h):>18s}" for h in widths))
     per_unit = []
     for batch in batches:
         cells = []
@@ -384,9 +393,9 @@ def report_scale(full_points: int, epoch_points: int, batches, widths, rounds: i
             per_unit.append(seconds / hidden)
             ratio = statistics.median(a / b for a, b in zip(chunked, unchunked, strict=True))
             cells.append(f"{1e6 * seconds:9.3f} ({ratio:4.2f})")
-        print(f"  {batch:6d} " + " ".join(f"{cell:>18s}" for cell in cells))
+        say(f"  {batch:6d} " + " ".join(f"{cell:>18s}" for cell in cells))
     spread = max(per_unit) / min(per_unit)
-    print(f"  Per sample and hidden unit, fit's time varies by a factor of {spread:.1f} over the table")
+    say(f"  Per sample and hidden unit, fit's time varies by a factor of {spread:.1f} over the table")
 
 
 def main() -> None:
@@ -405,13 +414,13 @@ def main() -> None:
         (full_batch_child if kind == "full" else epoch_child)(*map(int, numbers))
         return
     torch = import_torch()
-    print(f"NumPy {np.__version__} with {blas_description()}; {os.cpu_count()} cores")
-    print(f"PyTorch {torch.__version__} on {torch.get_num_threads()} threads, denormals flushed" if torch else
+    say(f"NumPy {np.__version__} with {blas_description()}; {os.cpu_count()} cores")
+    say(f"PyTorch {torch.__version__} on {torch.get_num_threads()} threads, denormals flushed" if torch else
           "PyTorch is not installed: its rows are skipped")
     course = build_model(course_initial_weights(2, 1000, 2, np.random.default_rng(1)), np.float64)
     rows = {np.dtype(d).name: chunk_rows(DEFAULT_CHUNK_SIZE, course, np.zeros((1, 2), d))
             for d in (np.float64, np.float32)}
-    print(f"fit's chunk size: {DEFAULT_CHUNK_SIZE!r}, {CHUNK_BYTES:,} bytes per [rows x widest] array: "
+    say(f"fit's chunk size: {DEFAULT_CHUNK_SIZE!r}, {CHUNK_BYTES:,} bytes per [rows x widest] array: "
           f"for h = 1000, {rows['float64']} rows in float64, {rows['float32']} in float32")
     if "1" in args.parts:
         report_course_setup(torch, rounds=9 if args.quick else 31, steps=10)

@@ -20,7 +20,7 @@ import statistics
 
 import numpy as np
 
-from benchmarks.bench_step import fit_timer, interleaved, plain_timer
+from benchmarks.bench_step import fit_timer, interleaved, plain_timer, say
 from data import make_spiral
 from layers import LeakyReLU, Linear, ReLU
 from training.course_loop import course_initial_weights
@@ -61,13 +61,13 @@ def main() -> None:
                 variants[key + ("on",)] = timer(dtype, **on)
                 variants[key + ("off",)] = timer(dtype, **off)
     times = interleaved(variants, X, y, init, rounds=args.rounds, steps=args.steps)
-    print(f"Course's setup, {args.rounds} interleaved rounds of {args.steps} steps: time with the device / "
+    say(f"Course's setup, {args.rounds} interleaved rounds of {args.steps} steps: time with the device / "
           "without it, median [quartiles]; ms per step with and without (medians)")
     for key in dict.fromkeys(name[:3] for name in variants):
         on, off = times[key + ("on",)], times[key + ("off",)]
         q1, median, q3 = statistics.quantiles([a / b for a, b in zip(on, off, strict=True)], n=4)
         device, step, dtype = key
-        print(f"  {device:24s} {step:5s} {dtype:7s} {median:5.2f}  [{q1:.2f} to {q3:.2f}]   "
+        say(f"  {device:24s} {step:5s} {dtype:7s} {median:5.2f}  [{q1:.2f} to {q3:.2f}]   "
               f"{1e3 * statistics.median(on):6.2f} / {1e3 * statistics.median(off):6.2f} ms")
 
 

@@ -289,7 +289,7 @@ def test_a_run_without_out_gets_a_dated_folder_and_resumes_into_it(cli, tmp_path
     assert len(folder.name) == len("20261128-120000")
     resumed = cli("--resume", Path("runs", folder.name, "checkpoint.npz"), "--steps", 4, "--no-progress")
     assert resumed.returncode == 0, resumed.stderr
-    assert f"files in {Path('runs', folder.name)}" in resumed.stdout.splitlines()[-3]
+    assert f"files in {Path('runs', folder.name)}" in resumed.stdout.splitlines()[-4]
     assert read_npz(folder / "checkpoint.npz")["step"] == 4
     assert json.loads((folder / "config.json").read_text())["resumed_from"]["step"] == 2
 
@@ -588,8 +588,9 @@ def test_a_figure_that_cannot_be_drawn_is_one_warning_and_the_run_completes(cli,
     assert result.returncode == 0
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("train.py: warning: cannot draw loss.png (OverflowError")
-    assert result.stdout.splitlines()[-2].startswith("saved      checkpoint.npz, history.csv, config.json, "
-                                                     "boundary.png, hidden.png in ")
+    assert result.stdout.splitlines()[-3] == f"saved in   {tmp_path / 'run'}"
+    assert result.stdout.splitlines()[-2] == "           checkpoint.npz, history.csv, config.json, " \
+                                             "boundary.png, hidden.png"
     record = json.loads((tmp_path / "run" / "config.json").read_text())
     assert record["status"] == "completed" and record["figures"]["loss.png"].startswith("not drawn")
     assert record["figures"]["boundary.png"] == "drawn"

@@ -57,13 +57,18 @@ class BatchNorm1d(Layer):
     def needs_whole_batch(self) -> bool:
         return self.training
 
+    def _check_input(self, x, **expected) -> np.ndarray:
+        """The shared checks, and in training mode a batch of 2 rows or more (one row has no spread)."""
+        x = super()._check_input(x, **expected)
+        if self.training and len(x) < 2:
+            raise ValueError(f"{self!r} needs at least 2 rows in training mode, got {len(x)}: the variance "
+                             "of one row is 0; use a larger batch, or model.eval() to predict one row")
+        return x
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._check_input(x, features=self.num_features, dtype=self.dtype)
         N = len(x)
         if self.training:
-            if N < 2:
-                raise ValueError(f"{self!r} needs at least 2 rows in training mode, got {N}: the variance "
-                                 "of one row is 0; use a larger batch, or model.eval() to predict one row")
             mean = x.mean(axis=0)                                       # μ       [D]
             var = x.var(axis=0)                                         # σ²      [D], biased
             m = self.momentum

@@ -10,6 +10,8 @@ times each step of ``fit`` from one ``on_step`` call to the next. A round's figu
 size is its median step time divided by the median step time of the unchunked step
 (``chunk_size=None``) in the same round; the table shows the median of these ratios over the
 rounds, and their quartiles. fit's default, DEFAULT_CHUNK_SIZE, is picked from such a table.
+Last, what a chunk costs whatever its size: the step of a 4-unit network, whose arrays cost
+nothing, in 65-row chunks and in one.
 
 On a busy machine, set OPENBLAS_NUM_THREADS=1 as well: a BLAS call over the whole [800 x 1000]
 batch runs on every core and suffers most from other processes, chunks of it do not.
@@ -34,15 +36,28 @@ from training.loop import DEFAULT_CHUNK_SIZE, chunk_rows
 CHUNK_SIZES = (50, 100, "auto", 200, 256, 400, None)     # None: no chunks, the [800 x 1000] step
 
 
-def step_time(X, y, dtype, chunk_size, steps: int) -> float:
+def step_time(X, y, dtype, chunk_size, steps: int, hidden: int = 1000) -> float:
     """Median seconds per step of ``fit`` over ``steps`` full-batch steps of a fresh model."""
     rng = np.random.default_rng(1)
-    model = Sequential(Linear(2, 1000, rng=rng, dtype=dtype), ReLU(), Linear(1000, 2, rng=rng, dtype=dtype))
+    model = Sequential(Linear(2, hidden, rng=rng, dtype=dtype), ReLU(),
+                       Linear(hidden, 2, rng=rng, dtype=dtype))
     optimizer = SGD(model.parameters(), lr=1.0)
     stamps = []
     fit(model, SoftmaxCrossEntropy(), optimizer, X.astype(dtype), y, steps=steps, log_every=10 * steps,
         chunk_size=chunk_size, on_step=lambda state: stamps.append(time.perf_counter()))
     return statistics.median(np.diff(stamps))
+
+
+def fixed_cost_per_chunk(X, y, rounds: int, steps: int) -> tuple[float, float, float]:
+    """With 4 hidden units, where the arrays cost nothing: seconds per step in 65-row chunks and in one
+    chunk (medians over interleaved rounds), and what one chunk costs beyond the first."""
+    chunks = -(-len(X) // 65)
+    times = {65: [], None: []}
+    for r in range(rounds):
+        for size in (65, None) if r % 2 == 0 else (None, 65):
+            times[size].append(step_time(X, y, np.float64, size, steps, hidden=4))
+    chunked, whole = statistics.median(times[65]), statistics.median(times[None])
+    return chunked, whole, (chunked - whole) / (chunks - 1)
 
 
 def main() -> None:
@@ -72,6 +87,10 @@ def main() -> None:
                 model = Sequential(Linear(2, 1000, rng=0), ReLU(), Linear(1000, 2, rng=0))
                 label = f"auto ({chunk_rows(size, model, X.astype(dtype))})"
             print(f"  chunk {label:>10}   {median:.2f}  [{q1:.2f} .. {q3:.2f}]")
+    chunked, whole, per_chunk = fixed_cost_per_chunk(X, y, args.rounds, args.steps)
+    print(f"\nfixed cost per chunk, h = 4 (the arrays cost nothing): {1e3 * chunked:.2f} ms per step "
+          f"in 65-row chunks,\n  {1e3 * whole:.2f} ms in one: {1e3 * per_chunk:.3f} ms per chunk beyond "
+          "the first")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Do the layers' speed devices still pay, now that fit's step runs in cache-sized chunks? Prints ratios.
 
-Run from the repository root:  python -m benchmarks.speed_devices [--rounds 15]
+Run from the repository root:  python -m benchmarks.speed_devices [--rounds 15] [--pairs 6]
 
 The devices: ``ReLU(inplace=True)`` and ``LeakyReLU(inplace=True)`` (no new [N x h] array in forward
 or backward), and ``keep_for_backward`` with the activations' read-only outputs (the Linear after an
@@ -10,19 +10,30 @@ with the device to the step without it, in the same interleaved rounds, on the c
 (model.forward / loss_fn.forward / loss_fn.backward / model.backward / optimizer.step). Without
 ``keep_for_backward``, Linear would copy its input, as it does for any writable array: that is
 ``CopyingLinear`` below. A ratio below 1 is time saved.
+
+First, ``keep_freed_memory`` (training/loop.py), whose effect is on the whole process: fit's chunked
+step in fresh processes with it and with it made a no-op, alternately, printing page faults per step
+(from getrusage) and ms per step.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import resource
 import statistics
+import subprocess
+import sys
+import time
 
 import numpy as np
 
-from benchmarks.bench_step import fit_timer, interleaved, plain_timer, say
+import training.loop
+from benchmarks.bench_step import build_model, fit_timer, interleaved, plain_timer, say
 from data import make_spiral
-from layers import LeakyReLU, Linear, ReLU
+from layers import LeakyReLU, Linear, ReLU, SoftmaxCrossEntropy
+from optim import SGD
+from training import fit
 from training.course_loop import course_initial_weights
 
 
@@ -46,11 +57,49 @@ DEVICES = [
 ]
 
 
+def fault_child(keep: str) -> None:
+    """Prints page faults and ms per step of fit's chunked step in this fresh process, with
+    ``keep_freed_memory`` as fit calls it (``keep == "on"``) or made a no-op (``"off"``)."""
+    if keep == "off":
+        training.loop.keep_freed_memory = lambda: None
+    X, y = make_spiral(n_per_class=400, n_classes=2, noise=0.5, rng=0)
+    model = build_model(course_initial_weights(2, 1000, 2, np.random.default_rng(1)), np.float64)
+    stamps = []
+    fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=1.0), X, y, steps=60,
+        on_step=lambda state: stamps.append((time.perf_counter(), faults())))
+    times, counts = zip(*stamps[10:], strict=True)                  # steps 11 to 60: past the start
+    print((counts[-1] - counts[0]) / (len(counts) - 1), 1e3 * statistics.median(np.diff(times)))
+
+
+def faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def report_faults(pairs: int) -> None:
+    """keep_freed_memory on and off, in fresh processes, alternately: its effect is on the whole process."""
+    results = {"on": [], "off": []}
+    for r in range(pairs):
+        for keep in ("on", "off") if r % 2 == 0 else ("off", "on"):
+            out = subprocess.run([sys.executable, "-m", "benchmarks.speed_devices", "--fault-child", keep],
+                                 check=True, capture_output=True, text=True).stdout.split()
+            results[keep].append([float(v) for v in out])
+    say(f"\nfit's chunked step in fresh processes, {pairs} of each, alternately (medians): page faults "
+        "per step and ms per step")
+    for keep, rows in results.items():
+        say(f"  keep_freed_memory {keep:3s}  {statistics.median(r[0] for r in rows):8.1f} faults  "
+            f"{statistics.median(r[1] for r in rows):6.2f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--pairs", type=int, default=6, help="fresh-process pairs for keep_freed_memory")
+    parser.add_argument("--fault-child", choices=("on", "off"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.fault_child:
+        return fault_child(args.fault_child)
+    report_faults(args.pairs)
     X, y = make_spiral(n_per_class=400, n_classes=2, noise=0.5, rng=0)
     init = course_initial_weights(2, 1000, 2, np.random.default_rng(1))
     variants = {}

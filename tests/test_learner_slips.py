@@ -144,6 +144,7 @@ def cli(capsys, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(train, "plot_curves", no_figure)
     monkeypatch.setattr(train, "plot_decision_boundary", no_figure)
+    monkeypatch.setattr(train, "plot_hidden_units", no_figure)
 
     def call(*args):
         capsys.readouterr()

@@ -48,10 +48,11 @@ def empty_boundary(model, X, y, path, **kwargs):
 @pytest.fixture
 def cli(capsys, monkeypatch, tmp_path):
     """``cli(*args)``: ``train.main(args)`` in this process, run in tmp_path, as a Result.
-    The figures are empty files (see empty_curves)."""
+    The figures are empty files (see empty_curves): drawing them is tested on its own, and costs time."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(train_module, "plot_curves", empty_curves)
     monkeypatch.setattr(train_module, "plot_decision_boundary", empty_boundary)
+    monkeypatch.setattr(train_module, "plot_hidden_units", empty_boundary)
 
     def call(*args) -> Result:
         capsys.readouterr()
@@ -71,6 +72,7 @@ def finished_run(tmp_path_factory) -> Path:
     with contextlib.redirect_stdout(io.StringIO()), pytest.MonkeyPatch.context() as patch:
         patch.setattr(train_module, "plot_curves", empty_curves)
         patch.setattr(train_module, "plot_decision_boundary", empty_boundary)
+        patch.setattr(train_module, "plot_hidden_units", empty_boundary)
         assert train_module.main([*SMALL, "--steps", "3", "--out", str(out)]) == 0
     return out / "checkpoint.npz"
 

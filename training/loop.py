@@ -94,16 +94,17 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, steps: int,
     Σ_c (n_c/N)·∂L_c/∂θ, because every row's gradient is independent until the sums over n.
     Only the order of the additions differs, so results equal the unchunked step to rounding.
     It is faster because each [chunk x h] array stays in the cache, where an [N x h] one (6.4 MB
-    for the course's network) is read from memory at every pass over it; and memory is
-    O(chunk x h) whatever N is. By hand, with ``params = model.parameters()``, one step reads:
+    for the course's network) is read from memory at every pass over it, and because the memory a
+    chunk frees is kept for the next (``keep_freed_memory``); and memory is O(chunk x h) whatever N is.
+    By hand, with ``params = model.parameters()``, one step reads:
 
         totals = [np.zeros_like(p.value) for p in params]
         for start in range(0, N, 100):                          # chunks of 100 rows
             rows = slice(start, start + 100)
-            loss_fn.forward(model.forward(X[rows]), y[rows])
-            model.backward(loss_fn.backward())                  # ∂L_c/∂θ, with L_c the chunk's mean
+            loss_fn.forward(model.forward(X[rows]), y[rows])    # L_c, the chunk's mean
+            model.backward(len(X[rows]) / N * loss_fn.backward())   # ∂(n_c/N · L_c)/∂θ
             for p, total in zip(params, totals):
-                total += (len(X[rows]) / N) * p.grad            # n_c / N
+                total += p.grad
         for p, total in zip(params, totals):
             p.grad = total
         optimizer.step()
@@ -243,14 +244,18 @@ def _finite_evaluation(step, model, loss_fn, X, y, which, chunk_size) -> tuple[f
 class _ChunkedStep:
     """One step's forward and backward over a batch, in chunks of at most ``chunk_size`` rows.
 
-    With more than one chunk, each parameter's gradient becomes Σ_c (n_c/N)·grad_c, summed in
-    arrays made once per ``fit`` call; with one chunk (or ``chunk_size=None``), the plain step.
+    With more than one chunk, each chunk's backward starts from (n_c/N)·∂L_c/∂S, as a PyTorch user
+    writes ``(loss * n_c / N).backward()``, so that the chunks' gradients add up to the batch's:
+    Σ_c grad_c, summed in arrays made once per ``fit`` call. With one chunk (or ``chunk_size=None``),
+    the plain step.
     """
 
     def __init__(self, model, loss_fn, chunk_size: int | None):
         self.model, self.loss_fn, self.chunk_size = model, loss_fn, chunk_size
         self.params = None
-        self.totals = None                  # Σ_c (n_c/N)·grad_c per parameter, made at the first use
+        self.totals = None                  # Σ_c grad_c per parameter, made at the first use
+        if chunk_size is not None:
+            keep_freed_memory()
 
     def step(self, X, y, *, measure: bool) -> tuple[float, float] | None:
         """Forward and backward over (X, y), leaving the batch's gradients in the parameters; the
@@ -272,17 +277,32 @@ class _ChunkedStep:
             weight = (rows.stop - rows.start) / N                                    # n_c / N
             scores = self.model.forward(X[rows])
             loss += weight * self.loss_fn.forward(scores, y[rows])
-            self.model.backward(self.loss_fn.backward())
+            self.model.backward(weight * self.loss_fn.backward())                    # ∂(n_c/N · L_c)/∂S
             for p, total in zip(self.params, self.totals, strict=True):
                 if c == 0:
-                    np.multiply(p.grad, weight, out=total)
+                    np.copyto(total, p.grad)
                 else:
-                    total += weight * p.grad
+                    total += p.grad
             if measure:
                 correct += _correct(scores, y[rows])
         for p, total in zip(self.params, self.totals, strict=True):
             p.grad = total
         return (loss, correct / N) if measure else None
+
+
+def keep_freed_memory() -> None:
+    """Let the C allocator keep the memory of one chunk's freed arrays for the next chunk.
+
+    A chunk's arrays (about CHUNK_BYTES each) are freed and made again at every chunk. glibc's
+    malloc gives freed memory back to the system once more than twice its threshold is free at the
+    top of the heap, about 1 MB after such arrays, and every page given back costs a page fault (the
+    kernel zeroes it) when the next chunk writes it: 350 to 750 faults per step of the course's network,
+    10 to 25 % of the step's time (benchmarks/speed_devices.py). glibc raises its threshold to the size
+    of any larger block freed, so one block of 16 chunks' arrays, made and freed untouched, raises it
+    once for the process; what the process then keeps is at most twice that (16 MB). With another
+    allocator this costs nothing and does nothing.
+    """
+    np.empty(16 * CHUNK_BYTES, dtype=np.uint8)
 
 
 def _chunks(n: int, chunk_size: int | None) -> list[slice]:

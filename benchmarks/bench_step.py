@@ -350,8 +350,9 @@ def epoch_child(points: int, hidden: int, batch: int) -> None:
     print(peak_rss_mb(), (X.nbytes + y.nbytes) / 2**20, time.perf_counter() - start, peak_before)
 
 
-def in_fresh_process(*arguments) -> list[float]:
-    child = subprocess.run([sys.executable, "-m", "benchmarks.bench_step", "--child", *map(str, arguments)],
+def in_fresh_process(*arguments, module: str = "benchmarks.bench_step") -> list[float]:
+    """The numbers a child of ``module`` (``python -m module --child arguments``) prints."""
+    child = subprocess.run([sys.executable, "-m", module, "--child", *map(str, arguments)],
                            capture_output=True, text=True, check=True)
     return [float(word) for word in child.stdout.split()]
 

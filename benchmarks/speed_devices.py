@@ -22,14 +22,12 @@ import argparse
 import functools
 import resource
 import statistics
-import subprocess
-import sys
 import time
 
 import numpy as np
 
 import training.loop
-from benchmarks.bench_step import build_model, fit_timer, interleaved, plain_timer, say
+from benchmarks.bench_step import build_model, fit_timer, in_fresh_process, interleaved, plain_timer, say
 from data import make_spiral
 from layers import LeakyReLU, Linear, ReLU, SoftmaxCrossEntropy
 from optim import SGD
@@ -80,9 +78,7 @@ def report_faults(pairs: int) -> None:
     results = {"on": [], "off": []}
     for r in range(pairs):
         for keep in ("on", "off") if r % 2 == 0 else ("off", "on"):
-            out = subprocess.run([sys.executable, "-m", "benchmarks.speed_devices", "--fault-child", keep],
-                                 check=True, capture_output=True, text=True).stdout.split()
-            results[keep].append([float(v) for v in out])
+            results[keep].append(in_fresh_process(keep, module="benchmarks.speed_devices"))
     say(f"\nfit's chunked step in fresh processes, {pairs} of each, alternately (medians): page faults "
         "per step and ms per step")
     for keep, rows in results.items():
@@ -95,10 +91,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--pairs", type=int, default=6, help="fresh-process pairs for keep_freed_memory")
-    parser.add_argument("--fault-child", choices=("on", "off"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("on", "off"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.fault_child:
-        return fault_child(args.fault_child)
+    if args.child:
+        return fault_child(args.child)
     report_faults(args.pairs)
     X, y = make_spiral(n_per_class=400, n_classes=2, noise=0.5, rng=0)
     init = course_initial_weights(2, 1000, 2, np.random.default_rng(1))

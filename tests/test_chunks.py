@@ -6,7 +6,6 @@ of the additions changes, so every figure here must agree with the unchunked run
 loop) to rounding, and exactly where the math leaves nothing to reorder (one chunk, a resumed run).
 """
 
-import os
 import platform
 import subprocess
 import sys
@@ -216,32 +215,16 @@ def test_bad_chunk_sizes_give_one_line_from_train_py(cli, value, fragments):  # 
 
 
 ROOT = Path(__file__).resolve().parents[1]
-FAULTS_PER_STEP = """
-import resource, sys
-import numpy as np
-import training.loop
-from data import make_spiral
-from layers import Linear, ReLU, SoftmaxCrossEntropy
-from models import Sequential
-from optim import SGD
-if sys.argv[1] == "off":
-    training.loop.keep_freed_memory = lambda: None
-X, y = make_spiral(400, 2, noise=0.5, rng=0)
-model = Sequential(Linear(2, 1000, rng=0), ReLU(), Linear(1000, 2, rng=0))
-counts = []
-training.fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=1.0), X, y, steps=20,
-             on_step=lambda state: counts.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt))
-print((counts[-1] - counts[4]) / 15)
-"""
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the page faults counted here are glibc's")
 def test_chunked_steps_reuse_freed_memory_instead_of_faulting_in_new_pages():
     """keep_freed_memory: in a fresh process, the course's step in 13 chunks takes its arrays back from
-    the heap (no page faults), where glibc's default would give them back to the kernel at every chunk."""
+    the heap (no page faults), where glibc's default would give them back to the kernel at every chunk.
+    The fresh processes are benchmarks/speed_devices.py's, which print faults and ms per step."""
     def faults_per_step(keep):
-        run = subprocess.run([sys.executable, "-c", FAULTS_PER_STEP, keep], capture_output=True, text=True,
-                             check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-        return float(run.stdout)
+        run = subprocess.run([sys.executable, "-m", "benchmarks.speed_devices", "--child", keep],
+                             capture_output=True, text=True, check=True, cwd=ROOT)
+        return float(run.stdout.split()[0])
     assert faults_per_step("on") < 5
     assert faults_per_step("off") > 100               # the device does something: glibc's default faults

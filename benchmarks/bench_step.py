@@ -13,6 +13,10 @@ Run from the repository root:  python -m benchmarks.bench_step [--quick]
      plain f64 / f32   the step as a user writes it: model.forward, loss_fn.forward, loss_fn.backward,
                        model.backward, optimizer.step, on Sequential(Linear, ReLU(), Linear)
      torch f64 / f32   torch.nn.Sequential, CrossEntropyLoss, torch.optim.SGD, denormals flushed
+     formulas f64 / f32  the formulas of fit's layers written out inline, in the same chunks, with no
+                       framework around them: fit / formulas is what the framework costs, formulas /
+                       loop the least a step takes that computes them into new arrays, as the default
+                       ReLU() does, pass by pass in these chunks (fit in-place writes over some)
 
    Each round runs every variant once, for the same number of steps from the same weights, in an
    order that rotates from round to round, so that the noise of a shared machine falls on all of
@@ -53,7 +57,7 @@ from models import Sequential
 from optim import SGD
 from training import fit
 from training.course_loop import course_initial_weights, course_loop
-from training.loop import CHUNK_BYTES, DEFAULT_CHUNK_SIZE, chunk_rows
+from training.loop import CHUNK_BYTES, DEFAULT_CHUNK_SIZE, chunk_rows, keep_freed_memory
 
 LOG_EVERY = 10                              # train.py's default: fit logs a history row every 10 steps
 MEMORY_TARGET_MB = 400
@@ -83,6 +87,60 @@ def build_model(init, dtype, activation=ReLU, linear=Linear):
                        linear(hidden, n_classes, rng=0, dtype=dtype))
     model.load_state_dict({"0.W": init["W"], "0.b": init["b"], "2.W": init["W2"], "2.b": init["b2"]})
     return model
+
+
+def formulas_step(X, y, weights: dict, rows: int) -> None:
+    """One full-batch SGD step (step size 1) on the course's network, with the formulas of fit's layers
+    written out inline in chunks of ``rows`` rows: no layers, no Sequential, no checks. Updates the
+    arrays of ``weights`` ({"W", "b", "W2", "b2"}) in place.
+
+    Each statement is the one the part named beside it runs, in the same order, each result in a new
+    array as the default ``ReLU()`` makes them; tests/test_chunks.py checks that it equals fit's step.
+    """
+    W, b, W2, b2 = (weights[name] for name in ("W", "b", "W2", "b2"))
+    N = len(X)
+    eye = np.eye(W2.shape[1], dtype=W2.dtype)
+    dW, db, dW2, db2 = (np.zeros_like(a) for a in (W, b, W2, b2))
+    for first in range(0, N, rows):
+        x, labels = X[first:first + rows].copy(), y[first:first + rows]        # Linear keeps a copy of x
+        n = len(x)
+        Z = x @ W                                                              # Linear: xW + b
+        Z += b
+        switch = Z > 0                                                         # ReLU: max(0, Z)
+        H = np.maximum(Z, 0)
+        S = H @ W2                                                             # Linear: HW2 + b2
+        S += b2
+        shifted = S - S.max(axis=1, keepdims=True)                             # SoftmaxCrossEntropy
+        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        probs = np.exp(log_probs)
+        _loss = -log_probs[np.arange(n), labels].sum() / n
+        dS = n / N * ((probs - eye[labels]) / n)                               # (n_c/N) ∂L_c/∂S
+        dW2 += H.T @ dS                                                        # Linear's backward
+        db2 += dS.sum(axis=0)
+        dH = dS @ W2.T
+        dZ = dH * switch                                                       # ReLU's backward
+        dW += x.T @ dZ                                                         # Linear's backward
+        db += dZ.sum(axis=0)
+        _dx = dZ @ W.T                                                         # unread, as in fit
+    for theta, grad in ((W, dW), (b, db), (W2, dW2), (b2, db2)):
+        theta -= grad                                                          # SGD, step size 1
+
+
+def formulas_timer(dtype):
+    """``formulas_step`` in fit's chunks ("auto"), timed as fit is (steps 2 to K): fit's time over this
+    one is what the framework costs (layer calls, checks, caches), and this one's time over the loop
+    the least a step takes that computes these formulas into new arrays, pass by pass, in these chunks."""
+    def time_formulas(X, y, init, steps: int) -> float:
+        X = X.astype(dtype)
+        weights = {name: value.astype(dtype) for name, value in init.items()}
+        rows = chunk_rows(DEFAULT_CHUNK_SIZE, build_model(init, dtype), X)
+        keep_freed_memory()                 # as fit does, for the same allocator
+        formulas_step(X, y, weights, rows)
+        start = time.perf_counter()
+        for _ in range(steps):
+            formulas_step(X, y, weights, rows)
+        return (time.perf_counter() - start) / steps
+    return time_formulas
 
 
 def fit_timer(dtype, chunk_size=DEFAULT_CHUNK_SIZE, **model_options):
@@ -232,7 +290,7 @@ def ratio_line(times: dict, numerator: str, denominator: str, target: float | No
     q1, median, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
     met = "met" if target is not None and median <= target else "MISSED"
     verdict = "" if target is None else f"   target <= {target:.2f}: {met}"
-    return f"  {numerator:17s} / {denominator:9s} {median:5.2f}  [{q1:.2f} to {q3:.2f}]{verdict}"
+    return f"  {numerator:17s} / {denominator:17s} {median:5.2f}  [{q1:.2f} to {q3:.2f}]{verdict}"
 
 
 def report_course_setup(torch, rounds: int, steps: int) -> None:
@@ -243,15 +301,18 @@ def report_course_setup(torch, rounds: int, steps: int) -> None:
                 "fit unchunked f64": fit_timer(np.float64, chunk_size=None),
                 "fit in-place f64": fit_timer(np.float64, activation=in_place_relu),
                 "fit in-place f32": fit_timer(np.float32, activation=in_place_relu),
-                "plain f64": plain_timer(np.float64), "plain f32": plain_timer(np.float32)}
+                "plain f64": plain_timer(np.float64), "plain f32": plain_timer(np.float32),
+                "formulas f64": formulas_timer(np.float64), "formulas f32": formulas_timer(np.float32)}
     if torch is not None:
         variants["torch f64"] = torch_timer(torch, torch.float64)
         variants["torch f32"] = torch_timer(torch, torch.float32)
     say(f"\n1. The course's setup: N = 800, h = 1000, K = 2, full batch; {rounds} interleaved rounds "
           f"of {steps} steps")
     times = interleaved(variants, X, y, init, rounds=rounds, steps=steps)
-    say("  ms per step (medians): " + ", ".join(f"{name} {1e3 * statistics.median(t):.2f}"
-                                                   for name, t in times.items()))
+    say("  ms per step (medians):")
+    cells = [f"{name:18s}{1e3 * statistics.median(t):6.2f}" for name, t in times.items()]
+    for first in range(0, len(cells), 3):
+        say("    " + "    ".join(cells[first:first + 3]))
     say("  Ratios: median of the per-round ratios [quartiles]")
     for numerator, denominator, target in [
             ("fit f64", "loop f64", 0.40), ("fit f32", "loop f64", 0.25),
@@ -259,6 +320,9 @@ def report_course_setup(torch, rounds: int, steps: int) -> None:
             ("plain f64", "loop f64", 0.80), ("plain f32", "loop f64", None),
             ("plain f64", "torch f64", None), ("torch f64", "loop f64", None),
             ("fit unchunked f64", "loop f64", None), ("fit f64", "fit unchunked f64", None),
+            ("formulas f64", "loop f64", None), ("fit f64", "formulas f64", None),
+            ("fit in-place f64", "formulas f64", None), ("formulas f32", "loop f64", None),
+            ("fit f32", "formulas f32", None), ("fit in-place f32", "formulas f32", None),
             ("fit in-place f64", "loop f64", 0.40), ("fit in-place f32", "loop f64", 0.25),
             ("fit in-place f64", "torch f64", 1.00), ("fit in-place f32", "torch f32", 1.00)]:
         say(ratio_line(times, numerator, denominator, target))

@@ -228,3 +228,23 @@ def test_chunked_steps_reuse_freed_memory_instead_of_faulting_in_new_pages():
         return float(run.stdout.split()[0])
     assert faults_per_step("on") < 5
     assert faults_per_step("off") > 100               # the device does something: glibc's default faults
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_benchmarks_inline_formulas_compute_fits_step_bit_for_bit(dtype):
+    """benchmarks/bench_step.py's "formulas" row, the floor fit is compared with, must compute what fit
+    computes, statement for statement: the same weights after a few steps of the course's setup."""
+    from benchmarks.bench_step import build_model, formulas_step
+
+    X, y = make_spiral(n_per_class=100, n_classes=2, noise=0.5, rng=0)
+    X = X.astype(dtype)
+    init = course_initial_weights(2, 100, 2, np.random.default_rng(1))
+    model = build_model(init, dtype)
+    rows = 64                           # four chunks of the 200 rows, the last one of 8
+    fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=1.0), X, y, steps=3, chunk_size=rows)
+    weights = {name: value.astype(dtype) for name, value in init.items()}
+    for _ in range(3):
+        formulas_step(X, y, weights, rows)
+    state = model.state_dict()
+    for name, key in [("W", "0.W"), ("b", "0.b"), ("W2", "2.W"), ("b2", "2.b")]:
+        np.testing.assert_array_equal(weights[name], state[key])

@@ -39,7 +39,7 @@ try:                # a Ctrl-C while NumPy and matplotlib load (about a second):
     from layers.linear import init_std
     from models import Sequential
     from optim import SGD, Adam
-    from training import Diverged, TrainingState, fit, plot_curves, plot_decision_boundary, runs
+    from training import Diverged, TrainingState, blas_threads, fit, plot_curves, plot_decision_boundary, runs
     from training.animation import BoundaryRecorder
     from training.divergence import DEFAULT_FACTOR, PATIENCE, check_factor
     from training.loop import DEFAULT_CHUNK_SIZE
@@ -67,15 +67,15 @@ DEFAULTS = {
     "batchnorm": False, "dropout": 0.0,
     "optimizer": "sgd", "lr": None, "momentum": 0.0, "weight_decay": 0.0, "reg": 0.0,
     "steps": 3000, "batch_size": None, "log_every": 10, "checkpoint_every": 500,
-    "chunk_size": DEFAULT_CHUNK_SIZE, "diverge_factor": DEFAULT_FACTOR,
+    "chunk_size": DEFAULT_CHUNK_SIZE, "diverge_factor": DEFAULT_FACTOR, "threads": 1,
 }
 DEFAULT_LR = {"sgd": 1.0, "adam": 1e-3}
 # A resumed run may change these: they decide how long it runs, how often it saves and how it sums a
-# step's gradient (chunk_size: only the rounding differs), not what it computes.
-FREE_ON_RESUME = ("steps", "checkpoint_every", "chunk_size", "diverge_factor")
-# Settings older checkpoints lack, as their runs had them (0: no chunks, no divergence rule).
+# step's gradient (chunk_size, threads: only the rounding differs), not what it computes.
+FREE_ON_RESUME = ("steps", "checkpoint_every", "chunk_size", "diverge_factor", "threads")
+# Settings older checkpoints lack, as their runs had them (0: no chunks, no divergence rule, NumPy's threads).
 ADDED_SINCE = {"chunk_size": 0, "diverge_factor": 0, "batchnorm": False, "dropout": 0.0, "reg": 0.0,
-               "dataset": "spiral"}
+               "dataset": "spiral", "threads": 0}
 
 
 # A flag's type: a whole number from minimum (to maximum), or a number from low (below high).
@@ -101,7 +101,7 @@ PARSE = {
     "batchnorm": runs.flag_type("batchnorm", lambda value: check_flag("batchnorm", value), bool,
                                 kind="true or false"),
     "log_every": count("log_every", 1), "checkpoint_every": count("checkpoint_every", 1),
-    "chunk_size": count("chunk_size", 0, names=("auto",)),
+    "chunk_size": count("chunk_size", 0, names=("auto",)), "threads": count("threads", 0),
     "diverge_factor": runs.flag_type("diverge_factor", check_factor, float, kind="a number"),
     "init": number("init", names=("auto", "he", "xavier"),
                    kind="'auto', 'he', 'xavier' or a standard deviation >= 0 such as 0.01"),
@@ -150,8 +150,10 @@ def build_parser() -> runs.ArgumentParser:
     flag("run", "--batch-size", "mini-batch size (default: the full batch)")
     flag("run", "--log-every", "steps between history rows")
     flag("run", "--checkpoint-every", "steps between checkpoints written during the run")
-    flag("run", "--chunk-size", "rows per chunk of a step's batch, gradients summed; auto: about 512 KB "
-                                "per [rows x width] array; 0: no chunks")
+    flag("run", "--chunk-size", "rows per chunk of a step's batch, gradients summed; auto: from the CPU's "
+                                "L2 cache where chunks pay, else only for memory; 0: no chunks")
+    flag("run", "--threads", "BLAS threads; 0: NumPy's own choice, one per core (default 1: fast on a busy "
+                             "machine too)")
     flag("run", "--diverge-factor", f"stop as diverged when the loss of the last {PATIENCE} history rows "
                                     f"stayed above this x the first row's loss; 0: never "
                                     f"(default {DEFAULT_FACTOR:g})")
@@ -336,6 +338,11 @@ def build_optimizer(config: dict, model: Sequential):
 
 def run(args: argparse.Namespace, parser: runs.ArgumentParser) -> int:
     config, checkpoint = settings(args, parser)
+    with blas_threads(config["threads"] or None):
+        return train(args, parser, config, checkpoint)
+
+
+def train(args: argparse.Namespace, parser: runs.ArgumentParser, config: dict, checkpoint) -> int:
     if config["init"] == 0 and config["depth"]:
         runs.warn("train.py", "--init 0: identical weights never break symmetry; try --init 0.01")
     out, own = runs.choose_folder(args.out, checkpoint)

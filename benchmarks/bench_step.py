@@ -6,11 +6,13 @@ Run from the repository root:  python -m benchmarks.bench_step [--quick]
    step size 1, from the loop's 0.01·N(0, 1) weights). The variants:
 
      loop f64          training/course_loop.py, the course's loop statement for statement
-     fit f64 / f32     training.fit's step: the full batch in chunks of "auto" rows (65 in float64), the
-                       gradients summed before the update; logging every 10 steps, as train.py does
-     fit unchunked f64 the same with chunk_size=None: one pass over the whole [N x h] arrays
-     fit in-place      fit's step on the network train.py builds, whose ReLU works in place
-     plain f64 / f32   the step as a user writes it: model.forward, loss_fn.forward, loss_fn.backward,
+     fit f64 / f32     training.fit's default step: the full batch in the chunks the "auto" rule
+                       chooses on this CPU (training/loop.py's chunk_rows), gradients summed before
+                       the update; logging every 10 steps, as train.py does
+     fit unchunked     the same with chunk_size=None: one pass over the whole [N x h] arrays
+     fit 512KB         the same in the earlier default's chunks, 512 KB arrays (65 and 131 rows)
+     fit in-place f64  fit's step on the network train.py builds, whose ReLU works in place
+     plain f64         the step as a user writes it: model.forward, loss_fn.forward, loss_fn.backward,
                        model.backward, optimizer.step, on Sequential(Linear, ReLU(), Linear)
      torch f64 / f32   torch.nn.Sequential, CrossEntropyLoss, torch.optim.SGD, denormals flushed
      formulas f64 / f32  the formulas of fit's layers written out inline, in the same chunks, with no
@@ -32,14 +34,20 @@ Run from the repository root:  python -m benchmarks.bench_step [--quick]
    10,000,000 points (float32, batch 256, h = 256); and the time per sample of `fit`'s mini-batch
    steps over batch sizes 64 to 4096, chunked against unchunked.
 
-Threads are left to the defaults: NumPy's BLAS and PyTorch each use one thread per core.
+4. Threads: train.py on its default thread (1), on OPENBLAS_NUM_THREADS=1 and on NumPy's own threads,
+   as whole processes, first while a process started here keeps one core busy (for 15 minutes at
+   most), then on the quiet machine.
+
+The first line names the CPU, its L2 cache, NumPy's BLAS and the kernel it runs: every figure depends
+on them. fit runs on one BLAS thread (its default); the loop and PyTorch on their libraries' defaults,
+one thread per core.
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
+import platform
 import resource
 import statistics
 import subprocess
@@ -49,6 +57,7 @@ import textwrap
 import time
 
 import numpy as np
+from threadpoolctl import threadpool_info
 
 from benchmarks.quiet import QUIET, CpuWatch
 from data import make_spiral, minibatches
@@ -57,7 +66,7 @@ from models import Sequential
 from optim import SGD
 from training import fit
 from training.course_loop import course_initial_weights, course_loop
-from training.loop import CHUNK_BYTES, DEFAULT_CHUNK_SIZE, chunk_rows, keep_freed_memory
+from training.loop import DEFAULT_CHUNK_SIZE, chunk_rows, keep_freed_memory, l2_cache_bytes
 
 LOG_EVERY = 10                              # train.py's default: fit logs a history row every 10 steps
 MEMORY_TARGET_MB = 400
@@ -209,44 +218,29 @@ def import_torch():
     return torch
 
 
-# What runs: NumPy's BLAS, as built and as loaded ----------------------------------------------
+# What runs: the CPU, NumPy's BLAS and its kernel ----------------------------------------------
 
-def blas_description() -> str:
-    """NumPy's BLAS, the kernel OpenBLAS chose at load time, its threads, and the variables that steer it."""
+def machine_description() -> str:
+    """The CPU, one core's L2 cache, NumPy's BLAS, the kernel it runs and its threads: every figure here
+    depends on them (threadpoolctl asks the library NumPy loaded; OPENBLAS_CORETYPE can swap the kernel)."""
+    cpu = platform.processor() or platform.machine()
     try:
-        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]       # NumPy >= 1.26
-        text = f"{blas['name']} {blas.get('version', '')}".strip()
-    except (TypeError, KeyError):
-        text = "its BLAS"
-    loaded = openblas_runtime()
-    if loaded:
-        text += f", running {loaded}"
-    variables = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
-                 "MKL_NUM_THREADS")
+        with open("/proc/cpuinfo") as info:
+            first_cpu = info.read().split("\n\n")[0].splitlines()
+        fields = {key.strip(): value.strip() for key, _, value in (line.partition(":") for line in first_cpu)}
+        avx512 = "with" if "avx512f" in fields["flags"].split() else "without"
+        cpu = (f"{fields['model name']} (family {fields['cpu family']}, model {fields['model']}, "
+               f"{avx512} AVX-512)")
+    except (OSError, KeyError):
+        pass
+    blas = [f"{lib['internal_api']} {lib['version']} running its {lib.get('architecture', '?')} kernel, "
+            f"{lib['num_threads']} threads by default"
+            for lib in threadpool_info() if lib["user_api"] == "blas"]
+    variables = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
     steering = [f"{v}={os.environ[v]}" for v in variables if v in os.environ]
-    return text + (f" (environment: {', '.join(steering)})" if steering else " (no BLAS variables set)")
-
-
-def openblas_runtime() -> str:
-    """OpenBLAS's own report of its kernel and threads, asked through the library NumPy loaded.
-
-    The build line shows only the kernel of the build machine; OPENBLAS_CORETYPE can swap the one
-    that runs, so the loaded library is asked. Empty if NumPy's BLAS is not an OpenBLAS found here.
-    """
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and ".so" in line}
-    except OSError:
-        return ""
-    for path in sorted(paths):
-        library = ctypes.CDLL(path)
-        for prefix, suffix in (("scipy_openblas", "64_"), ("scipy_openblas", ""), ("openblas", "")):
-            corename = getattr(library, f"{prefix}_get_corename{suffix}", None)
-            threads = getattr(library, f"{prefix}_get_num_threads{suffix}", None)
-            if corename is not None and threads is not None:
-                corename.restype = ctypes.c_char_p
-                return f"the {corename().decode()} kernel on {threads()} threads"
-    return ""
+    return (f"CPU: {cpu}, {os.cpu_count()} cores, L2 cache {l2_cache_bytes() // 2**10} KB a core. "
+            f"NumPy {np.__version__} with {', '.join(blas) or 'a BLAS threadpoolctl does not know'} "
+            f"(fit: 1 thread); {', '.join(steering) or 'no BLAS variables set'}")
 
 
 # 1. The course's setup, interleaved ----------------------------------------------------------
@@ -293,16 +287,22 @@ def ratio_line(times: dict, numerator: str, denominator: str, target: float | No
     return f"  {numerator:17s} / {denominator:17s} {median:5.2f}  [{q1:.2f} to {q3:.2f}]{verdict}"
 
 
+OLD_AUTO_BYTES = 2**19          # the chunks of the earlier default: 512 KB per [rows x widest] array
+
+
 def report_course_setup(torch, rounds: int, steps: int) -> None:
     X, y = make_spiral(n_per_class=400, n_classes=2, noise=0.5, rng=0)
     init = course_initial_weights(2, 1000, 2, np.random.default_rng(1))
-    variants = {"loop f64": time_loop,
-                "fit f64": fit_timer(np.float64), "fit f32": fit_timer(np.float32),
-                "fit unchunked f64": fit_timer(np.float64, chunk_size=None),
-                "fit in-place f64": fit_timer(np.float64, activation=in_place_relu),
-                "fit in-place f32": fit_timer(np.float32, activation=in_place_relu),
-                "plain f64": plain_timer(np.float64), "plain f32": plain_timer(np.float32),
-                "formulas f64": formulas_timer(np.float64), "formulas f32": formulas_timer(np.float32)}
+    variants = {"loop f64": time_loop}
+    for dtype in (np.float64, np.float32):
+        bits = f"f{8 * np.dtype(dtype).itemsize}"
+        variants[f"fit {bits}"] = fit_timer(dtype)
+        variants[f"fit unchunked {bits}"] = fit_timer(dtype, chunk_size=None)
+        old_rows = OLD_AUTO_BYTES // (1000 * np.dtype(dtype).itemsize)            # 65 and 131 rows
+        variants[f"fit 512KB {bits}"] = fit_timer(dtype, chunk_size=old_rows)
+        variants[f"formulas {bits}"] = formulas_timer(dtype)
+    variants["fit in-place f64"] = fit_timer(np.float64, activation=in_place_relu)
+    variants["plain f64"] = plain_timer(np.float64)
     if torch is not None:
         variants["torch f64"] = torch_timer(torch, torch.float64)
         variants["torch f32"] = torch_timer(torch, torch.float32)
@@ -315,17 +315,25 @@ def report_course_setup(torch, rounds: int, steps: int) -> None:
         say("    " + "    ".join(cells[first:first + 3]))
     say("  Ratios: median of the per-round ratios [quartiles]")
     for numerator, denominator, target in [
-            ("fit f64", "loop f64", 0.40), ("fit f32", "loop f64", 0.25),
-            ("fit f64", "torch f64", 1.00), ("fit f32", "torch f32", 1.00),
-            ("plain f64", "loop f64", 0.80), ("plain f32", "loop f64", None),
-            ("plain f64", "torch f64", None), ("torch f64", "loop f64", None),
-            ("fit unchunked f64", "loop f64", None), ("fit f64", "fit unchunked f64", None),
+            ("fit f64", "loop f64", 0.65), ("fit f32", "loop f64", 0.40),
+            ("fit f64", "torch f64", None), ("fit f32", "torch f32", None),
+            ("fit f64", "fit unchunked f64", None), ("fit f64", "fit 512KB f64", None),
+            ("fit f32", "fit unchunked f32", None), ("fit f32", "fit 512KB f32", None),
+            ("plain f64", "loop f64", None), ("torch f64", "loop f64", None),
             ("formulas f64", "loop f64", None), ("fit f64", "formulas f64", None),
-            ("fit in-place f64", "formulas f64", None), ("formulas f32", "loop f64", None),
-            ("fit f32", "formulas f32", None), ("fit in-place f32", "formulas f32", None),
-            ("fit in-place f64", "loop f64", 0.40), ("fit in-place f32", "loop f64", 0.25),
-            ("fit in-place f64", "torch f64", 1.00), ("fit in-place f32", "torch f32", 1.00)]:
+            ("fit f32", "formulas f32", None), ("fit in-place f64", "fit f64", None)]:
         say(ratio_line(times, numerator, denominator, target))
+    say("  The chunk rule's choice against both alternatives: its median no slower than the upper "
+        "quartile of the faster alternative")
+    for bits, dtype in (("f64", np.float64), ("f32", np.float32)):
+        rows = chunk_rows(DEFAULT_CHUNK_SIZE, build_model(init, dtype), X.astype(dtype))
+        choice = f"chunks of {rows} rows" if rows < len(X) else "one chunk (no chunks)"
+        alternatives = (f"fit unchunked {bits}", f"fit 512KB {bits}")
+        best = min(alternatives, key=lambda name: statistics.median(times[name]))
+        limit = statistics.quantiles(times[best], n=4)[2]
+        mine = statistics.median(times[f"fit {bits}"])
+        say(f"    {bits}: {choice}, {1e3 * mine:.2f} ms; faster alternative {best}, upper quartile "
+            f"{1e3 * limit:.2f} ms: {'met' if mine <= limit else 'MISSED'}")
 
 
 # 2. Whole processes --------------------------------------------------------------------------
@@ -386,14 +394,17 @@ def spiral32(points: int):
 
 
 def full_batch_child(points: int, hidden: int) -> None:
-    """Prints: peak MB, data MB, seconds per step: full-batch steps through fit over ``points`` points."""
+    """Prints: peak MB, data MB, seconds per step, and the peak MB after the imports and after the data's
+    making: full-batch steps through fit over ``points`` points, so that the peak is placed."""
+    after_imports = peak_rss_mb()
     X, y = spiral32(points)
+    after_data = peak_rss_mb()
     model = Sequential(Linear(2, hidden, rng=0, dtype=np.float32), ReLU(),
                        Linear(hidden, 2, rng=0, dtype=np.float32))
     ends = [time.perf_counter()]
     fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=1.0), X, y, steps=2,
         on_step=lambda state: ends.append(time.perf_counter()))
-    print(peak_rss_mb(), (X.nbytes + y.nbytes) / 2**20, ends[2] - ends[1])
+    print(peak_rss_mb(), (X.nbytes + y.nbytes) / 2**20, ends[2] - ends[1], after_imports, after_data)
 
 
 def epoch_child(points: int, hidden: int, batch: int) -> None:
@@ -433,11 +444,12 @@ def per_sample(batch: int, hidden: int, chunk_size, steps: int) -> float:
 
 
 def report_scale(full_points: int, epoch_points: int, batches, widths, rounds: int, steps: int) -> None:
-    peak, data, seconds = in_fresh_process("full", full_points, 256)
+    peak, data, seconds, after_imports, after_data = in_fresh_process("full", full_points, 256)
     verdict = "met" if peak <= MEMORY_TARGET_MB else "MISSED"
     say("\n3. Scale, each in a fresh process (peak = VmHWM, the whole process's peak resident memory)")
     say(f"  full batch, {full_points:,} points, h = 256, float32, through fit: {seconds:.2f} s per step, "
-          f"peak {peak:.0f} MB (data {data:.0f} MB)   target <= {MEMORY_TARGET_MB} MB: {verdict}")
+        f"peak {peak:.0f} MB (data {data:.0f} MB; the peak was {after_imports:.0f} MB after the imports, "
+        f"{after_data:.0f} MB once the data were made)   target <= {MEMORY_TARGET_MB} MB: {verdict}")
     peak, data, seconds, peak_before = in_fresh_process("epoch", epoch_points, 256, 256)
     say(f"  one mini-batch epoch, {epoch_points:,} points, batch 256, h = 256, float32, plain step: "
           f"{seconds:.1f} s ({1e9 * seconds / epoch_points:.0f} ns per sample), "
@@ -463,6 +475,59 @@ def report_scale(full_points: int, epoch_points: int, batches, widths, rounds: i
     say(f"  Per sample and hidden unit, fit's time varies by a factor of {spread:.1f} over the table")
 
 
+# 4. Threads, on a busy machine and a quiet one -----------------------------------------------
+
+# Keeps one core busy until its deadline (argv[1] seconds), whatever happens to the benchmark.
+BUSY = "import sys, time\nend = time.time() + float(sys.argv[1])\nwhile time.time() < end:\n    pass\n"
+
+
+THREAD_VARIANTS = {"default": ({}, []), "OPENBLAS_NUM_THREADS=1": ({"OPENBLAS_NUM_THREADS": "1"}, []),
+                   "NumPy's threads": ({}, ["--threads", "0"])}
+
+
+def time_trainings(flags: list[str], repeats: int, scratch: str) -> dict[str, float]:
+    """Median wall seconds of ``train.py flags`` under each of THREAD_VARIANTS, in rotating order."""
+    times = {name: [] for name in THREAD_VARIANTS}
+    for r in range(repeats * len(THREAD_VARIANTS)):
+        name = list(THREAD_VARIANTS)[r % len(THREAD_VARIANTS)]
+        environment, extra = THREAD_VARIANTS[name]
+        out = tempfile.mkdtemp(dir=scratch)
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "train.py", "--no-progress", *flags, *extra, "--out", out],
+                       check=True, stdout=subprocess.DEVNULL, env=dict(os.environ, **environment))
+        times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def report_threads(repeats: int, steps: int) -> None:
+    """Two train.py runs on the default thread count (1), on OPENBLAS_NUM_THREADS=1 and on NumPy's own
+    threads (--threads 0): whole processes, in an order that rotates, first while another process keeps
+    one core busy, then on the quiet machine. Medians of ``repeats`` rounds."""
+    trainings = {"tanh run": ["--depth", "3", "--activation", "tanh", "--hidden", "64", "--lr", "0.5"],
+                 "default run": []}
+    say(f"\n4. Threads: train.py --steps {steps}, whole processes, {repeats} rounds each; wall seconds "
+        "(medians) and the default's ratios")
+    with tempfile.TemporaryDirectory() as scratch:
+        for machine in ("busy", "quiet"):
+            busy = subprocess.Popen([sys.executable, "-c", BUSY, "900"]) if machine == "busy" else None
+            try:
+                for training, flags in trainings.items():
+                    with CpuWatch(children=True) as watch:
+                        t = time_trainings([*flags, "--steps", str(steps)], repeats, scratch)
+                    one = t["default"] / t["OPENBLAS_NUM_THREADS=1"]
+                    numpy_threads = t["default"] / t["NumPy's threads"]
+                    others = "unknown" if watch.others is None else f"{watch.others:.2f}"
+                    say(f"  {machine:5s} {training:11s} " + ", ".join(f"{n} {v:.1f} s" for n, v in t.items())
+                        + f" (other processes: {others} cores)")
+                    say(f"        default / OPENBLAS_NUM_THREADS=1 {one:.2f}"
+                        + ("   target <= 1.30" if machine == "busy" else
+                           f", default / NumPy's threads {numpy_threads:.2f}   target <= 1.05"))
+            finally:
+                if busy is not None:
+                    busy.kill()
+                    busy.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -471,7 +536,7 @@ def main() -> None:
                         help="whole processes of each kind (default 5)")
     parser.add_argument("--process-steps", type=int, default=3000,
                         help="their steps (default 3000, train.py's default)")
-    parser.add_argument("--parts", default="123", help="which parts to run, e.g. 1 or 13 (default 123)")
+    parser.add_argument("--parts", default="1234", help="which parts to run, e.g. 1 or 14 (default 1234)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)     # a scale run, in its own process
     args = parser.parse_args()
     if args.child:
@@ -479,14 +544,9 @@ def main() -> None:
         (full_batch_child if kind == "full" else epoch_child)(*map(int, numbers))
         return
     torch = import_torch()
-    say(f"NumPy {np.__version__} with {blas_description()}; {os.cpu_count()} cores")
+    say(machine_description())
     say(f"PyTorch {torch.__version__} on {torch.get_num_threads()} threads, denormals flushed" if torch else
           "PyTorch is not installed: its rows are skipped")
-    course = build_model(course_initial_weights(2, 1000, 2, np.random.default_rng(1)), np.float64)
-    rows = {np.dtype(d).name: chunk_rows(DEFAULT_CHUNK_SIZE, course, np.zeros((1, 2), d))
-            for d in (np.float64, np.float32)}
-    say(f"fit's chunk size: {DEFAULT_CHUNK_SIZE!r}, {CHUNK_BYTES:,} bytes per [rows x widest] array: "
-          f"for h = 1000, {rows['float64']} rows in float64, {rows['float32']} in float32")
     if "1" in args.parts:
         report_course_setup(torch, rounds=9 if args.quick else 31, steps=10)
     if "2" in args.parts:
@@ -496,6 +556,8 @@ def main() -> None:
         report_scale(200_000, 1_000_000, [64, 4096], [256], rounds=3, steps=10)
     elif "3" in args.parts:
         report_scale(2_000_000, 10_000_000, [64, 256, 1024, 4096], [100, 256, 1000], rounds=5, steps=10)
+    if "4" in args.parts:
+        report_threads(repeats=1 if args.quick else 3, steps=50 if args.quick else 300)
 
 
 if __name__ == "__main__":

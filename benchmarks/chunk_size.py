@@ -9,23 +9,23 @@ from round to round (so that the noise of a shared machine falls on all of them 
 times each step of ``fit`` from one ``on_step`` call to the next. A round's figure for a chunk
 size is its median step time divided by the median step time of the unchunked step
 (``chunk_size=None``) in the same round; the table shows the median of these ratios over the
-rounds, and their quartiles. fit's default, DEFAULT_CHUNK_SIZE, is picked from such a table.
+rounds, and their quartiles. fit's default, "auto", follows a rule (training/loop.py's chunk_rows):
+such tables, on CPUs with different caches and BLAS kernels, are its evidence (docs/performance.md).
 Last, what a chunk costs whatever its size: the step of a 4-unit network, whose arrays cost
 nothing, in 65-row chunks and in one.
 
-On a busy machine, set OPENBLAS_NUM_THREADS=1 as well: a BLAS call over the whole [800 x 1000]
-batch runs on every core and suffers most from other processes, chunks of it do not.
+fit runs on one BLAS thread (training.blas_threads), as every step here does.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 
 import numpy as np
 
+from benchmarks.bench_step import machine_description, say
 from data import make_spiral
 from layers import Linear, ReLU, SoftmaxCrossEntropy
 from models import Sequential
@@ -33,7 +33,7 @@ from optim import SGD
 from training import fit
 from training.loop import DEFAULT_CHUNK_SIZE, chunk_rows
 
-CHUNK_SIZES = (50, 100, "auto", 200, 256, 400, None)     # None: no chunks, the [800 x 1000] step
+CHUNK_SIZES = (32, 65, 131, 262, 400, "auto", None)     # None: no chunks, the [800 x 1000] step
 
 
 def step_time(X, y, dtype, chunk_size, steps: int, hidden: int = 1000) -> float:
@@ -66,11 +66,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30, help="steps timed per chunk size and round")
     args = parser.parse_args()
     X, y = make_spiral(400, 2, 0.5, rng=0)
-    blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-    threads = os.environ.get("OPENBLAS_NUM_THREADS", "the default")
     print(f"fit's full-batch step, N = {len(X)}, h = 1000, K = 2, {args.rounds} rounds of {args.steps} "
           f"steps; default chunk_size = {DEFAULT_CHUNK_SIZE}")
-    print(f"NumPy {np.__version__}, BLAS {blas['name']} {blas['version']}, OPENBLAS_NUM_THREADS {threads}")
+    say(machine_description())
     print("time relative to the unchunked step in the same round: median [quartiles]")
     for dtype in (np.float64, np.float32):
         ratios = {size: [] for size in CHUNK_SIZES}

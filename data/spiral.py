@@ -26,11 +26,11 @@ def make_spiral(n_per_class: int = 100, n_classes: int = 3, noise: float = 0.2,
     noise = check_spread("noise", noise, np.float64)      # the angles are float64 whatever ``dtype``
     dtype = check_float_dtype("dtype", dtype)
     rng = as_generator("rng", rng)
-    xs, ys = [], []
+    X = np.empty((n_per_class * n_classes, 2), dtype=dtype)      # filled class by class: no float64 copy
+    r = np.linspace(0.0, 1.0, n_per_class)
     for c in range(n_classes):
-        r = np.linspace(0.0, 1.0, n_per_class)
         t = np.linspace(4.0 * c, 4.0 * (c + 1), n_per_class) + noise * rng.standard_normal(n_per_class)
-        xs.append(np.column_stack([r * np.sin(t), r * np.cos(t)]))
-        ys.append(np.full(n_per_class, c, dtype=np.int64))
-    X = np.concatenate(xs).astype(dtype, copy=False)
-    return X, np.concatenate(ys)
+        rows = slice(c * n_per_class, (c + 1) * n_per_class)
+        X[rows, 0] = r * np.sin(t)
+        X[rows, 1] = r * np.cos(t)
+    return X, np.repeat(np.arange(n_classes, dtype=np.int64), n_per_class)

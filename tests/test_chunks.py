@@ -166,19 +166,33 @@ def test_a_checkpoint_from_before_chunks_resumes_without_them(cli, tmp_path):  #
     assert_same_files(tmp_path / "straight", tmp_path / "split")
 
 
-def test_the_default_chunk_size_is_the_cli_default_and_chunks_the_course_batch():
+@pytest.mark.parametrize("l2, rows", [
+    (2**20, {np.float64: 131, np.float32: 262}),     # a 1 MB L2: chunks whose [rows x 1000] array fills it
+    (2**21, {np.float64: 262, np.float32: 524}),
+    (2**19, {np.float64: 1048, np.float32: 2097}),   # 512 KB: chunks only for memory, 8 MB arrays
+    (0, {np.float64: 1048, np.float32: 2097}),       # an L2 that could not be read: the same
+])
+def test_auto_chunks_fill_the_l2_cache_where_it_holds_1_mb_and_else_only_bound_memory(monkeypatch, l2, rows):
     import train
+    import training.loop
+    monkeypatch.setattr(training.loop, "l2_cache_bytes", lambda: l2)
     assert train.DEFAULTS["chunk_size"] == DEFAULT_CHUNK_SIZE == "auto"
     course = Sequential(Linear(2, 1000, rng=0), ReLU(), Linear(1000, 2, rng=0))
-    X = np.zeros((800, 2))
-    assert chunk_rows("auto", course, X) == 2**19 // (1000 * 8) == 65        # 13 chunks of the 800 rows
-    assert chunk_rows("auto", course, X.astype(np.float32)) == 131         # rows of half the bytes
-    narrow = Sequential(Linear(2, 50, rng=0), ReLU(), Linear(50, 2, rng=0))
-    assert chunk_rows("auto", narrow, X) == 1310                           # the course batch in one chunk
-    wide_input = Sequential(Linear(5000, 10, rng=0))
-    assert chunk_rows("auto", wide_input, np.zeros((3, 5000))) == 13       # the input is the widest array
-    assert chunk_rows("auto", Sequential(Linear(2, 2**20, rng=0)), X) == 1  # never 0 rows
-    assert chunk_rows(None, course, X) is None and chunk_rows(64, course, X) == 64
+    for dtype, expected in rows.items():
+        assert chunk_rows("auto", course, np.zeros((800, 2), dtype)) == expected
+    wide_input = Sequential(Linear(5000, 10, rng=0))                      # the input is the widest array
+    budget = l2 if l2 >= 2**20 else 2**23
+    assert chunk_rows("auto", wide_input, np.zeros((3, 5000))) == budget // 40000
+    assert chunk_rows("auto", Sequential(Linear(2, 2**24, rng=0)), np.zeros((800, 2))) == 1  # never 0 rows
+    assert chunk_rows(None, course, np.zeros((800, 2))) is None and chunk_rows(64, course, None) == 64
+
+
+def test_the_l2_cache_is_read_from_linux_and_is_the_same_at_every_call():
+    from training.loop import l2_cache_bytes
+    if not Path("/sys/devices/system/cpu/cpu0/cache").is_dir():
+        pytest.skip("Linux reports CPU caches under /sys/devices/system/cpu; this system does not")
+    assert l2_cache_bytes() >= 64 * 2**10 and l2_cache_bytes() % 2**10 == 0
+    assert l2_cache_bytes() == l2_cache_bytes()     # read once: a run's chunks never change mid-run
 
 
 @pytest.mark.parametrize("chunk_size, error", [

@@ -1,9 +1,10 @@
 """The gradient checker on the project's own data: the spiral's first points sit on ReLU's kink.
 
-Entries whose ±eps step straddles a kink are left out of the error and counted; nothing else is,
-so a wrong backward still fails. An entry on a kink itself is checked against the slope from
-either side. Most tests use 20 hidden units to stay cheap; the width matters, though: with 1000
-units the old checker missed one of the kinks that a point at the origin puts on every bias.
+An entry whose ±eps step crosses a kink is checked with the slope from the side it starts on, or
+with half the step; one that neither checks is left out, and counted, if the forward pass shows the
+kink. The forward pass alone decides, so a wrong backward still fails. Most tests use 20 hidden
+units to stay cheap; the width matters, though: with 1000 units the spiral's points near the origin
+have some unit's kink within ±eps much more often (tests/test_gradcheck_verdicts.py).
 """
 
 import math
@@ -57,13 +58,25 @@ def test_a_bug_away_from_the_kink_is_not_hidden_by_it():
 
     x = np.array([[1e-7, 1.0, -1.0]])        # the first entry's ±eps step crosses 0
     report = check_gradients(PassesNegatives(), x)
-    assert report.kinks["x"] == 1
-    assert report.errors["x"] > 1e-2
+    assert report.kinks["x"] == 0            # the first is checked from the right, where the bug is not
+    assert report.errors["x"] > 1e-2         # the third, at −1, shows it
     assert not report.passed
 
 
+def three_kinks(a):
+    """y = relu(x − a) − relu(x + a) + relu(x + 10): at x = 0, dy/dx = −1 + 1 = 0, but for any step
+    s > a both one-sided slopes are 1 − a/s (by hand: y(s) − y(0) = y(0) − y(−s) = s − a), so the
+    central difference is 1 − a/s, not 0, and it moves as s is halved."""
+    model = Sequential(Linear(1, 3, rng=0), ReLU(), Linear(3, 1, rng=0))
+    model[0].params["W"][...] = 1.0
+    model[0].params["b"][...] = [-a, a, 10.0]
+    model[2].params["W"][...] = [[1.0], [-1.0], [1.0]]
+    model[2].params["b"][...] = 0.0
+    return model
+
+
 def test_an_array_whose_entries_all_straddle_kinks_is_not_checked_and_fails():
-    report = check_gradients(ReLU(), np.full((1, 3), 1e-7))      # every ±eps step crosses 0
+    report = check_gradients(three_kinks(4e-7), np.zeros((3, 1)), dy=np.ones((3, 1)))
     assert report.kinks["x"] == 3
     assert math.isnan(report.errors["x"])
     assert report.passed is False and report.passed_at(1.0) is False
@@ -81,18 +94,12 @@ def test_passed_is_a_property_and_passed_at_takes_a_tolerance():
 
 
 def test_a_kink_within_the_step_whose_one_sided_slopes_agree_is_found_by_halving_the_step():
-    # y = relu(x − a) − relu(x + a) + relu(x + 10) with a = 4e-7 < eps: at x = 0, dy/dx = −1 + 1 = 0,
-    # but both one-sided slopes are 0.6 (by hand: (0.6e-6 − 1.4e-6 + 0.4e-6) / 1e-6 + 1 = 0.6 and
-    # (−0.4e-6 − 0) / 1e-6 + 1 = 0.6), so the central difference 0.6 is wrong and the gap is 0;
-    # with eps/2 the central difference is 0.2: it moved, which a smooth function's would not.
-    model = Sequential(Linear(1, 3, rng=0), ReLU(), Linear(3, 1, rng=0))
-    model[0].params["W"][...] = 1.0
-    model[0].params["b"][...] = [-4e-7, 4e-7, 10.0]
-    model[2].params["W"][...] = [[1.0], [-1.0], [1.0]]
-    model[2].params["b"][...] = 0.0
-    report = check_gradients(model, np.array([[0.0], [1.0]]), dy=np.ones((2, 1)))
+    # a = 4e-7 < eps: the central difference is 0.6 at eps and 0.2 at eps/2. It moved, which a smooth
+    # L's would not: a kink lies within ±eps, and the entry is left out
+    report = check_gradients(three_kinks(4e-7), np.array([[0.0], [1.0]]), dy=np.ones((2, 1)))
     assert report.kinks["x"] == 1
     assert report.errors["x"] <= 1e-7                # the entry at x = 1, where dy/dx = 1
+    assert "(1 entry straddles a ReLU kink, excluded)" in str(report)
 
 
 def test_relu_at_zero_is_checked_against_the_one_sided_slopes():

@@ -7,11 +7,12 @@ training.files: which folders a run may write to, its lock, and its temporary fi
 
 from training.checkpoint import Checkpoint, read_checkpoint, restore, save_checkpoint
 from training.history import History
-from training.loop import Diverged, TrainingState, evaluate, fit, require_finite_state
+from training.loop import Diverged, TrainingState, blas_threads, evaluate, fit, require_finite_state
 from training.plots import plot_curves, plot_decision_boundary
 
 __all__ = [
     "fit",
+    "blas_threads",
     "evaluate",
     "Diverged",
     "require_finite_state",

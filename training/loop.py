@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import math
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 from tqdm import tqdm
 
 from checks import NonFiniteError, check_count, check_finite
@@ -14,11 +18,13 @@ from training.divergence import DEFAULT_FACTOR, check_factor, stuck_loss
 from training.history import History
 from training.penalty import L2
 
-# fit's default chunk size, "auto": as many rows as make the widest [rows x width] array of the model
-# about CHUNK_BYTES, so that the few such arrays of a chunk's step stay in a core's L2 cache (65
-# rows for the course's network, h = 1000, in float64). Measured with benchmarks/chunk_size.py.
+# fit's default chunk size, "auto" (``chunk_rows``): where one core's L2 cache holds at least 1 MB, chunks
+# whose widest [rows x width] array is the L2's size (131 rows for the course's network in float64 on a
+# 1 MB L2); elsewhere, chunks only for memory, of MEMORY_BYTES arrays. docs/performance.md has the
+# measurements behind the rule.
 DEFAULT_CHUNK_SIZE = "auto"
-CHUNK_BYTES = 2**19
+CHUNKS_NEED_L2 = 2**20          # with less L2 a core, chunks lost to the whole batch
+MEMORY_BYTES = 2**23            # 8 MB: no [rows x width] array of a step larger, whatever N
 
 
 class Diverged(RuntimeError):
@@ -37,6 +43,39 @@ class Diverged(RuntimeError):
                 "before any update: the inputs or the initial weights are too large; "
                 "scale the inputs down or use a smaller init")
         super().__init__(f"training diverged at step {step}: {reason or f'{what} is {value}'} ({hint})")
+
+
+class blas_threads:
+    """``with blas_threads(n):`` NumPy's BLAS runs on ``n`` threads in the block, ``fit`` included (None: as
+    many as it chose at start, one a core, or what OPENBLAS_NUM_THREADS said). ``fit`` outside such a
+    block runs its steps on one.
+
+    One, because a training step's matrix products are thin ([N x h] by [h x K]): a second thread
+    saves little on a quiet machine and, on a busy one, waits for a core another process holds, which
+    made runs 1.6 to 11 times slower (docs/performance.md). The thread count can change a result's last
+    digits (a product's sums are split between threads), so a run and its resumption use the same count.
+    """
+
+    def __init__(self, n: int | None):
+        self.n = None if n is None else check_count("threads", n)
+        self._token = self._limit = None
+
+    def __enter__(self) -> None:
+        self._token = _THREADS.set(self.n)
+        self._limit = _blas().limit(limits=self.n, user_api="blas")
+
+    def __exit__(self, kind, exc, traceback) -> bool:
+        self._limit.restore_original_limits()
+        _THREADS.reset(self._token)
+        return False
+
+
+_THREADS = contextvars.ContextVar("blas_threads", default=1)
+
+
+@functools.cache
+def _blas() -> ThreadpoolController:
+    return ThreadpoolController()           # finds NumPy's BLAS once: 0.5 ms
 
 
 @dataclass
@@ -85,17 +124,18 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, steps: int,
 
     A batch (the full batch, or a mini-batch) of more than ``chunk_size`` rows is computed in
     chunks of consecutive rows (gradient accumulation): forward and backward chunk by chunk, the
-    gradients summed, then the optimizer's single update. ``chunk_size="auto"`` (the default) picks
-    the rows from the model's widest layer (``chunk_rows``), an int fixes them, None turns chunks off.
+    gradients summed, then the optimizer's single update. ``chunk_size="auto"`` (the default) sizes
+    chunks from this CPU's L2 cache where it is large enough for chunks to pay, and otherwise only
+    for memory (``chunk_rows``); an int fixes the rows, None turns chunks off.
     A model with a layer that mixes the rows of a batch in training mode (``needs_whole_batch``:
     BatchNorm1d, whose μ and σ² are the batch's) is never chunked: its math would change. Dropout
     may be: its mask is drawn row after row, so the chunks draw exactly the whole batch's mask.
     The math is unchanged: the loss is a mean, L = Σ_c (n_c/N)·L_c, so its gradient is
     Σ_c (n_c/N)·∂L_c/∂θ, because every row's gradient is independent until the sums over n.
     Only the order of the additions differs, so results equal the unchunked step to rounding.
-    It is faster because each [chunk x h] array stays in the cache, where an [N x h] one (6.4 MB
-    for the course's network) is read from memory at every pass over it, and because the memory a
-    chunk frees is kept for the next (``keep_freed_memory``); and memory is O(chunk x h) whatever N is.
+    Chunks can be faster, because each [chunk x h] array stays in the cache where an [N x h] one
+    (6.4 MB for the course's network) is read from memory at every pass over it; and memory is
+    O(chunk x h) whatever N is. The steps run on one BLAS thread unless ``blas_threads`` says otherwise.
     By hand, with ``params = model.parameters()``, one step reads:
 
         totals = [np.zeros_like(p.value) for p in params]
@@ -140,7 +180,8 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, steps: int,
     reuse = not any(getattr(layer, "depends_on_mode", False) for layer in _layers_of(model))
     bar = tqdm(total=steps, initial=state.step, disable=not progress, unit="step", mininterval=0.25,
                dynamic_ncols=True)
-    with bar, np.errstate(over="ignore", invalid="ignore", divide="ignore"):   # caught as Diverged instead
+    threads = _blas().limit(limits=_THREADS.get(), user_api="blas")      # see blas_threads
+    with bar, threads, np.errstate(over="ignore", invalid="ignore", divide="ignore"):   # caught as Diverged
         while state.step < steps and not (should_stop is not None and should_stop()):
             step = state.step
             full_batch = state.batches is None
@@ -293,16 +334,16 @@ class _ChunkedStep:
 def keep_freed_memory() -> None:
     """Let the C allocator keep the memory of one chunk's freed arrays for the next chunk.
 
-    A chunk's arrays (about CHUNK_BYTES each) are freed and made again at every chunk. glibc's
+    A chunk's arrays (up to an L2 cache's size each) are freed and made again at every chunk. glibc's
     malloc gives freed memory back to the system once more than twice its threshold is free at the
     top of the heap, about 1 MB after such arrays, and every page given back costs a page fault (the
     kernel zeroes it) when the next chunk writes it: about 350 faults per step of the course's
     network, 14 % of the step's time (benchmarks/speed_devices.py, in fresh processes). glibc raises
-    its threshold to the size of any larger block freed, so one block of 16 chunks' arrays, made and
+    its threshold to the size of any larger block freed, so one block of 8 MB (MEMORY_BYTES), made and
     freed untouched, raises it once for the process; what the process then keeps is at most twice
     that (16 MB). With another allocator this costs nothing and does nothing.
     """
-    np.empty(16 * CHUNK_BYTES, dtype=np.uint8)
+    np.empty(MEMORY_BYTES, dtype=np.uint8)
 
 
 def _chunks(n: int, chunk_size: int | None) -> list[slice]:
@@ -312,21 +353,42 @@ def _chunks(n: int, chunk_size: int | None) -> list[slice]:
 
 
 def chunk_rows(chunk_size, model, X: np.ndarray) -> int | None:
-    """Rows per chunk: ``chunk_size`` if it is a number of rows (None: no chunks), or for "auto"
-    CHUNK_BYTES / (bytes of one row of the widest array), the width being the input's or the largest
-    dimension of a parameter (a Linear's [D_in x D_out] W makes [rows x D_out] arrays). None as well when
-    a layer ``needs_whole_batch`` (BatchNorm1d in training mode)."""
+    """Rows per chunk: ``chunk_size`` if it is a number of rows (None: no chunks), or for "auto" as many
+    rows as make the widest [rows x width] array (the input's width, or a parameter's largest dimension:
+    a Linear's [D_in x D_out] W makes [rows x D_out] arrays) the size of one core's L2 cache, where that
+    cache holds at least CHUNKS_NEED_L2, else MEMORY_BYTES (chunks for memory only, which a batch
+    of the course's size does not need). None as well when a layer ``needs_whole_batch`` (BatchNorm1d
+    in training mode). The choice depends on the machine, never on a timing: a run's numbers are the
+    same run after run."""
     if chunk_size is None or any(getattr(layer, "needs_whole_batch", False) for layer in _layers_of(model)):
         return None
     if isinstance(chunk_size, str) and chunk_size == "auto":
         if not isinstance(X, np.ndarray):
             return None                     # the model's forward names what X should be
         widths = [int(np.prod(X.shape[1:]))] + [max(p.value.shape, default=1) for p in model.parameters()]
-        return max(1, CHUNK_BYTES // (max(widths) * X.dtype.itemsize))
+        cache = l2_cache_bytes()
+        budget = cache if cache >= CHUNKS_NEED_L2 else MEMORY_BYTES
+        return max(1, budget // (max(widths) * X.dtype.itemsize))
     try:
         return check_count("chunk_size", chunk_size)
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"{exc} (or \"auto\", or None: no chunks)") from None
+
+
+@functools.cache
+def l2_cache_bytes() -> int:
+    """One core's L2 cache in bytes, as Linux reports it (/sys/devices/system/cpu); 0 if it can't be read."""
+    folder = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        for index in sorted(os.listdir(folder)):
+            with open(os.path.join(folder, index, "level")) as level, \
+                    open(os.path.join(folder, index, "size")) as size:
+                if level.read().strip() == "2":
+                    text = size.read().strip()                  # e.g. "1024K"
+                    return int(text.rstrip("KM")) * {"K": 2**10, "M": 2**20}.get(text[-1], 1)
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def _correct(scores: np.ndarray, y: np.ndarray) -> float:

@@ -233,7 +233,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the page faults counted here are glibc's")
 def test_chunked_steps_reuse_freed_memory_instead_of_faulting_in_new_pages():
-    """keep_freed_memory: in a fresh process, the course's step in 13 chunks takes its arrays back from
+    """keep_freed_memory: in a fresh process, the course's step in 7 chunks takes its arrays back from
     the heap (no page faults), where glibc's default would give them back to the kernel at every chunk.
     The fresh processes are benchmarks/speed_devices.py's, which print faults and ms per step."""
     def faults_per_step(keep):

@@ -1,6 +1,7 @@
 """MSELoss (regression) and the course's L2 regularisation (fit's ``reg``, train.py's --reg)."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -89,6 +90,15 @@ def test_fit_with_reg_follows_the_course_loop_with_reg_within_1e_9():
     assert np.abs(ours - np.array(losses)).max() <= 1e-9
     for name, key in {"0.W": "W", "0.b": "b", "2.W": "W2", "2.b": "b2"}.items():
         np.testing.assert_allclose(model.state_dict()[name], weights[key], rtol=1e-9, atol=1e-12)
+
+
+def test_the_course_loop_page_says_what_fit_does_with_reg():
+    """docs/course_loop.md's rows for the loop's reg lines name fit(..., reg=λ), whose reported loss
+    includes R (the test above), and no longer say that R is not part of the loss."""
+    page = (Path(__file__).resolve().parents[1] / "docs" / "course_loop.md").read_text(encoding="utf-8")
+    rows = [line for line in page.splitlines() if "`reg_loss = " in line or "`dW += reg * W`" in line]
+    assert len(rows) == 2 and all("fit(..., reg=λ)" in row for row in rows)
+    assert "part of every loss" in rows[0] and "not part of the loss" not in page
 
 
 def test_l2_touches_weight_matrices_only():

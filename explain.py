@@ -40,12 +40,13 @@ import numpy as np
 
 import train
 from checks import check_count
+from checks.files import read_npz
 from data import make_spiral
 from layers import Linear, ReLU, SoftmaxCrossEntropy, check_gradients, check_loss_gradient
 from layers.gradcheck import OK_BELOW
 from models import Sequential
 from models.architecture import build as build_architecture
-from models.savefile import MODEL, check_format, entries_under, load_into, read_architecture, read_npz
+from models.savefile import MODEL, check_format, entries_under, load_into, read_architecture
 from optim import SGD
 from training import runs
 from training.course_loop import course_step
@@ -593,7 +594,7 @@ def model_from_file(args: argparse.Namespace) -> Subject:
     saved = read_architecture(path, arrays)
     spec = [dict(layer, dtype="float64") if "dtype" in layer else layer for layer in saved]
     try:
-        model = build_architecture(spec)
+        model = Sequential(*build_architecture(spec))
         load_into(model, spec, entries_under(arrays, MODEL))
         config = json.loads(str(arrays["config"])) if "config" in arrays else {}
     except ValueError as exc:           # json's errors are ValueErrors too
@@ -702,10 +703,10 @@ def explain_model(subject: Subject, full: bool) -> tuple[list[str], str | None]:
     model, X, y = subject.model, subject.X, subject.y
     loss_fn = SoftmaxCrossEntropy()
 
-    # forward: x_0 = X, x_{i+1} = model[i].forward(x_i); copies, since an in-place layer overwrites x
+    # forward: x_0 = X, x_{i+1} = model[i].forward(x_i)
     xs = [X]
     for layer in model:
-        xs.append(np.array(layer.forward(xs[-1].copy())))
+        xs.append(np.array(layer.forward(xs[-1])))
     L = loss_fn.forward(xs[-1], y)
     # backward: dy = ∂L/∂S, then dx = model[i].backward(dy), last layer first
     dS = loss_fn.backward()

@@ -313,14 +313,12 @@ def build_model(config: dict, features: int = 2) -> Sequential:
     dtype = DTYPES[config["dtype"]]
     widths = [features] + [config["hidden"]] * config["depth"]
     Activation = ACTIVATIONS[config["activation"]]
-    # ReLU and LeakyReLU work in place (PyTorch's inplace=True): no new [N x h] array either way.
-    in_place = {"inplace": True} if config["activation"] in ("relu", "leaky_relu") else {}
     model = Sequential()
     for d_in, d_out in zip(widths[:-1], widths[1:], strict=True):
         model.append(Linear(d_in, d_out, rng=rng, init=config["init"], dtype=dtype))
         if config["batchnorm"]:
             model.append(BatchNorm1d(d_out, dtype=dtype))
-        model.append(Activation(**in_place))
+        model.append(Activation())
         if config["dropout"]:
             model.append(Dropout(config["dropout"], rng=dropout_rng))
     model.append(Linear(widths[-1], config["classes"], rng=rng, init=config["init"], dtype=dtype))

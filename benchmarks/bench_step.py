@@ -11,14 +11,13 @@ Run from the repository root:  python -m benchmarks.bench_step [--quick]
                        the update; logging every 10 steps, as train.py does
      fit unchunked     the same with chunk_size=None: one pass over the whole [N x h] arrays
      fit 512KB         the same in the earlier default's chunks, 512 KB arrays (65 and 131 rows)
-     fit in-place f64  fit's step on the network train.py builds, whose ReLU works in place
      plain f64         the step as a user writes it: model.forward, loss_fn.forward, loss_fn.backward,
                        model.backward, optimizer.step, on Sequential(Linear, ReLU(), Linear)
      torch f64 / f32   torch.nn.Sequential, CrossEntropyLoss, torch.optim.SGD, denormals flushed
      formulas f64 / f32  the formulas of fit's layers written out inline, in the same chunks, with no
                        framework around them: fit / formulas is what the framework costs, formulas /
-                       loop the least a step takes that computes them into new arrays, as the default
-                       ReLU() does, pass by pass in these chunks (fit in-place writes over some)
+                       loop the least a step takes that computes them into new arrays, as the
+                       layers do, pass by pass in these chunks
 
    Each round runs every variant once, for the same number of steps from the same weights, in an
    order that rotates from round to round, so that the noise of a shared machine falls on all of
@@ -104,7 +103,7 @@ def formulas_step(X, y, weights: dict, rows: int) -> None:
     arrays of ``weights`` ({"W", "b", "W2", "b2"}) in place.
 
     Each statement is the one the part named beside it runs, in the same order, each result in a new
-    array as the default ``ReLU()`` makes them; tests/test_chunks.py checks that it equals fit's step.
+    array as the layers make them; tests/test_chunks.py checks that it equals fit's step.
     """
     W, b, W2, b2 = (weights[name] for name in ("W", "b", "W2", "b2"))
     N = len(X)
@@ -117,6 +116,7 @@ def formulas_step(X, y, weights: dict, rows: int) -> None:
         Z += b
         switch = Z > 0                                                         # ReLU: max(0, Z)
         H = np.maximum(Z, 0)
+        h = H.copy()                                                           # Linear keeps a copy of H
         S = H @ W2                                                             # Linear: HW2 + b2
         S += b2
         shifted = S - S.max(axis=1, keepdims=True)                             # SoftmaxCrossEntropy
@@ -124,7 +124,7 @@ def formulas_step(X, y, weights: dict, rows: int) -> None:
         probs = np.exp(log_probs)
         _loss = -log_probs[np.arange(n), labels].sum() / n
         dS = n / N * ((probs - eye[labels]) / n)                               # (n_c/N) ∂L_c/∂S
-        dW2 += H.T @ dS                                                        # Linear's backward
+        dW2 += h.T @ dS                                                        # Linear's backward
         db2 += dS.sum(axis=0)
         dH = dS @ W2.T
         dZ = dH * switch                                                       # ReLU's backward
@@ -161,11 +161,6 @@ def fit_timer(dtype, chunk_size=DEFAULT_CHUNK_SIZE, **model_options):
             on_step=lambda state: ends.append(time.perf_counter()))
         return (ends[-1] - ends[0]) / steps
     return time_fit
-
-
-def in_place_relu():
-    """The hidden activation train.py builds: ReLU(inplace=True)."""
-    return ReLU(inplace=True)
 
 
 def plain_timer(dtype, **model_options):
@@ -301,7 +296,6 @@ def report_course_setup(torch, rounds: int, steps: int) -> None:
         old_rows = OLD_AUTO_BYTES // (1000 * np.dtype(dtype).itemsize)            # 65 and 131 rows
         variants[f"fit 512KB {bits}"] = fit_timer(dtype, chunk_size=old_rows)
         variants[f"formulas {bits}"] = formulas_timer(dtype)
-    variants["fit in-place f64"] = fit_timer(np.float64, activation=in_place_relu)
     variants["plain f64"] = plain_timer(np.float64)
     if torch is not None:
         variants["torch f64"] = torch_timer(torch, torch.float64)
@@ -321,7 +315,7 @@ def report_course_setup(torch, rounds: int, steps: int) -> None:
             ("fit f32", "fit unchunked f32", None), ("fit f32", "fit 512KB f32", None),
             ("plain f64", "loop f64", None), ("torch f64", "loop f64", None),
             ("formulas f64", "loop f64", None), ("fit f64", "formulas f64", None),
-            ("fit f32", "formulas f32", None), ("fit in-place f64", "fit f64", None)]:
+            ("fit f32", "formulas f32", None)]:
         say(ratio_line(times, numerator, denominator, target))
     say("  The chunk rule's choice against both alternatives: its median no slower than the upper "
         "quartile of the faster alternative")

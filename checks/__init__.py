@@ -5,6 +5,9 @@ A check returns the value it accepts (converted: an ``int``, a ``float``, a ``np
 the conventional error otherwise: ``TypeError`` for a value of the wrong kind, ``ValueError`` for
 one out of range, ``RuntimeError`` for a call in the wrong order. Each message names the argument,
 the value it got and what it expected. This module imports nothing but NumPy.
+
+Its neighbour ``checks.files`` holds the rules every package's files share: written atomically,
+read without unpickling.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from checks import check_flag, check_real
+from checks import check_real
 from layers.base import Layer, read_only
 
 
@@ -19,32 +19,24 @@ class ReLU(Layer):
     The derivative is a 0/1 switch. At exactly x = 0 it is taken as 0, as in the loop and in
     PyTorch, so a unit that outputs 0 passes no gradient back.
 
-    With ``inplace=True`` (PyTorch's flag), forward writes y over x and marks it read-only (the
-    next layer may keep it for backward), and backward writes ∂L/∂x over dy; this saves a new
-    ``[N x h]`` array each way. A read-only x or dy is left alone. Inside a ``Sequential`` the
-    model's own arrays are overwritten, never the caller's.
+    The switch is a new array, so a caller who edits y (or x) after forward changes nothing that
+    backward reads.
     """
 
-    def __init__(self, *, inplace: bool = False):
+    def __init__(self, *, inplace=None):
         super().__init__()
-        self.inplace = check_flag("inplace", inplace)
+        refuse_inplace(self, inplace)       # a removed argument: its error says what to write
         self._mask = None                   # cache: the switch 1[x > 0], needed by (1)
         self._dtype = None                  # cache: the input's dtype, which dy must share
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._check_input(x)
         self._mask, self._dtype = x > 0, x.dtype
-        return read_only(np.maximum(x, 0, out=self._out(x)))      # y = max(0, x)
+        return np.maximum(x, 0)                                   # y = max(0, x)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         dy = self._check_upstream(dy, self._mask, self._dtype)
-        return np.multiply(dy, self._mask, out=self._out(dy))     # (1)
-
-    def config(self) -> dict:
-        return {"inplace": self.inplace}
-
-    def extra_repr(self) -> str:
-        return "inplace=True" if self.inplace else ""
+        return dy * self._mask                                    # (1)
 
 
 class LeakyReLU(Layer):
@@ -56,13 +48,12 @@ class LeakyReLU(Layer):
       (1) ∂L/∂x = dy ⊙ (1 if x > 0, else α)
 
     At exactly x = 0 the slope is taken as α, matching the forward's x > 0 test and PyTorch.
-    ``inplace=True`` overwrites x and dy, as for ``ReLU``.
     """
 
-    def __init__(self, negative_slope: float = 0.01, *, inplace: bool = False):
+    def __init__(self, negative_slope: float = 0.01, *, inplace=None):
         super().__init__()
-        self.inplace = check_flag("inplace", inplace)
         self.negative_slope = check_real("negative_slope", negative_slope)
+        refuse_inplace(self, inplace)       # a removed argument: its error says what to write
         self._slope = None                  # cache: the local slope (1 or α), needed by (1)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -70,17 +61,17 @@ class LeakyReLU(Layer):
         on = x > 0
         # exactly 1 where x > 0 and exactly α elsewhere; np.where would read better but is ~5x slower
         self._slope = (on + self.negative_slope * ~on).astype(x.dtype, copy=False)
-        return read_only(np.multiply(x, self._slope, out=self._out(x)))   # y = x or α·x
+        return x * self._slope                                    # y = x or α·x
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         dy = self._check_upstream(dy, self._slope)
-        return np.multiply(dy, self._slope, out=self._out(dy))    # (1)
+        return dy * self._slope                                   # (1)
 
     def config(self) -> dict:
-        return {"negative_slope": self.negative_slope, "inplace": self.inplace}
+        return {"negative_slope": self.negative_slope}
 
     def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
+        return f"negative_slope={self.negative_slope}"
 
 
 class Tanh(Layer):
@@ -136,3 +127,12 @@ class Sigmoid(Layer):
         dy = self._check_upstream(dy, self._y)
         with np.errstate(under="ignore"):   # a product below the smallest float rounds to 0: right
             return dy * self._y * (1 - self._y)                   # (1)
+
+
+def refuse_inplace(layer: Layer, inplace) -> None:
+    """Raise a TypeError if ``inplace`` was passed at all. ReLU and LeakyReLU took it until 2026-12-06
+    (PyTorch's flag: write the result over the argument); it saved too little to keep
+    (docs/performance.md), so an old call gets told what to write instead."""
+    if inplace is not None:
+        raise TypeError(f"{type(layer).__name__}(inplace={inplace!r}): the inplace argument is gone, "
+                        f"{type(layer).__name__} always returns a new array; write {layer!r} instead")

@@ -10,9 +10,8 @@ in PyTorch. Only layers whose forward differs between the modes (``depends_on_mo
 BatchNorm1d) care. Non-trainable state (BatchNorm1d's running statistics) lives in ``buffers``: saved
 with the weights, never given to an optimizer.
 
-Arrays passed in are never changed, unless the layer was built with ``inplace=True``
-(PyTorch's flag), which its ``inplace`` attribute says. A layer that keeps its output for
-``backward`` returns it read-only (``read_only``), so that nobody can change it behind its back.
+Arrays passed in are never changed. A layer that keeps its output for ``backward`` returns it
+read-only (``read_only``), so that nobody can change it behind its back.
 """
 
 from __future__ import annotations
@@ -63,7 +62,6 @@ class Layer:
     ``layer(x)`` is ``layer.forward(x)``, as in PyTorch.
     """
 
-    inplace = False                         # True: forward and backward overwrite their argument
     depends_on_mode = False                 # True: train() and eval() change what forward computes
     needs_whole_batch = False               # True: forward mixes the rows, so a batch is never chunked
 
@@ -126,11 +124,6 @@ class Layer:
         """Return ``cache``, or raise if ``forward`` has not filled it yet."""
         return require_cache(self, cache)
 
-    def _out(self, a: np.ndarray) -> np.ndarray | None:
-        """Where a result the shape of ``a`` goes: over ``a`` itself if built with ``inplace=True``
-        (and ``a`` may be written), else a new array (``None``, as NumPy's ``out=`` takes it)."""
-        return a if self.inplace and a.flags.writeable else None
-
 
 class Loss:
     """Base class for losses: ``forward(scores, y)`` returns a Python float, ``backward()`` ∂L/∂scores.
@@ -167,27 +160,12 @@ class Loss:
         return check_finite("a score", scores)
 
 
-def keep_for_backward(x: np.ndarray) -> np.ndarray:
-    """``x`` itself if it is read-only and owns its memory, else a copy of it.
-
-    The outputs of the activations are such arrays (see ``read_only``), so inside a model the
-    ``[N x h]`` input of a ``Linear`` is kept without a copy. Only deliberate tricks change them:
-    setting ``writeable`` back to True, or writing through a view made before the flag was
-    cleared. Anything else, such as the caller's own data, is copied: it may be edited between
-    ``forward`` and ``backward``.
-    """
-    if x.flags.owndata and not x.flags.writeable:
-        return x
-    return x.copy()
-
-
 def read_only(y: np.ndarray) -> np.ndarray:
-    """Mark an output ``y`` read-only and return it (an in-place layer's y is its argument x).
+    """Mark an output ``y`` read-only and return it.
 
-    An activation keeps its output (or a switch made from it) for ``backward`` and hands the
-    same array on; read-only, it cannot be edited behind the layer's back (NumPy raises
-    "assignment destination is read-only"; edit ``y.copy()`` instead), and the next layer
-    may keep it without copying it (``keep_for_backward``).
+    For a layer that keeps its output for ``backward`` and hands the same array on (``Tanh``,
+    ``Sigmoid``): read-only, it cannot be edited behind the layer's back (NumPy raises
+    "assignment destination is read-only"; edit ``y.copy()`` instead).
     """
     y = np.asarray(y)                   # a 0-d input gives a NumPy scalar; make it an array
     y.flags.writeable = False

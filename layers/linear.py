@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from checks import as_generator, check_count, check_float_dtype, check_spread, check_upstream
-from layers.base import Layer, keep_for_backward
+from layers.base import Layer
 
 
 class Linear(Layer):
@@ -43,11 +43,11 @@ class Linear(Layer):
         self.params["b"] = np.zeros(self.out_features, dtype=self.dtype)
         self.grads["W"] = None
         self.grads["b"] = None
-        self._x = None                      # cache: the input (or a copy of it), needed by (1)
+        self._x = None                      # cache: a copy of the input, needed by (1)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._check_input(x, features=self.in_features, dtype=self.dtype)
-        self._x = keep_for_backward(x)      # a copy unless read-only: the caller may change its x before (1)
+        self._x = x.copy()                  # a copy: the caller may change its x before (1)
         y = x @ self.params["W"]                                  # [N x D_out]
         y += self.params["b"]               # in place: no second [N x D_out] array
         return y

@@ -2,7 +2,7 @@
 
 Each layer is ``{"kind": its type name, **layer.config()}``, its constructor arguments as
 JSON-ready values, so files keep architectures as JSON (models/savefile.py) and compare them field
-by field, never by parsing text; ``build`` turns such a list back into a model.
+by field, never by parsing text; ``build`` turns such a list back into layers, for a ``Sequential``.
 """
 
 from __future__ import annotations
@@ -21,38 +21,37 @@ def architecture(model) -> list[dict]:
             for layer in model]
 
 
-def build(spec: list[dict], *, rng=0):
-    """A new ``Sequential`` with the architecture ``spec`` (as ``architecture`` gives it), e.g. from a file.
+def build(spec: list[dict], *, rng=0) -> list:
+    """The layers of the architecture ``spec`` (as ``architecture`` gives it), new, e.g. from a file:
+    ``Sequential(*build(spec))``.
 
     Each layer is ``KINDS[kind](**config)``; the weights are freshly initialised from ``rng``, which
     Dropout draws its masks from too (load the file's weights next). A ``ValueError`` names the first
     layer that cannot be built.
     """
-    # imported here, not at the top: sequential.py imports this module (through savefile.py)
-    from models.sequential import Sequential
-
     if not isinstance(spec, list):
         raise ValueError(f"an architecture is a list of layers, got {type(spec).__name__}")
-    model = Sequential()
+    layers = []
     for position, layer in enumerate(spec):
         config = dict(layer) if isinstance(layer, dict) else {}
         kind = config.pop("kind", None)
+        config.pop("inplace", None)         # ReLU's removed flag, in files written before 2026-12-06
         if kind not in KINDS:
             raise ValueError(f"layer {position}: unknown kind {kind!r} (expected one of {', '.join(KINDS)})")
         if kind in ("Linear", "Dropout"):    # the layers that draw random numbers
             config["rng"] = rng
         try:
-            model.append(KINDS[kind](**config))
+            layers.append(KINDS[kind](**config))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"layer {position} ({kind}) cannot be built from {layer}: {exc}") from exc
-    return model
+    return layers
 
 
 def architecture_difference(saved: list[dict], model) -> str | None:
     """The first difference between the architecture ``saved`` in a file and ``model``'s, or None.
 
-    Position by position: the kind, then each config field. ``inplace`` is left out: it changes how
-    a layer computes, not what.
+    Position by position: the kind, then each config field. ``inplace``, which files written before
+    2026-12-06 hold for ReLU and LeakyReLU, is left out: it changed how a layer computed, not what.
     """
     ours = json.loads(json.dumps(architecture(model)))     # through JSON, as the file's went
     if len(saved) != len(ours):

@@ -3,15 +3,11 @@
 - A layer follows the layer contract (``forward``, ``backward``, ``params``/``grads`` dicts) and
   appears once; the commonest slips (a class instead of an instance, a loss inside the model)
   are named as such.
-- An ``inplace=True`` layer never gets the caller's own ``x`` or ``dy``, only a copy: between the
-  layers the arrays belong to the model, so only those may be overwritten.
 - An error a layer raises names the layer's position, ``model[2]: ...``, so that an error from deep
   inside a model says where it comes from.
 """
 
 from __future__ import annotations
-
-import numpy as np
 
 from layers.base import Loss
 
@@ -37,13 +33,6 @@ def check_layer(layer, position: int, layers: list, *, replacing: int | None = N
         if existing is layer and other != replacing:
             raise ValueError(f"the same {layer!r} instance is already at position {other}: each position "
                              "needs its own instance, because a layer caches its input for backward")
-
-
-def not_the_callers(a: np.ndarray, callers: np.ndarray, layer) -> np.ndarray:
-    """``a``, or a copy of it if ``layer`` overwrites its argument and ``a`` is (part of) ``callers``."""
-    if getattr(layer, "inplace", False) and np.may_share_memory(a, callers):
-        return np.array(a, copy=True)
-    return a
 
 
 class naming_errors:

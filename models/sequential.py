@@ -7,7 +7,7 @@ import numpy as np
 from checks import check_flag
 from layers.base import Parameter
 from layers.state import convert_state
-from models.layer_calls import check_layer, naming_errors, not_the_callers
+from models.layer_calls import check_layer, naming_errors
 from models.savefile import load_model, save_model
 
 
@@ -33,18 +33,18 @@ class Sequential:
         self.training = True
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        callers = self._require_layers(x)
+        self._require_layers(x)
         for position, layer in enumerate(self._layers):
             with naming_errors(position):
-                x = layer.forward(not_the_callers(x, callers, layer))
+                x = layer.forward(x)
         return x
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        callers = self._require_layers(dy)
+        self._require_layers(dy)
         for position in reversed(range(len(self._layers))):
             layer = self._layers[position]
             with naming_errors(position):
-                dy = layer.backward(not_the_callers(dy, callers, layer))
+                dy = layer.backward(dy)
         return dy
 
     def __call__(self, x: np.ndarray) -> np.ndarray:

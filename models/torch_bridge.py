@@ -26,8 +26,8 @@ def to_torch(model: Sequential):
 
     Layer by layer, with the weights copied, never shared:
       Linear(W, b)               -> torch.nn.Linear  with  weight = Wᵀ [D_out x D_in], bias = b
-      ReLU(inplace=…)            -> torch.nn.ReLU(inplace=…)
-      LeakyReLU(α, inplace=…)    -> torch.nn.LeakyReLU(α, inplace=…)
+      ReLU()                     -> torch.nn.ReLU()
+      LeakyReLU(α)               -> torch.nn.LeakyReLU(α)
       Tanh(), Sigmoid()          -> torch.nn.Tanh(), torch.nn.Sigmoid()
       Dropout(p)                 -> torch.nn.Dropout(p)   (torch draws its masks from its own generator)
       BatchNorm1d(D, eps, m)     -> torch.nn.BatchNorm1d(D, eps, m)  with  weight = gamma, bias = beta,
@@ -41,11 +41,6 @@ def to_torch(model: Sequential):
     the ones ``model.backward`` computes. The tensors live on the CPU; move the result with
     ``.to("cuda")``. Torch's global random generator is not used: the torch layers start
     uninitialised (``skip_init``) and are then given these weights.
-
-    ``inplace`` is carried as it is. One difference shows only in torch: an in-place activation
-    right after ``Tanh`` or ``Sigmoid`` works here (their outputs are read-only, so it writes a
-    new array), but torch's autograd needs that output and refuses ``backward``; build such an
-    activation with ``inplace=False``.
 
     Only the layer kinds above are known, by their exact class: a layer of your own (or a
     subclass, which may compute something else) is a ``TypeError`` naming it, found before
@@ -61,7 +56,8 @@ def from_torch(module) -> Sequential:
 
     The reverse of ``to_torch``, with the weights copied to NumPy (from any device):
       torch.nn.Linear(weight, bias)    -> Linear  with  W = weightᵀ [D_in x D_out], b = bias
-      torch.nn.ReLU, LeakyReLU         -> ReLU, LeakyReLU (negative_slope and inplace kept)
+      torch.nn.ReLU, LeakyReLU         -> ReLU, LeakyReLU (negative_slope kept; torch's inplace, a
+                                          speed setting, has no counterpart here)
       torch.nn.Tanh, Sigmoid           -> Tanh, Sigmoid
       torch.nn.Dropout(p)              -> Dropout(p)  (its masks from a fresh generator: rng=None)
       torch.nn.BatchNorm1d             -> BatchNorm1d, gamma = weight, beta = bias, and the running
@@ -133,9 +129,9 @@ def _torch_layer(torch, layer):
             linear.bias.copy_(torch.from_numpy(b))
         return linear
     if type(layer) is ReLU:
-        return torch.nn.ReLU(inplace=layer.inplace)
+        return torch.nn.ReLU()
     if type(layer) is LeakyReLU:
-        return torch.nn.LeakyReLU(layer.negative_slope, inplace=layer.inplace)
+        return torch.nn.LeakyReLU(layer.negative_slope)
     if type(layer) is Tanh:
         return torch.nn.Tanh()
     if type(layer) is Dropout:
@@ -176,9 +172,9 @@ def _our_layer(torch, name: str, child):
         layer.params["b"][...] = b
         return layer
     if type(child) is nn.ReLU:
-        return ReLU(inplace=child.inplace)
+        return ReLU()
     if type(child) is nn.LeakyReLU:
-        return LeakyReLU(child.negative_slope, inplace=child.inplace)
+        return LeakyReLU(child.negative_slope)
     if type(child) is nn.Tanh:
         return Tanh()
     if type(child) is nn.Sigmoid:

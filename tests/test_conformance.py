@@ -2,10 +2,9 @@
 
 LAYERS below lists each Layer subclass of ``layers`` (and each constructor variant that takes
 another code path). Every entry is gradient-checked in float64, keeps float32 as float32, leaves
-its arguments alone (or, built with ``inplace=True``, overwrites exactly the writable ones), gives
-the same bits for every memory layout of its arguments, refuses ``backward`` before ``forward``
-and never changes a result it has already handed out. A Layer subclass missing from LAYERS fails
-``test_every_layer_in_the_package_is_listed``.
+its arguments alone, gives the same bits for every memory layout of its arguments, refuses
+``backward`` before ``forward`` and never changes a result it has already handed out. A Layer
+subclass missing from LAYERS fails ``test_every_layer_in_the_package_is_listed``.
 """
 
 import importlib
@@ -62,9 +61,7 @@ def dropout(dtype, rng):
 LAYERS = {
     "Linear": linear,
     "ReLU": lambda dtype, rng: (ReLU(), ANY_SHAPE),
-    "ReLU inplace": lambda dtype, rng: (ReLU(inplace=True), ANY_SHAPE),
     "LeakyReLU": lambda dtype, rng: (LeakyReLU(0.1), ANY_SHAPE),
-    "LeakyReLU inplace": lambda dtype, rng: (LeakyReLU(0.1, inplace=True), ANY_SHAPE),
     "Tanh": lambda dtype, rng: (Tanh(), ANY_SHAPE),
     "Sigmoid": lambda dtype, rng: (Sigmoid(), ANY_SHAPE),
     "Dropout": dropout,
@@ -113,7 +110,7 @@ def spread(a, axis):
     return big[every_other]
 
 
-# Each makes a new array (an inplace layer overwrites what it is given) with a's values.
+# Each makes a new array with a's values.
 LAYOUTS = {
     "C-contiguous": lambda a: a.copy(),
     "Fortran-ordered": lambda a: np.array(a, order="F"),
@@ -121,8 +118,6 @@ LAYOUTS = {
     "every other column": lambda a: spread(a, -1),
     "last axis reversed": lambda a: np.ascontiguousarray(a[..., ::-1])[..., ::-1],
     "read-only": lambda a: frozen(a.copy()),
-    # owns its data: may be kept uncopied
-    "read-only Fortran-ordered": lambda a: frozen(np.array(a, order="F")),
 }
 
 
@@ -134,9 +129,8 @@ def run(layer, x, dy):
 
 
 # Results of a BLAS matrix product, whose last bits may depend on the operands' memory layout,
-# since BLAS picks its kernel by layout (and OpenBLAS also by CPU). Observed: Linear's (1) xᵀ dy in
-# float64 when x is read-only and Fortran-ordered, which Linear keeps without a C-ordered copy
-# (4e-15 relative); y and dx came out bit-identical here but are the same kind of product.
+# since BLAS picks its kernel by layout (and OpenBLAS also by CPU): Linear's y = x W, (1) xᵀ dy
+# and (3) dy Wᵀ.
 # Linear's b = Σ_n dy[n] is a sum too, and NumPy adds the rows of a Fortran-ordered dy in another
 # order (pairwise from 8 rows up), which can change the last bit: the same rounding, not a bug, and
 # not worth a copy of dy in Linear.backward, whose (2) reads as the formula. BatchNorm1d's sums over
@@ -181,7 +175,7 @@ def missing_from_layers(modules):
     return sorted(
         f"{cls.__module__}.{cls.__qualname__}: add an entry "
         f"\"{cls.__name__}\": lambda dtype, rng: ({cls.__name__}(...), [input shapes]) to LAYERS "
-        f"in tests/test_conformance.py (and one per constructor variant, such as inplace=True)"
+        f"in tests/test_conformance.py (and one per constructor variant, such as eval mode)"
         for cls in layer_classes(modules) - listed
     )
 
@@ -197,7 +191,7 @@ def test_a_layer_added_to_the_package_but_not_to_the_list_is_reported():
     assert missing_from_layers(package_modules() + [scratch]) == [
         'layers.scratch.Scale: '
         'add an entry "Scale": lambda dtype, rng: (Scale(...), [input shapes]) to LAYERS '
-        'in tests/test_conformance.py (and one per constructor variant, such as inplace=True)'
+        'in tests/test_conformance.py (and one per constructor variant, such as eval mode)'
     ]
 
 
@@ -244,22 +238,17 @@ def test_read_only_arguments_are_left_alone(name, shape):
 
 
 @pytest.mark.parametrize("name, shape", layer_shapes())
-def test_writable_arguments_are_left_alone_unless_built_inplace(name, shape):
+def test_writable_arguments_are_left_alone(name, shape):
     layer, _ = make(name)
     x, rng = inputs(shape, np.float64, seed=4)
     dy = upstream(rng, layer.forward(frozen(x.copy())))
     expected_y, expected_dx, _ = run(layer, frozen(x.copy()), frozen(dy.copy()))
     x_in, dy_in = x.copy(), dy.copy()
     y, dx, _ = run(layer, x_in, dy_in)
-    if layer.inplace:
-        assert y is x_in and dx is dy_in                     # written over its arguments ...
-        assert_identical(x_in, expected_y, "x after forward")
-        assert_identical(dy_in, expected_dx, "dy after backward")
-    else:
-        assert not np.shares_memory(y, x_in) and not np.shares_memory(dx, dy_in)
-        assert_identical(x_in, x, "x")
-        assert_identical(dy_in, dy, "dy")
-    assert_identical(y, expected_y, "y")                     # ... with the usual results
+    assert not np.shares_memory(y, x_in) and not np.shares_memory(dx, dy_in)
+    assert_identical(x_in, x, "x")
+    assert_identical(dy_in, dy, "dy")
+    assert_identical(y, expected_y, "y")                     # the same results as from read-only ones
     assert_identical(dx, expected_dx, "dx")
 
 
@@ -296,8 +285,6 @@ def test_the_layouts_are_what_they_say():
     assert made["every other column"].strides[-1] == 2 * a.itemsize
     assert made["last axis reversed"].strides[-1] < 0
     assert not made["read-only"].flags.writeable and made["read-only"].flags.c_contiguous
-    fortran = made["read-only Fortran-ordered"]
-    assert not fortran.flags.writeable and fortran.flags.owndata
 
 
 @pytest.mark.parametrize("name", LAYERS)

@@ -28,7 +28,7 @@ from unittest.mock import Mock
 import numpy as np
 import pytest
 
-import models.savefile
+import checks.files
 import train
 from data import BatchStream, load_csv, make_spiral, minibatches, spawn_generators, train_val_split
 from layers import (
@@ -204,7 +204,7 @@ def fit_twice(first, second, steps=(2, 4)):
 
 def checkpoint_with(path="checkpoint.npz", **changes):
     """A real training checkpoint with entries replaced (or removed, for None)."""
-    arrays = models.savefile.read_npz(save_run(Path(path)))
+    arrays = checks.files.read_npz(save_run(Path(path)))
     arrays.update(changes)
     np.savez(path, **{name: value for name, value in arrays.items() if value is not None})
     return path
@@ -237,7 +237,7 @@ def a_finished_run(config_changes=None, **entries):
     Path("run").mkdir()
     shutil.copy(made / "config.json", "run/config.json")            # a run's folder: its record ...
     path = shutil.copy(made / "checkpoint.npz", "run/checkpoint.npz")   # ... and its checkpoint
-    arrays = models.savefile.read_npz(path)
+    arrays = checks.files.read_npz(path)
     arrays["config"] = np.array(json.dumps(dict(json.loads(str(arrays["config"])), **(config_changes or {}))))
     np.savez(path, **dict(arrays, **entries))
 
@@ -294,7 +294,7 @@ def unreadable(path):
     two_layer().save(path)
     denied = PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(models.savefile, "open", Mock(side_effect=denied), raising=False)
+        mp.setattr(checks.files, "open", Mock(side_effect=denied), raising=False)
         two_layer().load(path)
 
 
@@ -335,7 +335,8 @@ TRIGGERS = {
     "E-layer-dy-type": lambda: after_forward(ReLU()).backward([1.0, 1.0]),
     "E-layer-dy-shape": lambda: after_forward(ReLU()).backward(np.ones(3)),
     "E-layer-dy-dtype": lambda: after_forward(ReLU()).backward(np.ones(2, dtype=np.float32)),
-    "E-layer-flag": lambda: ReLU(inplace=1),
+    "E-layer-flag": lambda: ReLU().train(1),
+    "E-layer-inplace": lambda: ReLU(inplace=True),
     "E-leaky-slope-type": lambda: LeakyReLU("0.1"),
     "E-leaky-slope-value": lambda: LeakyReLU(float("inf")),
     "E-layer-forward-missing": lambda: Scale().forward(np.ones(2)),

@@ -150,7 +150,7 @@ def test_a_console_without_unicode_gets_plain_ascii():
 def test_build_rebuilds_a_model_from_its_architecture():
     config = train.complete(dict(train.DEFAULTS, depth=2, hidden=4, activation="leaky_relu"))
     model = train.build_model(config)
-    rebuilt = build(architecture(model))
+    rebuilt = Sequential(*build(architecture(model)))
     assert architecture(rebuilt) == architecture(model)
     rebuilt.load_state_dict(model.state_dict())
     X = np.array([[0.5, -1.0], [2.0, 0.25]])

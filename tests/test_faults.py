@@ -12,11 +12,11 @@ import sys
 import numpy as np
 import pytest
 
-import models.savefile
+from checks.files import read_npz, write_npz
 from data import BatchStream, make_spiral
 from layers import Linear, SoftmaxCrossEntropy
 from models import Sequential
-from models.savefile import FORMAT, read_npz, write_npz_atomically
+from models.savefile import FORMAT
 from tests.helpers import (
     ROOT,
     SMALL,
@@ -45,7 +45,7 @@ def test_a_crash_while_saving_keeps_the_last_checkpoint_and_leaves_no_temporary_
         file.write(b"the first half of a checkpoint")
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(models.savefile.np, "savez", crash)
+    monkeypatch.setattr(np, "savez", crash)
     with pytest.raises(OSError, match="No space left on device"):
         save_checkpoint(path, model, optimizer, state, {"hidden": 8})
     assert os.listdir(tmp_path) == ["checkpoint.npz"]
@@ -109,7 +109,7 @@ def damaged_optimizer_checkpoint(path):
     save_run(path)
     arrays = read_npz(path)
     arrays["optim/momentum_buffer/2.W"] = np.zeros((1, 1))
-    write_npz_atomically(path, arrays)
+    write_npz(path, arrays)
     return path
 
 
@@ -160,7 +160,7 @@ def test_a_failed_restore_puts_back_exactly_what_was_there_even_if_it_was_not_fi
     save_checkpoint(path, model, optimizer, state, {"hidden": 8})
     arrays = read_npz(path)
     arrays["batches/position"] = np.array(99)                  # the last part to load does not fit
-    write_npz_atomically(path, arrays)
+    write_npz(path, arrays)
     model, optimizer, _ = make_run(seed=3)
     optimizer.buffers["momentum_buffer"][0][0, 0] = np.inf      # a state load_state_dict would refuse
     weights = [p.value.copy() for p in model.parameters()]
@@ -191,11 +191,11 @@ def test_a_save_killed_outright_leaves_a_temporary_file_that_the_next_save_remov
     checkpoint = tmp_path / "run" / "checkpoint.npz"
     killer = (
         "import os, sys, numpy as np\n"
-        "from models import savefile\n"
+        "from checks import files\n"
         "def die(file, **arrays):\n"
         "    file.write(b'half a checkpoint'); file.flush(); os._exit(9)\n"
-        "savefile.np.savez = die\n"
-        f"savefile.write_npz_atomically({str(checkpoint)!r}, {{'x': np.ones(3)}})\n"
+        "files.np.savez = die\n"
+        f"files.write_npz({str(checkpoint)!r}, {{'x': np.ones(3)}})\n"
     )
     killed = subprocess.run([sys.executable, "-c", killer], cwd=tmp_path,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})

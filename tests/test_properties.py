@@ -204,7 +204,7 @@ def activation_inputs(model, x):
     inputs = []
     for layer in model:
         if not isinstance(layer, Linear):
-            inputs.append(x.copy())         # an inplace layer overwrites what it is given
+            inputs.append(x)
         x = layer.forward(x)
     return inputs
 

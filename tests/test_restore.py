@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
+from checks.files import read_npz
 from data import BatchStream, make_spiral
 from layers import SoftmaxCrossEntropy
-from models.savefile import read_npz
 from tests.helpers import make_run, raises
 from training import TrainingState, fit, read_checkpoint, restore, save_checkpoint
 from training.checkpoint import Checkpoint

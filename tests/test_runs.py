@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 from checks import check_count, check_real
+from checks.files import read_npz
 from layers import Linear, SoftmaxCrossEntropy
 from models import Sequential
-from models.savefile import read_npz
 from optim import SGD
 from tests.helpers import edited_checkpoint, raises
 from training import Diverged, History, TrainingState, files, fit, read_checkpoint, runs, save_checkpoint

@@ -8,11 +8,10 @@ import zipfile
 import numpy as np
 import pytest
 
-import models.savefile
+from checks.files import read_npz
 from layers import Layer, LeakyReLU, Linear, ReLU, SoftmaxCrossEntropy, Tanh
 from models import Sequential
 from models.architecture import architecture, architecture_difference
-from models.savefile import read_npz
 from tests.helpers import (
     corrupted_member,
     foreign_npz,
@@ -210,7 +209,7 @@ def test_a_failed_save_leaves_nothing_behind_and_keeps_the_old_file(tmp_path, mo
         file.write(b"half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(models.savefile.np, "savez", crash)
+    monkeypatch.setattr(np, "savez", crash)
     with pytest.raises(OSError, match="disk full"):
         two_layer(seed=1).save(path)
     assert os.listdir(tmp_path) == ["model.npz"]
@@ -303,12 +302,12 @@ def test_saved_files_are_plain_zip_archives_of_npy_arrays(tmp_path):
 def test_the_architecture_is_saved_as_json_one_object_per_layer(tmp_path):
     path = tmp_path / "model.npz"
     r = np.random.default_rng(0)
-    Sequential(Linear(2, 5, rng=r, dtype=np.float32), LeakyReLU(0.25, inplace=True), Tanh()).save(path)
+    Sequential(Linear(2, 5, rng=r, dtype=np.float32), LeakyReLU(0.25), Tanh()).save(path)
     arrays = read_npz(path)
     assert str(arrays["format"]) == "backprop-parts/2"
     assert json.loads(str(arrays["architecture"])) == [
         {"kind": "Linear", "in_features": 2, "out_features": 5, "dtype": "float32"},
-        {"kind": "LeakyReLU", "negative_slope": 0.25, "inplace": True},
+        {"kind": "LeakyReLU", "negative_slope": 0.25},
         {"kind": "Tanh"},
     ]
 
@@ -361,63 +360,21 @@ def test_an_architecture_that_is_not_a_json_list_of_layers_is_a_damaged_file(tmp
         model.load(tmp_path / "m.npz")
 
 
-# Layers built with inplace=True overwrite the model's arrays, never the caller's ------------
+# A model's arrays and the caller's ----------------------------------------------------------
 
-@pytest.mark.parametrize("order", ["relu first", "relu last", "relu inside"])
-def test_an_inplace_model_never_changes_the_callers_arrays_and_computes_the_same(order):
-    rng = np.random.default_rng(7)
-    def build(inplace):
-        r = np.random.default_rng(0)
-        layers = {"relu first": [ReLU(inplace=inplace), Linear(2, 4, rng=r)],
-                  "relu last": [Linear(2, 4, rng=r), ReLU(inplace=inplace)],
-                  "relu inside": [Linear(2, 4, rng=r), ReLU(inplace=inplace), Linear(4, 4, rng=r)]}[order]
-        return Sequential(*layers)
-    x = rng.standard_normal((5, 2))
-    dy = rng.standard_normal((5, 4))
-    usual, inplace = build(False), build(True)
-    expected_y, expected_dx = usual.forward(x), usual.backward(dy)
-    x_before, dy_before = x.copy(), dy.copy()
-    y = inplace.forward(x)
-    dx = inplace.backward(dy)
-    np.testing.assert_array_equal(x, x_before)
-    np.testing.assert_array_equal(dy, dy_before)
-    assert x.flags.writeable and dy.flags.writeable
-    np.testing.assert_array_equal(y, expected_y)
-    np.testing.assert_array_equal(dx, expected_dx)
-    for p, q in zip(inplace.parameters(), usual.parameters(), strict=True):
-        np.testing.assert_array_equal(p.grad, q.grad)
-
-
-def test_an_inplace_model_trains_bit_for_bit_like_the_usual_one():
-    from optim import SGD
-    X = np.random.default_rng(8).standard_normal((20, 2))
-    y = np.arange(20) % 3
-    runs = []
-    for inplace in (False, True):
-        r = np.random.default_rng(0)
-        model = Sequential(Linear(2, 8, rng=r), ReLU(inplace=inplace), Linear(8, 3, rng=r))
-        loss_fn, optimizer = SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.5)
-        losses = []
-        for _ in range(20):
-            losses.append(loss_fn.forward(model.forward(X), y))
-            model.backward(loss_fn.backward())
-            optimizer.step()
-        runs.append((losses, model.state_dict()))
-    assert runs[0][0] == runs[1][0]
-    for name, value in runs[0][1].items():
-        np.testing.assert_array_equal(runs[1][1][name], value)
-
-
-def test_returned_scores_and_input_gradients_are_never_overwritten_by_a_later_step():
+def test_the_callers_arrays_and_returned_results_are_never_changed_by_a_later_step():
     r = np.random.default_rng(0)
-    model = Sequential(Linear(2, 4, rng=r), ReLU(inplace=True), Linear(4, 3, rng=r))
+    model = Sequential(ReLU(), Linear(2, 4, rng=r), ReLU(), Linear(4, 3, rng=r), ReLU())
     x1, x2 = r.standard_normal((5, 2)), r.standard_normal((5, 2))
     dy1, dy2 = r.standard_normal((5, 3)), r.standard_normal((5, 3))
+    x1_before, dy1_before = x1.copy(), dy1.copy()
     y1 = model.forward(x1)
     dx1 = model.backward(dy1)
     y1_before, dx1_before = y1.copy(), dx1.copy()
     model.forward(x2)
     model.backward(dy2)
+    np.testing.assert_array_equal(x1, x1_before)
+    np.testing.assert_array_equal(dy1, dy1_before)
     np.testing.assert_array_equal(y1, y1_before)
     np.testing.assert_array_equal(dx1, dx1_before)
 
@@ -462,18 +419,14 @@ def test_loading_a_file_of_another_architecture_says_which_layer_differs(tmp_pat
         Sequential(Linear(2, 4, rng=r), Tanh()).load(path)
     for name, value in model.state_dict().items():
         np.testing.assert_array_equal(value, before[name])
-    r = np.random.default_rng(0)
-    Sequential(Linear(2, 4, rng=r), ReLU(inplace=True), Linear(4, 3, rng=r)).save(path)
-    model.load(path)                        # inplace changes how ReLU computes, not what: it loads
 
 
-def test_a_different_slope_is_another_architecture_and_inplace_is_no_difference(tmp_path):
+def test_a_different_slope_is_another_architecture(tmp_path):
     r = np.random.default_rng(0)
     path = tmp_path / "leaky.npz"
-    Sequential(Linear(2, 3, rng=r), LeakyReLU(0.1, inplace=True)).save(path)
+    Sequential(Linear(2, 3, rng=r), LeakyReLU(0.1)).save(path)
     with raises(ValueError, "layer 1", "negative_slope", "the file has 0.1", "this model has 0.2"):
         Sequential(Linear(2, 3, rng=r), LeakyReLU(0.2)).load(path)
-    Sequential(Linear(2, 3, rng=r), LeakyReLU(0.1)).load(path)      # inplace alone is no difference
 
 
 def test_a_different_dtype_is_another_architecture(tmp_path):
@@ -500,7 +453,7 @@ def linear(n_in, n_out, **fields):
      ("layer 0", "dtype", "the file has no dtype", "this model has float64")),
     ([linear(2, 4, bias=False), {"kind": "ReLU"}, linear(4, 3)],
      ("layer 0", "bias", "the file has False", "this model has no bias")),
-    ([linear(2, 4), {"kind": "ReLU", "inplace": True}, linear(4, 3)], None),
+    ([linear(2, 4), {"kind": "ReLU", "inplace": True}, linear(4, 3)], None),     # as files before 2026-12-06
     ([linear(2, 4), {"kind": "ReLU", "inplace": False}, linear(4, 3)], None),
     ([linear(2, 4), {"kind": "ReLU"}, linear(4, 3)], None),
 ])
@@ -515,7 +468,7 @@ def test_architectures_are_compared_field_by_field_without_inplace(saved, words)
 def test_the_architecture_of_a_model_is_each_layers_kind_and_config():
     assert architecture(two_layer(hidden=6)) == [
         {"kind": "Linear", "in_features": 2, "out_features": 6, "dtype": "float64"},
-        {"kind": "ReLU", "inplace": False},
+        {"kind": "ReLU"},
         {"kind": "Linear", "in_features": 6, "out_features": 3, "dtype": "float64"},
     ]
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import models.savefile
+import checks.files
 import train
 from tests.helpers import SMALL
 from tests.helpers import train as train_in_a_subprocess
@@ -63,7 +63,7 @@ def test_each_data_set_trains_and_is_recorded(tmp_path, monkeypatch, dataset, cl
     monkeypatch.setattr(train, "draw_figures", no_figures)
     code, out, err = main(*TINY, "--dataset", dataset, "--classes", classes, "--steps", "5", "--out", "run")
     assert code == 0, err
-    saved = json.loads(str(models.savefile.read_npz(tmp_path / "run" / "checkpoint.npz")["config"]))
+    saved = json.loads(str(checks.files.read_npz(tmp_path / "run" / "checkpoint.npz")["config"]))
     assert saved["dataset"] == dataset and saved["classes"] == classes
 
 
@@ -120,7 +120,7 @@ def test_a_checkpoint_from_before_data_sets_resumes_as_the_spiral(tmp_path, monk
     monkeypatch.setattr(train, "draw_figures", no_figures)
     assert main(*SMALL, "--steps", "4", "--out", "run")[0] == 0
     path = tmp_path / "run" / "checkpoint.npz"
-    arrays = models.savefile.read_npz(path)
+    arrays = checks.files.read_npz(path)
     config = json.loads(str(arrays["config"]))
     del config["dataset"]
     np.savez(path, **dict(arrays, config=np.array(json.dumps(config))))

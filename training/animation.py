@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from checks import check_count
-from models.savefile import write_atomically
+from checks.files import write_atomically
 from training.plots import class_colours, describe_model, plane_grid, probabilities, shading
 
 DEFAULT_FRAMES = 40

@@ -20,16 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from checks import check_count
-from models.savefile import (
-    MODEL,
-    check_format,
-    entries_under,
-    load_into,
-    model_entries,
-    read_architecture,
-    read_npz,
-    write_npz_atomically,
-)
+from checks.files import read_npz, write_npz
+from models.savefile import MODEL, check_format, entries_under, load_into, model_entries, read_architecture
 from training.history import History
 from training.loop import TrainingState
 
@@ -63,7 +55,7 @@ def save_checkpoint(path, model, optimizer, state: TrainingState, config: dict) 
     }
     for prefix, entries in groups.items():
         arrays.update({prefix + name: value for name, value in entries.items()})
-    write_npz_atomically(path, arrays)
+    write_npz(path, arrays)
 
 
 def read_checkpoint(path) -> Checkpoint:

@@ -6,7 +6,7 @@
 - ``Lock``: one writer per run folder. An advisory ``fcntl.flock`` on the folder's ``.lock`` file,
   held for the whole run; the operating system releases it when the process ends, however it ends,
   so a killed run never leaves a stale lock. The file holds the writer's process id, for the message.
-- Every file a run writes goes through ``models.savefile.write_atomically`` (a temporary
+- Every file a run writes goes through ``checks.files.write_atomically`` (a temporary
   ``.<name>.<random>.tmp`` beside the target, then a rename). A hard kill can leave such a temporary
   file behind; ``remove_stale_temporaries`` removes the run's own, and only while holding the lock,
   so it never deletes the file of a live writer.
@@ -19,6 +19,8 @@ import json
 import os
 import time
 from pathlib import Path
+
+import checks.files
 
 try:
     import fcntl
@@ -84,7 +86,7 @@ def run_record(path: Path) -> dict | None:
 
 def is_temporary(name: str) -> bool:
     """A temporary file of ``write_atomically`` for one of a run's files: ``.<name>.<random>.tmp``."""
-    return name.endswith(".tmp") and any(name.startswith(f".{run_file}.") for run_file in RUN_FILES)
+    return any(checks.files.is_temporary(name, run_file) for run_file in RUN_FILES)
 
 
 def remove_stale_temporaries(folder: Path) -> list[str]:

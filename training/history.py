@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from models.savefile import write_atomically
+from checks.files import write_atomically
 
 COLUMNS = ("step", "loss", "train_accuracy", "val_loss", "val_accuracy")
 

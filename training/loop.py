@@ -336,9 +336,9 @@ def keep_freed_memory() -> None:
 
     A chunk's arrays (up to an L2 cache's size each) are freed and made again at every chunk. glibc's
     malloc gives freed memory back to the system once more than twice its threshold is free at the
-    top of the heap, about 1 MB after such arrays, and every page given back costs a page fault (the
-    kernel zeroes it) when the next chunk writes it: about 350 faults per step of the course's
-    network, 14 % of the step's time (benchmarks/speed_devices.py, in fresh processes). glibc raises
+    top of the heap, and every page given back costs a page fault (the kernel zeroes it) when the next
+    chunk writes it: about 750 faults per step of the course's network in 131-row chunks, 36 % of the
+    step's time (benchmarks/speed_devices.py, in fresh processes). glibc raises
     its threshold to the size of any larger block freed, so one block of 8 MB (MEMORY_BYTES), made and
     freed untouched, raises it once for the process; what the process then keeps is at most twice
     that (16 MB). With another allocator this costs nothing and does nothing.

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from PIL import Image
 
-from models.savefile import write_atomically
+from checks.files import write_atomically
 from training.history import History
 from training.loop import chunk_rows, evaluation_mode
 

@@ -40,7 +40,7 @@ from importlib import metadata
 from pathlib import Path
 
 from checks import check_count, check_real
-from models.savefile import unusable_path, write_atomically
+from checks.files import unusable_path, write_atomically
 from training import files
 from training.checkpoint import Checkpoint, read_checkpoint, restore, save_checkpoint
 from training.loop import Diverged, TrainingState, require_finite_state

@@ -7,7 +7,7 @@ Run from the repository root:  python -m benchmarks.bench_step [--quick]
 
      loop f64          training/course_loop.py, the course's loop statement for statement
      fit f64 / f32     training.fit's default step: the full batch in the chunks the "auto" rule
-                       chooses on this CPU (training/loop.py's chunk_rows), gradients summed before
+                       chooses on this CPU (training/machine.py's chunk_rows), gradients summed before
                        the update; logging every 10 steps, as train.py does
      fit unchunked     the same with chunk_size=None: one pass over the whole [N x h] arrays
      fit 512KB         the same in the earlier default's chunks, 512 KB arrays (65 and 131 rows)
@@ -63,9 +63,9 @@ from data import make_spiral, minibatches
 from layers import Linear, ReLU, SoftmaxCrossEntropy
 from models import Sequential
 from optim import SGD
-from training import fit
+from training import TrainingState, fit
 from training.course_loop import course_initial_weights, course_loop
-from training.loop import DEFAULT_CHUNK_SIZE, chunk_rows, keep_freed_memory, l2_cache_bytes
+from training.machine import DEFAULT_CHUNK_SIZE, chunk_rows, keep_freed_memory, l2_cache_bytes
 
 LOG_EVERY = 10                              # train.py's default: fit logs a history row every 10 steps
 MEMORY_TARGET_MB = 400
@@ -157,8 +157,9 @@ def fit_timer(dtype, chunk_size=DEFAULT_CHUNK_SIZE, **model_options):
         model = build_model(init, dtype, **model_options)
         ends = []                           # when each step ended
         fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=1.0), X.astype(dtype), y,
-            steps=steps + 1, log_every=LOG_EVERY, chunk_size=chunk_size,
-            on_step=lambda state: ends.append(time.perf_counter()))
+            steps=steps + 1, log_every=LOG_EVERY,
+            state=TrainingState(chunk_size=chunk_size,
+                                on_step=lambda state: ends.append(time.perf_counter())))
         return (ends[-1] - ends[0]) / steps
     return time_fit
 
@@ -397,7 +398,7 @@ def full_batch_child(points: int, hidden: int) -> None:
                        Linear(hidden, 2, rng=0, dtype=np.float32))
     ends = [time.perf_counter()]
     fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=1.0), X, y, steps=2,
-        on_step=lambda state: ends.append(time.perf_counter()))
+        state=TrainingState(on_step=lambda state: ends.append(time.perf_counter())))
     print(peak_rss_mb(), (X.nbytes + y.nbytes) / 2**20, ends[2] - ends[1], after_imports, after_data)
 
 
@@ -432,8 +433,8 @@ def per_sample(batch: int, hidden: int, chunk_size, steps: int) -> float:
     model = Sequential(Linear(2, hidden, rng=0), ReLU(), Linear(hidden, 2, rng=0))
     ends = []
     fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.1), X, y, steps=steps + 1,
-        batch_size=batch, rng=0, log_every=10**9, chunk_size=chunk_size,
-        on_step=lambda state: ends.append(time.perf_counter()))
+        batch_size=batch, rng=0, log_every=10**9,
+        state=TrainingState(chunk_size=chunk_size, on_step=lambda state: ends.append(time.perf_counter())))
     return (ends[-1] - ends[0]) / steps / batch
 
 

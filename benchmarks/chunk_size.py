@@ -9,7 +9,7 @@ from round to round (so that the noise of a shared machine falls on all of them 
 times each step of ``fit`` from one ``on_step`` call to the next. A round's figure for a chunk
 size is its median step time divided by the median step time of the unchunked step
 (``chunk_size=None``) in the same round; the table shows the median of these ratios over the
-rounds, and their quartiles. fit's default, "auto", follows a rule (training/loop.py's chunk_rows):
+rounds, and their quartiles. fit's default, "auto", follows a rule (training/machine.py's chunk_rows):
 such tables, on CPUs with different caches and BLAS kernels, are its evidence (docs/performance.md).
 Last, what a chunk costs whatever its size: the step of a 4-unit network, whose arrays cost
 nothing, in 65-row chunks and in one.
@@ -30,8 +30,8 @@ from data import make_spiral
 from layers import Linear, ReLU, SoftmaxCrossEntropy
 from models import Sequential
 from optim import SGD
-from training import fit
-from training.loop import DEFAULT_CHUNK_SIZE, chunk_rows
+from training import TrainingState, fit
+from training.machine import DEFAULT_CHUNK_SIZE, chunk_rows
 
 CHUNK_SIZES = (32, 65, 131, 262, 400, "auto", None)     # None: no chunks, the [800 x 1000] step
 
@@ -44,7 +44,7 @@ def step_time(X, y, dtype, chunk_size, steps: int, hidden: int = 1000) -> float:
     optimizer = SGD(model.parameters(), lr=1.0)
     stamps = []
     fit(model, SoftmaxCrossEntropy(), optimizer, X.astype(dtype), y, steps=steps, log_every=10 * steps,
-        chunk_size=chunk_size, on_step=lambda state: stamps.append(time.perf_counter()))
+        state=TrainingState(chunk_size=chunk_size, on_step=lambda state: stamps.append(time.perf_counter())))
     return statistics.median(np.diff(stamps))
 
 

@@ -105,7 +105,7 @@ def step_calls() -> tuple[float, float]:
     from layers import Linear, ReLU, SoftmaxCrossEntropy
     from models import Sequential
     from optim import SGD
-    from training import fit
+    from training import TrainingState, fit
 
     X, y = make_spiral(n_per_class=400, n_classes=2, noise=0.5, rng=0)
     rng = np.random.default_rng(0)
@@ -119,7 +119,8 @@ def step_calls() -> tuple[float, float]:
             optimizer.step()
 
     def with_fit(steps):
-        fit(model, loss_fn, optimizer, X, y, steps=steps, log_every=10**9, chunk_size=None)
+        fit(model, loss_fn, optimizer, X, y, steps=steps, log_every=10**9,
+            state=TrainingState(chunk_size=None))
 
     with_fit(1)                                                 # first calls: caches filled, imports done
     by_hand(1)

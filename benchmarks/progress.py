@@ -22,7 +22,7 @@ from data import make_spiral
 from layers import Linear, ReLU, SoftmaxCrossEntropy
 from models import Sequential
 from optim import SGD
-from training import fit
+from training import TrainingState, fit
 
 WORKLOADS = {
     "default network (h = 1000, 800 points)": dict(points=400, classes=2, hidden=1000, steps=150),
@@ -37,7 +37,8 @@ def time_fit(points: int, classes: int, hidden: int, steps: int, progress: bool)
     optimizer = SGD(model.parameters(), lr=1.0)
     with contextlib.redirect_stderr(io.StringIO()):     # the bar draws into a buffer, as into a terminal
         start = time.perf_counter()
-        fit(model, SoftmaxCrossEntropy(), optimizer, X, y, steps=steps, progress=progress)
+        fit(model, SoftmaxCrossEntropy(), optimizer, X, y, steps=steps,
+            state=TrainingState(progress=progress))
         return time.perf_counter() - start
 
 

@@ -2,7 +2,7 @@
 
 Run from the repository root:  python -m benchmarks.speed_devices [--pairs 6]
 
-``keep_freed_memory`` (training/loop.py) raises glibc's trim threshold once, so that the memory one
+``keep_freed_memory`` (training/machine.py) raises glibc's trim threshold once, so that the memory one
 chunk frees is taken again by the next instead of going back to the system and being faulted in
 anew. Its effect is on the whole process, so it is measured in fresh processes: fit's chunked step
 with it and with it made a no-op, alternately, printing page faults per step (from getrusage) and ms
@@ -28,7 +28,7 @@ from benchmarks.bench_step import build_model, in_fresh_process, say
 from data import make_spiral
 from layers import SoftmaxCrossEntropy
 from optim import SGD
-from training import fit
+from training import TrainingState, fit
 from training.course_loop import course_initial_weights
 
 
@@ -37,12 +37,13 @@ def fault_child(keep: str) -> None:
     fixed here so that every machine runs the same chunks) in this fresh process, with
     ``keep_freed_memory`` as fit calls it (``keep == "on"``) or made a no-op (``"off"``)."""
     if keep == "off":
-        training.loop.keep_freed_memory = lambda: None
+        training.loop.keep_freed_memory = lambda: None    # the name fit calls
     X, y = make_spiral(n_per_class=400, n_classes=2, noise=0.5, rng=0)
     model = build_model(course_initial_weights(2, 1000, 2, np.random.default_rng(1)), np.float64)
     stamps = []
-    fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=1.0), X, y, steps=60, chunk_size=131,
-        on_step=lambda state: stamps.append((time.perf_counter(), faults())))
+    fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=1.0), X, y, steps=60,
+        state=TrainingState(chunk_size=131,
+                            on_step=lambda state: stamps.append((time.perf_counter(), faults()))))
     times, counts = zip(*stamps[10:], strict=True)                  # steps 11 to 60: past the start
     print((counts[-1] - counts[0]) / (len(counts) - 1), 1e3 * statistics.median(np.diff(times)))
 

@@ -12,7 +12,7 @@ read without unpickling.
 
 from __future__ import annotations
 
-import math
+import sys
 from numbers import Integral, Real
 
 import numpy as np
@@ -38,13 +38,9 @@ def check_real(name: str, value, *, low: float | None = None, high: float | None
     """
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"Invalid {name}: {value!r} (expected a real number, such as 0.1)")
-    try:
-        finite = math.isfinite(value)
-    except OverflowError:                   # an int beyond any float, such as 10**400
-        finite = False
     above = low is None or (value > low if low_open else value >= low)
     below = high is None or (value <= high if high_closed else value < high)
-    if not (finite and above and below):
+    if not (abs(value) <= sys.float_info.max and above and below):     # NaN, ±inf and 10**400 are not
         under = "<=" if high_closed else "<"
         if low is not None and high is not None:
             bounds = f" with {low:g} {'<' if low_open else '<='} {name} {under} {high:g}"
@@ -77,10 +73,9 @@ def check_float_dtype(name: str, dtype) -> np.dtype:
     try:
         converted = np.dtype(dtype)
     except TypeError:
-        converted = None
-    if converted is None or not np.issubdtype(converted, np.floating):
-        got = repr(dtype) if converted is None else converted
-        raise TypeError(f"{name} must be a NumPy floating dtype such as np.float64, got {got}")
+        converted = repr(dtype)             # not a dtype at all: the message shows what was given
+    if not isinstance(converted, np.dtype) or converted.kind != "f":
+        raise TypeError(f"{name} must be a NumPy floating dtype such as np.float64, got {converted}")
     return converted
 
 
@@ -91,14 +86,11 @@ def as_generator(name: str, rng) -> np.random.Generator:
         return rng
     if rng is None:
         return np.random.default_rng()
-    if isinstance(rng, Integral) and not isinstance(rng, bool):
-        if rng < 0:
-            raise ValueError(f"{name} must be a np.random.Generator, an int seed >= 0 or None, got {rng}")
+    seed = isinstance(rng, Integral) and not isinstance(rng, bool)
+    if seed and rng >= 0:
         return np.random.default_rng(int(rng))
-    raise TypeError(
-        f"{name} must be a np.random.Generator, an int seed >= 0 or None, got {rng!r}; "
-        "for example np.random.default_rng(0)"
-    )
+    expected = f"{name} must be a np.random.Generator, an int seed >= 0 or None, got {rng!r}"
+    raise (ValueError if seed else TypeError)(f"{expected}; for example np.random.default_rng(0)")
 
 
 def check_floats(owner, x, *, what: str = "input", features: int | None = None, dtype=None,
@@ -143,13 +135,11 @@ def check_upstream(owner, dy, shape: tuple, dtype) -> np.ndarray:
     if not isinstance(dy, np.ndarray):
         raise TypeError(f"{owner!r}.backward expects a NumPy array, got {type(dy).__name__}")
     if dy.shape != shape:
-        raise ValueError(
-            f"{owner!r}.backward expects dy with the shape of its last output {shape}, got {dy.shape}"
-        )
+        raise ValueError(f"{owner!r}.backward expects dy with the shape of its last output {shape}, "
+                         f"got {dy.shape}")
     if dy.dtype != dtype:
-        raise TypeError(
-            f"{owner!r}.backward expects dy with the dtype of its last output ({dtype}), got {dy.dtype}"
-        )
+        raise TypeError(f"{owner!r}.backward expects dy with the dtype of its last output ({dtype}), "
+                        f"got {dy.dtype}")
     return dy
 
 
@@ -177,8 +167,8 @@ def check_labels(y, n: int, k: int) -> np.ndarray:
         raise ValueError(f"got {y.shape[0]} labels for {n} rows of scores; expected one label per row")
     if y.size and (y.min() < 0 or y.max() >= k):
         i = np.flatnonzero((y < 0) | (y >= k))[0]
-        hint = "; NumPy would silently read a negative label as counting from the last class"
-        hint = hint if y[i] < 0 else ""
+        negative = "; NumPy would silently read a negative label as counting from the last class"
+        hint = negative if y[i] < 0 else ""
         raise ValueError(f"label {y[i]} at index {i} is out of range for {k} classes "
                          f"(expected 0 <= label < {k}{hint})")
     return y

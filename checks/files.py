@@ -84,44 +84,43 @@ def read_npz(path) -> dict[str, np.ndarray]:
     """Every array in the ``.npz`` at ``path``, or a ``ValueError`` naming the file and the problem."""
     path = Path(path)
     try:
-        exists = path.exists()
-    except OSError as exc:                  # a name longer than the file system allows, say
-        raise ValueError(f"cannot load {path}: {unusable_path(path, exc)}") from None
-    if not exists:
-        raise ValueError(f"cannot load {path}: no such file")
-    if path.is_dir():
-        raise ValueError(f"cannot load {path}: it is a folder, not an .npz file")
-    if path.stat().st_size == 0:
-        raise ValueError(f"cannot load {path}: the file is empty")
+        with open(path, "rb") as file:      # opened here, so that it is closed whatever np.load does
+            arrays = _arrays(file)
+    except FileNotFoundError:
+        problem = "no such file"
+    except IsADirectoryError:
+        problem = "it is a folder, not an .npz file"
+    except OSError as exc:                  # no permission, a name too long, ...
+        problem = unusable_path(path, exc)
+    except ValueError as exc:               # said by _arrays
+        problem = str(exc)
+    except Exception as exc:                # zipfile.BadZipFile, zlib.error, ...: the zip archive is damaged
+        problem = f"not a readable .npz file, damaged or truncated ({type(exc).__name__}: {exc})"
+    else:
+        return arrays
+    raise ValueError(f"cannot load {path}: {problem}")
+
+
+def _arrays(file) -> dict[str, np.ndarray]:
+    """The arrays of the open ``.npz`` ``file``, never unpickled; a ``ValueError`` says what else it holds."""
     try:
-        file = open(path, "rb")             # opened here, so that it is closed whatever np.load does
-    except OSError as exc:
-        raise ValueError(f"cannot load {path}: {exc.strerror}") from exc
-    with file:
+        loaded = np.load(file, allow_pickle=False)
+    except EOFError:
+        raise ValueError("the file is empty") from None
+    except ValueError:                      # NumPy's way of saying "this would need unpickling"
+        raise ValueError("not an .npz file (and never unpickled)") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise ValueError("it holds a single .npy array, not an .npz archive")
+    with loaded:
         try:
-            loaded = np.load(file, allow_pickle=False)
-        except ValueError as exc:           # NumPy's way of saying "this would need unpickling"
-            raise ValueError(f"cannot load {path}: not an .npz file (and never unpickled)") from exc
-        except Exception as exc:
-            raise ValueError(
-                f"cannot load {path}: not a readable .npz file ({type(exc).__name__}: {exc})") from exc
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise ValueError(f"cannot load {path}: it holds a single .npy array, not an .npz archive")
-        try:
-            with loaded:
-                arrays = {name: loaded[name] for name in loaded.files}
+            arrays = {name: loaded[name] for name in loaded.files}
         except ValueError as exc:
-            if "pickle" in str(exc):
-                raise ValueError(
-                    f"cannot load {path}: it holds pickled Python objects, which are never loaded") from exc
-            raise ValueError(f"cannot load {path}: damaged .npz file ({exc})") from exc
-        except Exception as exc:
-            raise ValueError(
-                f"cannot load {path}: damaged or truncated .npz file ({type(exc).__name__}: {exc})") from exc
+            pickled = "pickle" in str(exc)
+            raise ValueError("it holds pickled Python objects, which are never loaded" if pickled else
+                             f"damaged .npz file ({exc})") from None
     for name, value in arrays.items():
         if not isinstance(value, np.ndarray):   # a zip member that is not a .npy array comes back as bytes
-            raise ValueError(
-                f"cannot load {path}: its entry {name!r} is not a NumPy array (not an .npz file)")
+            raise ValueError(f"its entry {name!r} is not a NumPy array (not an .npz file)")
     return arrays
 
 

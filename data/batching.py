@@ -11,26 +11,16 @@ from checks import as_generator, check_count, check_flag, check_samples
 
 def minibatches(X: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool = True,
                 rng: np.random.Generator | int | None = None):
-    """Yield ``(X_batch, y_batch)`` pairs that cover every sample exactly once.
+    """Yield ``(X_batch, y_batch)`` pairs that cover every sample exactly once: one pass of a
+    ``BatchStream``.
 
     Batches hold ``batch_size`` samples; the last one holds what is left (it may be short).
     With ``shuffle`` the order is a fresh permutation drawn from ``rng`` (a Generator is
-    advanced, so successive passes differ); without it, batches are slices in order.
+    advanced, so successive passes differ); without it, the samples come in order.
     The arguments are checked at once, not when the first batch is drawn.
     """
-    _check_batching(X, y, batch_size, shuffle)
-    rng = as_generator("rng", rng)
-    order = rng.permutation(len(X)) if shuffle else None
-    return _batches(X, y, int(batch_size), order)
-
-
-def _batches(X, y, batch_size: int, order):
-    for start in range(0, len(X), batch_size):
-        if order is None:
-            yield X[start:start + batch_size], y[start:start + batch_size]
-        else:
-            rows = order[start:start + batch_size]
-            yield X[rows], y[rows]
+    stream = BatchStream(X, y, batch_size, shuffle=shuffle, rng=rng)
+    return (stream.next_batch() for _ in range(0, len(X), stream.batch_size))
 
 
 class BatchStream:
@@ -43,10 +33,10 @@ class BatchStream:
 
     def __init__(self, X: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool = True,
                  rng: np.random.Generator | int | None = None):
-        _check_batching(X, y, batch_size, shuffle)
+        check_samples("minibatches", X, y)
         self.X, self.y = X, y
-        self.batch_size = int(batch_size)
-        self.shuffle = bool(shuffle)
+        self.batch_size = check_count("batch_size", batch_size)
+        self.shuffle = check_flag("shuffle", shuffle)
         self.rng = as_generator("rng", rng)
         self._order = np.arange(0)          # this pass's order of samples; empty before the first
         self._position = 0                  # how many of them have been handed out
@@ -62,27 +52,19 @@ class BatchStream:
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """The pass's order, the position in it, and the generator's state (as JSON text)."""
-        return {
-            "order": self._order.copy(),
-            "position": np.array(self._position),
-            "rng": np.array(json.dumps(self.rng.bit_generator.state)),
-        }
+        return {"order": self._order.copy(), "position": np.array(self._position),
+                "rng": np.array(json.dumps(self.rng.bit_generator.state))}
 
     def load_state_dict(self, state: dict) -> None:
         """Continue from ``state_dict()`` output; checked in full before anything changes."""
-        order, position, rng_state = self._parse_state(state)
-        self.rng.bit_generator.state = rng_state
+        order, self._position, self.rng.bit_generator.state = self.check_state_dict(state)
         self._order = order.astype(np.int64)
-        self._position = position
 
-    def check_state_dict(self, state: dict) -> None:
-        """The ``ValueError`` ``load_state_dict(state)`` would raise, if any; nothing changes."""
-        self._parse_state(state)
-
-    def _parse_state(self, state: dict) -> tuple[np.ndarray, int, dict]:
+    def check_state_dict(self, state: dict) -> tuple[np.ndarray, int, dict]:
+        """The ``ValueError`` ``load_state_dict(state)`` would raise, if any; nothing changes.
+        Returns the order, the position and the generator's state."""
         try:
-            order = np.asarray(state["order"])
-            position = np.asarray(state["position"])
+            order, position = np.asarray(state["order"]), np.asarray(state["position"])
             rng_state = json.loads(str(state["rng"]))
         except (KeyError, TypeError, ValueError, RecursionError) as exc:
             raise ValueError(f"batch state is incomplete or damaged ({exc!r})") from exc
@@ -99,9 +81,3 @@ class BatchStream:
             raise ValueError(f"batch state does not fit: the generator state is for another generator or "
                              f"damaged ({type(exc).__name__}: {exc})") from exc
         return order, int(position.item()), rng_state
-
-
-def _check_batching(X, y, batch_size, shuffle) -> None:
-    check_samples("minibatches", X, y)
-    check_count("batch_size", batch_size)
-    check_flag("shuffle", shuffle)

@@ -2,6 +2,7 @@
 
 One file per kind: ``linear.py``, ``activations.py``, ``dropout.py``, ``batchnorm.py``, ``losses.py``;
 the contract they share is in ``base.py`` and the gradient checker that proves them is in ``gradcheck.py``.
+``KINDS`` names the layers a model file, PyTorch or train.py's ``--activation`` may name, by type name.
 """
 
 from layers.activations import LeakyReLU, ReLU, Sigmoid, Tanh
@@ -12,20 +13,8 @@ from layers.gradcheck import GradCheckReport, check_gradients, check_loss_gradie
 from layers.linear import Linear
 from layers.losses import MSELoss, SoftmaxCrossEntropy
 
-__all__ = [
-    "Layer",
-    "Loss",
-    "Parameter",
-    "Linear",
-    "ReLU",
-    "LeakyReLU",
-    "Tanh",
-    "Sigmoid",
-    "Dropout",
-    "BatchNorm1d",
-    "SoftmaxCrossEntropy",
-    "MSELoss",
-    "check_gradients",
-    "check_loss_gradient",
-    "GradCheckReport",
-]
+KINDS = {kind.__name__: kind for kind in (Linear, ReLU, LeakyReLU, Tanh, Sigmoid, Dropout, BatchNorm1d)}
+
+__all__ = ["KINDS", "Layer", "Loss", "Parameter", "Linear", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Dropout",
+           "BatchNorm1d", "SoftmaxCrossEntropy", "MSELoss", "check_gradients", "check_loss_gradient",
+           "GradCheckReport"]

@@ -23,6 +23,10 @@ class ReLU(Layer):
     backward reads.
     """
 
+    # the docstring's formulas as data, for explain.py (tests/test_backprop_doc.py keeps them equal)
+    FORWARD = "y = max(0, x), elementwise"
+    FORMULAS = {1: "∂L/∂x = dy ⊙ 1[x > 0]"}
+
     def __init__(self, *, inplace=None):
         super().__init__()
         refuse_inplace(self, inplace)       # a removed argument: its error says what to write
@@ -49,6 +53,10 @@ class LeakyReLU(Layer):
 
     At exactly x = 0 the slope is taken as α, matching the forward's x > 0 test and PyTorch.
     """
+
+    # the docstring's formulas as data, for explain.py (tests/test_backprop_doc.py keeps them equal)
+    FORWARD = "y = x if x > 0, else α·x, elementwise (α = negative_slope)"
+    FORMULAS = {1: "∂L/∂x = dy ⊙ (1 if x > 0, else α)"}
 
     def __init__(self, negative_slope: float = 0.01, *, inplace=None):
         super().__init__()
@@ -85,6 +93,10 @@ class Tanh(Layer):
     ``np.tanh`` saturates to ±1 for large |x| without overflow or warnings.
     """
 
+    # the docstring's formulas as data, for explain.py (tests/test_backprop_doc.py keeps them equal)
+    FORWARD = "y = tanh(x), elementwise"
+    FORMULAS = {1: "∂L/∂x = dy ⊙ (1 − y²)"}
+
     def __init__(self):
         super().__init__()
         self._y = None                      # cache: the output, needed by (1)
@@ -112,6 +124,10 @@ class Sigmoid(Layer):
     which is 1 / (1 + e^(−x)) for x ≥ 0 and the equal e^x / (1 + e^x) for x < 0: no exponent
     is ever positive, so any input gives a finite, fully accurate result and no warning.
     """
+
+    # the docstring's formulas as data, for explain.py (tests/test_backprop_doc.py keeps them equal)
+    FORWARD = "y = 1 / (1 + e^(−x)), elementwise"
+    FORMULAS = {1: "∂L/∂x = dy ⊙ y ⊙ (1 − y)"}
 
     def __init__(self):
         super().__init__()

@@ -6,9 +6,11 @@ maps ``x -> y`` in ``forward`` and keeps what its backward pass needs in a cache
 Models and optimizers use only this contract, never a concrete layer class.
 
 A layer is in training mode (``training`` True) until ``eval()``; ``train()`` switches it back, as
-in PyTorch. Only layers whose forward differs between the modes (``depends_on_mode``: Dropout,
-BatchNorm1d) care. Non-trainable state (BatchNorm1d's running statistics) lives in ``buffers``: saved
-with the weights, never given to an optimizer.
+in PyTorch. Only layers whose forward differs between the modes say so (``depends_on_mode = True``:
+Dropout, BatchNorm1d), and a layer whose forward mixes the rows of a batch says that too
+(``needs_whole_batch = True``: BatchNorm1d), so that ``fit`` never splits its batches; a layer without
+these attributes has neither property. Non-trainable state (BatchNorm1d's running statistics) lives in
+``buffers``: saved with the weights, never given to an optimizer.
 
 Arrays passed in are never changed. A layer that keeps its output for ``backward`` returns it
 read-only (``read_only``), so that nobody can change it behind its back.
@@ -33,10 +35,7 @@ class Parameter:
     __slots__ = ("name", "_params", "_grads", "_key")
 
     def __init__(self, name: str, params: dict, grads: dict, key: str):
-        self.name = name
-        self._params = params
-        self._grads = grads
-        self._key = key
+        self.name, self._params, self._grads, self._key = name, params, grads, key
 
     @property
     def value(self) -> np.ndarray:
@@ -51,8 +50,7 @@ class Parameter:
         self._grads[self._key] = value
 
     def __repr__(self) -> str:
-        value = self.value
-        return f"Parameter({self.name!r}, shape={value.shape}, dtype={value.dtype})"
+        return f"Parameter({self.name!r}, shape={self.value.shape}, dtype={self.value.dtype})"
 
 
 class Layer:
@@ -61,9 +59,6 @@ class Layer:
     Subclasses implement ``forward(x)`` and ``backward(dy)`` and may override ``extra_repr``.
     ``layer(x)`` is ``layer.forward(x)``, as in PyTorch.
     """
-
-    depends_on_mode = False                 # True: train() and eval() change what forward computes
-    needs_whole_batch = False               # True: forward mixes the rows, so a batch is never chunked
 
     def __init__(self):
         self.params: dict[str, np.ndarray] = {}
@@ -149,8 +144,7 @@ class Loss:
 
     def _check_input(self, scores, y) -> tuple[np.ndarray, np.ndarray]:
         """Scores [N x K]: finite floats, N ≥ 1; labels y [N]: integers in 0 … K−1."""
-        scores = self._check_scores(scores)
-        return scores, check_labels(y, *scores.shape)
+        return self._check_scores(scores), check_labels(y, *np.shape(scores))
 
     def _check_scores(self, scores) -> np.ndarray:
         """Scores [N x K]: finite floats, N ≥ 1."""

@@ -35,6 +35,10 @@ class BatchNorm1d(Layer):
     Because μ and σ² mix the rows, ``fit`` never splits a training batch into chunks for it.
     """
 
+    # the docstring's formulas as data, for explain.py (tests/test_backprop_doc.py keeps them equal)
+    FORWARD = "y = gamma ⊙ x̂ + beta, with x̂ = (x − μ) / √(σ² + ε), per feature"
+    FORMULAS = {1: "∂L/∂gamma = Σ dy ⊙ x̂", 2: "∂L/∂beta = Σ dy", 3: "∂L/∂x = s ⊙ (g − Σg/N − x̂ ⊙ Σ(g ⊙ x̂)/N)"}
+
     depends_on_mode = True
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, *, dtype=np.float64):

@@ -27,6 +27,10 @@ class Dropout(Layer):
     below 1 (PyTorch's p = 1 zeroes everything, which nothing can learn from).
     """
 
+    # the docstring's formulas as data, for explain.py (tests/test_backprop_doc.py keeps them equal)
+    FORWARD = "y = x ⊙ m / (1 − p) in training mode, y = x in evaluation mode"
+    FORMULAS = {1: "∂L/∂x = dy ⊙ m / (1 − p)"}
+
     depends_on_mode = True
 
     def __init__(self, p: float = 0.5, *, rng: np.random.Generator | int | None = None):

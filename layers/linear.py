@@ -30,6 +30,10 @@ class Linear(Layer):
       init=0.01       std = 0.01                     the monolithic loop's choice
     """
 
+    # the docstring's formulas as data, for explain.py (tests/test_backprop_doc.py keeps them equal)
+    FORWARD = "y = x W + b"
+    FORMULAS = {1: "∂L/∂W = xᵀ dy", 2: "∂L/∂b = Σ_n dy[n]", 3: "∂L/∂x = dy Wᵀ"}
+
     def __init__(self, in_features: int, out_features: int, *, rng: np.random.Generator | int | None = None,
                  init: str | float = "he", dtype=np.float64):
         super().__init__()

@@ -26,6 +26,10 @@ class SoftmaxCrossEntropy(Loss):
     (− onehot(y)) and ``dscores /= N`` (the 1/N of the mean).
     """
 
+    # the docstring's formulas as data, for explain.py (tests/test_backprop_doc.py keeps them equal)
+    FORWARD = "L = (1/N) Σ_n −log P[n, y_n]"
+    FORMULAS = {1: "∂L/∂S = (P − onehot(y)) / N"}
+
     def __init__(self):
         self._probs = None                  # cache: P, needed by (1)
         self._y = None                      # cache: the labels, needed by (1)
@@ -63,6 +67,10 @@ class MSELoss(Loss):
     broadcasts targets of another shape, with a warning; here they must have the scores' shape,
     so targets [N] for scores [N x 1] are an error that says to pass y[:, None].
     """
+
+    # the docstring's formulas as data, for explain.py (tests/test_backprop_doc.py keeps them equal)
+    FORWARD = "L = (1/(N·K)) Σ_n Σ_k (S[n, k] − T[n, k])²"
+    FORMULAS = {1: "∂L/∂S = 2 (S − T) / (N·K)"}
 
     def __init__(self):
         self._diff = None                   # cache: S − T, needed by (1)

@@ -3,22 +3,19 @@
 Each layer is ``{"kind": its type name, **layer.config()}``, its constructor arguments as
 JSON-ready values, so files keep architectures as JSON (models/savefile.py) and compare them field
 by field, never by parsing text; ``build`` turns such a list back into layers, for a ``Sequential``.
+The kinds a file may name are ``layers.KINDS``.
 """
 
 from __future__ import annotations
 
 import json
 
-from layers import BatchNorm1d, Dropout, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
-
-# The layers a saved architecture may name, by their "kind" (their type name).
-KINDS = {layer.__name__: layer for layer in (Linear, ReLU, LeakyReLU, Tanh, Sigmoid, Dropout, BatchNorm1d)}
+from layers import KINDS
 
 
 def architecture(model) -> list[dict]:
     """``[{"kind": type name, **layer.config()}, ...]``, one object per layer, JSON-ready."""
-    return [{"kind": type(layer).__name__, **(layer.config() if hasattr(layer, "config") else {})}
-            for layer in model]
+    return [{"kind": type(layer).__name__, **getattr(layer, "config", dict)()} for layer in model]
 
 
 def build(spec: list[dict], *, rng=0) -> list:
@@ -33,9 +30,8 @@ def build(spec: list[dict], *, rng=0) -> list:
         raise ValueError(f"an architecture is a list of layers, got {type(spec).__name__}")
     layers = []
     for position, layer in enumerate(spec):
-        config = dict(layer) if isinstance(layer, dict) else {}
+        config = _without_inplace(layer) if isinstance(layer, dict) else {}
         kind = config.pop("kind", None)
-        config.pop("inplace", None)         # ReLU's removed flag, in files written before 2026-12-06
         if kind not in KINDS:
             raise ValueError(f"layer {position}: unknown kind {kind!r} (expected one of {', '.join(KINDS)})")
         if kind in ("Linear", "Dropout"):    # the layers that draw random numbers
@@ -48,27 +44,22 @@ def build(spec: list[dict], *, rng=0) -> list:
 
 
 def architecture_difference(saved: list[dict], model) -> str | None:
-    """The first difference between the architecture ``saved`` in a file and ``model``'s, or None.
-
-    Position by position: the kind, then each config field. ``inplace``, which files written before
-    2026-12-06 hold for ReLU and LeakyReLU, is left out: it changed how a layer computed, not what.
-    """
+    """The first difference between the architecture ``saved`` in a file and ``model``'s, or None:
+    the number of layers, then position by position the kind and each config field."""
     ours = json.loads(json.dumps(architecture(model)))     # through JSON, as the file's went
     if len(saved) != len(ours):
-        return f"the file's model has {_layers(len(saved))}, this model has {_layers(len(ours))}"
+        counts = [f"{len(layers)} layer{'s' * (len(layers) != 1)}" for layers in (saved, ours)]
+        return f"the file's model has {counts[0]}, this model has {counts[1]}"
     for position, (theirs, mine) in enumerate(zip(saved, ours, strict=True)):
-        if theirs["kind"] != mine["kind"]:
-            return f"layer {position} differs: the file has {theirs['kind']}, this model has {mine['kind']}"
-        for field in [*theirs, *(field for field in mine if field not in theirs)]:
-            if field != "inplace" and _value(theirs, field) != _value(mine, field):
-                return (f"layer {position} differs in {field}: the file has {_value(theirs, field)}, "
-                        f"this model has {_value(mine, field)}")
+        theirs, mine = _without_inplace(theirs), _without_inplace(mine)
+        for field in dict.fromkeys([*theirs, *mine]):          # "kind" first, as the file has it
+            file, here = theirs.get(field, f"no {field}"), mine.get(field, f"no {field}")
+            if file != here:
+                return f"layer {position} differs in {field}: the file has {file}, this model has {here}"
     return None
 
 
-def _layers(n: int) -> str:
-    return f"{n} layer" if n == 1 else f"{n} layers"
-
-
-def _value(layer: dict, field: str):
-    return layer.get(field, f"no {field}")
+def _without_inplace(layer: dict) -> dict:
+    """A copy of ``layer`` without ``inplace``, which files written before 2026-12-06 hold for ReLU and
+    LeakyReLU: it changed how a layer computed, not what."""
+    return {field: value for field, value in layer.items() if field != "inplace"}

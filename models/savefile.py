@@ -80,18 +80,13 @@ def entries_under(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.nd
 
 def check_format(path, arrays: dict[str, np.ndarray]) -> None:
     """Raise unless ``arrays`` (read from ``path``) carry this version's format marker."""
-    marker = arrays.get("format")
-    marker = str(marker) if marker is not None and marker.shape == () else None
-    if marker == FORMAT:
-        return
-    if marker is not None and marker.startswith("backprop-parts/"):
+    marker = str(arrays["format"]) if "format" in arrays and arrays["format"].shape == () else ""
+    if marker.startswith("backprop-parts/") and marker != FORMAT:
         version = "an earlier" if marker in EARLIER_FORMATS else "another"
-        raise ValueError(
-            f"cannot load {path}: it was written in format {marker} by {version} version of this project; "
-            f"this version reads {FORMAT} (retrain, or load it with that version and save its state_dict)"
-        )
-    names = ", ".join(sorted(arrays)[:6]) or "nothing"
-    raise ValueError(
-        f"cannot load {path}: not a file saved by this project (no format entry {FORMAT!r}; it holds {names})"
-    )
-
+        raise ValueError(f"cannot load {path}: it was written in format {marker} by {version} version of "
+                         f"this project; this version reads {FORMAT} (retrain, or load it with that version "
+                         "and save its state_dict)")
+    if marker != FORMAT:
+        names = ", ".join(sorted(arrays)[:6]) or "nothing"
+        raise ValueError(f"cannot load {path}: not a file saved by this project (no format entry {FORMAT!r}; "
+                         f"it holds {names})")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from checks import check_flag
-from layers.base import Parameter
+from layers.base import Loss, Parameter
 from layers.state import convert_state
-from models.layer_calls import check_layer, naming_errors
 from models.savefile import load_model, save_model
 
 
@@ -21,6 +22,7 @@ class Sequential:
     weights are named ``"<position>.<key>"`` (``"0.W"``), and the caller's ``x`` and ``dy`` are never
     changed. After swapping a layer with weights, make a new optimizer (it keeps the arrays it was given).
     ``train()`` and ``eval()`` set every layer's mode, as in PyTorch (a new model is in training mode).
+    An error a layer raises starts with its position, ``model[2]: ...``, type and traceback unchanged.
     """
 
     def __init__(self, *layers):
@@ -33,19 +35,25 @@ class Sequential:
         self.training = True
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self._require_layers(x)
-        for position, layer in enumerate(self._layers):
-            with naming_errors(position):
-                x = layer.forward(x)
-        return x
+        return self._chain(x, "forward", range(len(self._layers)))
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        self._require_layers(dy)
-        for position in reversed(range(len(self._layers))):
-            layer = self._layers[position]
-            with naming_errors(position):
-                dy = layer.backward(dy)
-        return dy
+        return self._chain(dy, "backward", reversed(range(len(self._layers))))
+
+    def _chain(self, array: np.ndarray, method: str, positions) -> np.ndarray:
+        """``array`` through the ``method`` of each layer at ``positions`` in turn. An error a layer raises
+        gets ``model[position]: `` in front of its message (a one-string message; others are left alone)."""
+        if not self._layers:
+            raise ValueError("this Sequential has no layers: build it with some, e.g. "
+                             "Sequential(Linear(2, 100), ReLU(), Linear(100, 3)), or append them")
+        for position in positions:
+            try:
+                array = getattr(self._layers[position], method)(array)
+            except (ValueError, TypeError, RuntimeError) as exc:
+                if len(exc.args) == 1 and isinstance(exc.args[0], str):
+                    exc.args = (f"model[{position}]: {exc.args[0]}",)
+                raise
+        return array
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)
@@ -82,6 +90,11 @@ class Sequential:
         for name, array in arrays.items():
             array[...] = converted[name]
 
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        """The arrays ``state_dict`` copies, by name: per layer its weights, then its buffers."""
+        return {f"{position}.{key}": value for position, layer in enumerate(self._layers)
+                for key, value in [*layer.params.items(), *getattr(layer, "buffers", {}).items()]}
+
     def train(self, mode: bool = True) -> Sequential:
         """Every layer in training mode (``mode`` False: evaluation mode), as PyTorch's ``train``; returns
         the model. Only Dropout and BatchNorm1d compute differently in the two modes."""
@@ -94,14 +107,6 @@ class Sequential:
     def eval(self) -> Sequential:
         """Every layer in evaluation mode: ``train(False)``."""
         return self.train(False)
-
-    def _state_arrays(self) -> dict[str, np.ndarray]:
-        """The arrays ``state_dict`` copies, by name: per layer its weights, then its buffers."""
-        arrays = {}
-        for position, layer in enumerate(self._layers):
-            for key, value in [*layer.params.items(), *getattr(layer, "buffers", {}).items()]:
-                arrays[f"{position}.{key}"] = value
-        return arrays
 
     def save(self, path) -> None:
         """Write the architecture and the weights to an ``.npz`` file, atomically (models/savefile.py)."""
@@ -118,17 +123,18 @@ class Sequential:
         return iter(self._layers)
 
     def __getitem__(self, index):
+        """A layer (``model[-1]``), or a new Sequential of the same layer objects (``model[1:]``)."""
         if isinstance(index, slice):
             return Sequential(*self._layers[index])
-        return self._layers[self._position(index)]
+        return self._layers[index]
 
     def __setitem__(self, index, layer) -> None:
-        position = self._position(index)
+        position = range(len(self._layers))[operator.index(index)]     # one position, never a slice
         self._check_layer(layer, position, replacing=position)
         self._layers[position] = layer
 
     def __delitem__(self, index) -> None:
-        del self._layers[self._position(index)]
+        del self._layers[index]
 
     def append(self, layer) -> Sequential:
         self._check_layer(layer, len(self._layers))
@@ -136,9 +142,7 @@ class Sequential:
         return self
 
     def insert(self, index: int, layer) -> Sequential:
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise TypeError(f"Sequential.insert needs an int position, got {index!r}")
-        if not -len(self) <= index <= len(self):
+        if not -len(self) <= operator.index(index) <= len(self):      # list.insert would quietly clamp it
             raise IndexError(f"Sequential.insert position {index} is out of range for {len(self)} layers")
         self._check_layer(layer, index)
         self._layers.insert(index, layer)
@@ -148,24 +152,31 @@ class Sequential:
         lines = [f"  ({position}): {layer!r}\n" for position, layer in enumerate(self._layers)]
         return "Sequential(\n" + "".join(lines) + ")" if lines else "Sequential()"
 
-    def _position(self, index) -> int:
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise TypeError(f"Sequential positions must be ints (slices only for reading), got {index!r}")
-        n = len(self._layers)
-        if not -n <= index < n:
-            raise IndexError(f"Sequential index {index} is out of range for {n} layers")
-        return int(index) % n
-
-    def _require_layers(self, array):
-        if not self._layers:
-            raise ValueError("this Sequential has no layers: build it with some, e.g. "
-                             "Sequential(Linear(2, 100), ReLU(), Linear(100, 3)), or append them")
-        return array
-
     def _check_layer(self, layer, position: int, *, replacing: int | None = None) -> None:
-        """A layer must follow the contract, and appear only once (its cache would clash): layer_calls.py."""
-        if isinstance(layer, Sequential):
+        """Raise unless ``layer`` may stand at ``position`` (replacing the layer there): it follows the layer
+        contract (forward, backward, params/grads dicts), and is not there already (its cache would clash).
+        The commonest slips (a class, not a layer made from it; a loss inside the model) are named."""
+        name = layer.__name__ if isinstance(layer, type) else type(layer).__name__
+        what = f"the class {name}" if isinstance(layer, type) else f"{layer!r:.60} (type {name})"
+        methods = callable(getattr(layer, "forward", None)) and callable(getattr(layer, "backward", None))
+        kind = layer if isinstance(layer, type) else type(layer)
+        if issubclass(kind, Sequential):
             raise TypeError("a Sequential cannot hold another Sequential: list the layers in one model, "
                             "e.g. Sequential(*first, *second)")
-        check_layer(layer, position, self._layers, replacing=replacing)
+        if issubclass(kind, Loss):
+            raise TypeError(f"layer at position {position} is {what}, which looks like a loss; keep it "
+                            "outside the model and call loss_fn.forward(model.forward(X), y) with "
+                            f"loss_fn = {name}()")
+        if isinstance(layer, type) and methods:
+            raise TypeError(f"layer at position {position} is {what}, not a layer: pass a layer made "
+                            f"from it, {name}(...), not the class itself")
+        if not (methods and isinstance(getattr(layer, "params", None), dict)
+                and isinstance(getattr(layer, "grads", None), dict)):
+            hint = "; a Layer subclass gets its dicts from super().__init__()" if methods else ""
+            raise TypeError(f"layer at position {position} is {what}, "
+                            f"expected a layer with forward, backward and params/grads dicts{hint}")
+        for other, existing in enumerate(self._layers):
+            if existing is layer and other != replacing:
+                raise ValueError(f"the same {layer!r} instance is already at position {other}: each position "
+                                 "needs its own instance, because a layer caches its input for backward")
 

@@ -13,7 +13,8 @@ class Optimizer:
 
     Subclasses name their per-parameter buffers in ``buffer_names`` (zeros to start with)
     and implement ``update(i, theta, grad)`` for parameter ``i``. ``step()`` first checks every
-    gradient, then updates, so a missing gradient never leaves a half-updated model.
+    gradient, then updates, so a missing or non-finite gradient never leaves a half-updated model
+    (a non-finite one raises ``checks.NonFiniteError``, which ``fit`` reports as divergence).
 
     Coming from PyTorch: here each ``backward`` overwrites the gradients, so no ``zero_grad()`` is
     needed between steps, whereas PyTorch adds to them and needs ``optimizer.zero_grad()`` first.
@@ -27,12 +28,10 @@ class Optimizer:
     def __init__(self, params):
         self.params = _check_params(params, type(self).__name__)
         self.step_count = 0
-        self.buffers: dict[str, list[np.ndarray]] = {
-            name: [np.zeros_like(p.value) for p in self.params] for name in self.buffer_names
-        }
+        self.buffers = {name: [np.zeros_like(p.value) for p in self.params] for name in self.buffer_names}
 
     def step(self) -> None:
-        grads = [_gradient_of(p) for p in self.params]
+        grads = [_gradient_of(p) for p in self.params]      # all checked before any update
         self.step_count += 1
         for i, (p, grad) in enumerate(zip(self.params, grads, strict=True)):
             self.update(i, p.value, grad)
@@ -45,13 +44,14 @@ class Optimizer:
     def update(self, i: int, theta: np.ndarray, grad: np.ndarray) -> None:
         raise NotImplementedError(f"{type(self).__name__} does not implement update()")
 
+    def _named_buffers(self) -> dict[str, np.ndarray]:
+        """Every buffer array, named ``"<buffer>/<parameter>"``: the names ``state_dict`` saves."""
+        return {f"{buffer}/{p.name}": array for buffer, arrays in self.buffers.items()
+                for p, array in zip(self.params, arrays, strict=True)}
+
     def state_dict(self) -> dict[str, np.ndarray]:
-        """The step count and a copy of every buffer, named ``"<buffer>/<parameter>"``."""
-        state = {"step": np.array(self.step_count)}
-        for buffer, arrays in self.buffers.items():
-            for p, array in zip(self.params, arrays, strict=True):
-                state[f"{buffer}/{p.name}"] = array.copy()
-        return state
+        """The step count and a copy of every buffer."""
+        return {"step": np.array(self.step_count)} | {n: a.copy() for n, a in self._named_buffers().items()}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore ``state_dict()`` output; strict, and checked before anything changes."""
@@ -63,9 +63,8 @@ class Optimizer:
         if problems:
             raise ValueError(f"{type(self).__name__} state does not fit: " + "; ".join(problems))
         self.step_count = int(converted["step"])
-        for buffer, arrays in self.buffers.items():
-            for p, array in zip(self.params, arrays, strict=True):
-                array[...] = converted[f"{buffer}/{p.name}"]
+        for name, array in self._named_buffers().items():
+            array[...] = converted[name]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"
@@ -75,39 +74,30 @@ class Optimizer:
 
 
 def _check_params(params, owner: str) -> list:
+    """``model.parameters()``: a non-empty list of Parameters with floating-point arrays, each once."""
     if isinstance(params, np.ndarray) or not hasattr(params, "__iter__") or hasattr(params, "forward"):
-        raise TypeError(
-            f"{owner} expects the list returned by model.parameters(), got {type(params).__name__}"
-        )
+        raise TypeError(f"{owner} expects the list returned by model.parameters(), "
+                        f"got {type(params).__name__}")
     params = list(params)
     if not params:
         raise ValueError(f"{owner} got an empty parameter list: the model has nothing to train")
-    seen = {}
+    seen = set()
     for i, p in enumerate(params):
-        if not all(hasattr(p, attr) for attr in ("name", "value", "grad")):
-            raise TypeError(
-                f"{owner} parameter {i} is {p!r:.40} (type {type(p).__name__}), expected a Parameter: "
-                "pass model.parameters(), not the arrays themselves"
-            )
-        if not (isinstance(p.value, np.ndarray) and np.issubdtype(p.value.dtype, np.floating)):
-            raise TypeError(f"{owner} parameter {p.name!r} must be a floating-point NumPy array")
+        value = getattr(p, "value", None)
+        if not (hasattr(p, "grad") and isinstance(value, np.ndarray) and value.dtype.kind == "f"):
+            raise TypeError(f"{owner} parameter {i} is {p!r:.40} (type {type(p).__name__}), expected a "
+                            "Parameter of a floating-point array: pass model.parameters(), not the arrays")
         if id(p.value) in seen:
-            also = "" if seen[id(p.value)] == p.name else f" (also as {seen[id(p.value)]!r})"
-            raise ValueError(f"{owner} got parameter {p.name!r} twice{also}: pass each parameter once, "
+            raise ValueError(f"{owner} got parameter {p.name!r} twice: pass each parameter once, "
                              "as model.parameters() lists them")
-        seen[id(p.value)] = p.name
+        seen.add(id(p.value))
     return params
 
 
 def _gradient_of(p) -> np.ndarray:
-    grad = p.grad
-    if grad is None:
-        raise RuntimeError(
-            f"parameter {p.name!r} has no gradient: call backward() before optimizer.step()"
-        )
-    if np.shape(grad) != p.value.shape:
-        raise ValueError(
-            f"the gradient of {p.name!r} has shape {np.shape(grad)}, "
-            f"but the parameter has shape {p.value.shape}"
-        )
-    return check_finite(f"the gradient of {p.name!r}", grad, consequence=": no parameter was updated")
+    if p.grad is None:
+        raise RuntimeError(f"parameter {p.name!r} has no gradient: call backward() before optimizer.step()")
+    if np.shape(p.grad) != p.value.shape:
+        raise ValueError(f"the gradient of {p.name!r} has shape {np.shape(p.grad)}, "
+                         f"but the parameter has shape {p.value.shape}")
+    return check_finite(f"the gradient of {p.name!r}", p.grad, consequence=": no parameter was updated")

@@ -22,7 +22,7 @@ from tests.helpers import SMALL, assert_same_files, edited_checkpoint
 from tests.test_train_cli import assert_one_clean_error_line, cli  # noqa: F401  (cli is a fixture)
 from training import TrainingState, fit
 from training.course_loop import course_initial_weights, course_step
-from training.loop import DEFAULT_CHUNK_SIZE, chunk_rows
+from training.machine import DEFAULT_CHUNK_SIZE, chunk_rows
 
 
 def relative(a, b):
@@ -35,7 +35,8 @@ def training(chunk_size, *, steps=50, batch_size=None, optimizer=SGD, lr=0.5, la
     rng = np.random.default_rng(1)
     model = Sequential(layer(2, 40, rng=rng), Tanh(), layer(40, 3, rng=rng))
     history = fit(model, loss or SoftmaxCrossEntropy(), optimizer(model.parameters(), lr=lr), X, y,
-                  steps=steps, batch_size=batch_size, rng=2, log_every=1, chunk_size=chunk_size)
+                  steps=steps, batch_size=batch_size, rng=2, log_every=1,
+                  state=TrainingState(chunk_size=chunk_size))
     return history, model.state_dict()
 
 
@@ -76,8 +77,8 @@ def test_a_mini_batch_larger_than_a_chunk_is_chunked_too():
     reference, ref_weights = training(None, steps=30, batch_size=50, optimizer=Adam, lr=0.01)
     loss = Recording()
     history, weights = training(20, steps=30, batch_size=50, optimizer=Adam, lr=0.01, loss=loss)
-    # each step's mini-batch of 50: chunks of 20, 20, 10; each history row over all 300 points: 15 x 20
-    assert loss.rows[:3] == [20, 20, 10] and max(loss.rows) == 20
+    # each history row over all 300 points: 15 x 20, then the step's mini-batch of 50: chunks of 20, 20, 10
+    assert loss.rows[:18] == [20] * 15 + [20, 20, 10] and max(loss.rows) == 20
     assert loss.rows.count(10) == 30
     assert relative(history.column("loss"), reference.column("loss")) <= 1e-12
     for name in ref_weights:
@@ -133,7 +134,7 @@ def test_fit_in_chunks_trains_as_the_course_loop(setup):
     model = Sequential(Linear(2, hidden, rng=0), ReLU(), Linear(hidden, n_classes, rng=0))
     model.load_state_dict({"0.W": init["W"], "0.b": init["b"], "2.W": init["W2"], "2.b": init["b2"]})
     history = fit(model, SoftmaxCrossEntropy(), BothOptimizers(model.parameters(), setup["reg"]), X, y,
-                  steps=setup["steps"], log_every=1, chunk_size=setup["chunk_size"])
+                  steps=setup["steps"], log_every=1, state=TrainingState(chunk_size=setup["chunk_size"]))
     losses = history.column("loss")[:-1]    # the last row measures the weights after the last update
     assert len(losses) == setup["steps"]
     assert np.abs(np.array(losses) - data_losses).max() <= 1e-9
@@ -173,10 +174,10 @@ def test_a_checkpoint_from_before_chunks_resumes_without_them(cli, tmp_path):  #
     (0, {np.float64: 1048, np.float32: 2097}),       # an L2 that could not be read: the same
 ])
 def test_auto_chunks_fill_the_l2_cache_where_it_holds_1_mb_and_else_only_bound_memory(monkeypatch, l2, rows):
-    import train
-    import training.loop
-    monkeypatch.setattr(training.loop, "l2_cache_bytes", lambda: l2)
-    assert train.DEFAULTS["chunk_size"] == DEFAULT_CHUNK_SIZE == "auto"
+    import training.machine
+    from training.settings import DEFAULTS
+    monkeypatch.setattr(training.machine, "l2_cache_bytes", lambda: l2)
+    assert DEFAULTS["chunk_size"] == DEFAULT_CHUNK_SIZE == "auto"
     course = Sequential(Linear(2, 1000, rng=0), ReLU(), Linear(1000, 2, rng=0))
     for dtype, expected in rows.items():
         assert chunk_rows("auto", course, np.zeros((800, 2), dtype)) == expected
@@ -188,7 +189,7 @@ def test_auto_chunks_fill_the_l2_cache_where_it_holds_1_mb_and_else_only_bound_m
 
 
 def test_the_l2_cache_is_read_from_linux_and_is_the_same_at_every_call():
-    from training.loop import l2_cache_bytes
+    from training.machine import l2_cache_bytes
     if not Path("/sys/devices/system/cpu/cpu0/cache").is_dir():
         pytest.skip("Linux reports CPU caches under /sys/devices/system/cpu; this system does not")
     assert l2_cache_bytes() >= 64 * 2**10 and l2_cache_bytes() % 2**10 == 0
@@ -205,7 +206,7 @@ def test_bad_chunk_sizes_are_named_by_fit(chunk_size, error):
     before = model.state_dict()
     with pytest.raises(error, match="chunk_size") as caught:
         fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.1), X, y, steps=2,
-            chunk_size=chunk_size)
+            state=TrainingState(chunk_size=chunk_size))
     assert "None" in str(caught.value) and '"auto"' in str(caught.value)    # the other choices
     assert all(np.array_equal(model.state_dict()[name], before[name]) for name in before)
 
@@ -214,9 +215,10 @@ def test_fit_accepts_none_and_a_state_continues_with_another_chunk_size():
     X, y = make_spiral(50, 3, rng=0)
     model = Sequential(Linear(2, 8, rng=0), Tanh(), Linear(8, 3, rng=0))
     optimizer = SGD(model.parameters(), lr=0.5)
-    state = TrainingState()
-    fit(model, SoftmaxCrossEntropy(), optimizer, X, y, steps=3, state=state, chunk_size=None)
-    history = fit(model, SoftmaxCrossEntropy(), optimizer, X, y, steps=6, state=state, chunk_size=16)
+    state = TrainingState(chunk_size=None)
+    fit(model, SoftmaxCrossEntropy(), optimizer, X, y, steps=3, state=state)
+    state.chunk_size = 16
+    history = fit(model, SoftmaxCrossEntropy(), optimizer, X, y, steps=6, state=state)
     assert history.column("step").tolist() == [0, 6]
 
 
@@ -255,7 +257,8 @@ def test_the_benchmarks_inline_formulas_compute_fits_step_bit_for_bit(dtype):
     init = course_initial_weights(2, 100, 2, np.random.default_rng(1))
     model = build_model(init, dtype)
     rows = 64                           # four chunks of the 200 rows, the last one of 8
-    fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=1.0), X, y, steps=3, chunk_size=rows)
+    fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=1.0), X, y, steps=3,
+        state=TrainingState(chunk_size=rows))
     weights = {name: value.astype(dtype) for name, value in init.items()}
     for _ in range(3):
         formulas_step(X, y, weights, rows)

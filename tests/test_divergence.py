@@ -7,8 +7,8 @@ from data import make_spiral
 from layers import SoftmaxCrossEntropy
 from optim import SGD, Adam
 from tests.helpers import raises, two_layer
-from training import Diverged, History, fit
-from training.divergence import PATIENCE, check_factor, stuck_loss
+from training import Diverged, History, TrainingState, fit
+from training.loop import PATIENCE, check_factor, stuck_loss
 
 
 def history_of(losses):
@@ -57,7 +57,8 @@ def test_fit_stops_a_loss_stuck_far_above_its_start_and_blames_the_learning_rate
 
 def test_diverge_factor_0_lets_such_a_run_finish():
     model, loss_fn, opt, X, y = small(SGD, 1e10)
-    history = fit(model, loss_fn, opt, X, y, steps=60, log_every=1, diverge_factor=0)
+    history = fit(model, loss_fn, opt, X, y, steps=60, log_every=1,
+                  state=TrainingState(diverge_factor=0))
     assert history[-1]["loss"] > 1e9
 
 

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 import explain
-import train
 from data import make_spiral
 from layers import BatchNorm1d, Dropout, Linear, ReLU, SoftmaxCrossEntropy, Tanh
 from layers.gradcheck import check_gradients
@@ -13,8 +12,8 @@ from models import Sequential
 from optim import SGD
 from tests.helpers import SMALL, assert_passes, assert_same_files, edited_checkpoint, raises
 from tests.test_train_cli import cli  # noqa: F401  (cli is a fixture)
-from training import TrainingState, evaluate, fit, read_checkpoint, restore, save_checkpoint
-from training.loop import chunk_rows
+from training import TrainingState, evaluate, fit, read_checkpoint, restore, save_checkpoint, settings
+from training.machine import chunk_rows
 
 
 def batch(shape=(9, 4), seed=0):
@@ -138,8 +137,9 @@ def test_a_bias_before_batchnorm_has_gradient_0_and_passes_at_rounding_level_in_
     """BatchNorm1d subtracts the batch mean, so the bias of the Linear before it has no effect on L: its
     gradient is 0, analytic (~1e-17) and numeric (~1e-11) both rounding. The relative error is then
     about 1, yet every difference is within the rounding of L: it passes, and the report says why."""
-    config = train.complete(dict(train.DEFAULTS, depth=2, hidden=8, batchnorm=True, dropout=0.1, init="he"))
-    model = train.build_model(config)
+    config = settings.complete(dict(settings.DEFAULTS, depth=2, hidden=8, batchnorm=True, dropout=0.1,
+                                    init="he"))
+    model = settings.build_model(config)
     report = check_gradients(model, np.random.default_rng(0).standard_normal((16, 2)))
     assert report.passed and report.at_rounding == {"0.b", "4.b"}     # Linear biases, each before BatchNorm1d
     for name in ("0.b", "4.b"):
@@ -227,7 +227,8 @@ def test_fit_never_chunks_a_batch_for_batchnorm_in_train_mode():
 def training(model, chunk_size, *, steps=12, batch_size=None, log_every=3):
     X, y = make_spiral(20, 3, rng=0)
     history = fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.3), X, y, steps=steps,
-                  batch_size=batch_size, rng=1, log_every=log_every, chunk_size=chunk_size)
+                  batch_size=batch_size, rng=1, log_every=log_every,
+                  state=TrainingState(chunk_size=chunk_size))
     return history, model.state_dict()
 
 
@@ -321,7 +322,7 @@ def test_train_py_refuses_a_batch_size_leaving_one_row_for_batchnorm(cli, tmp_pa
     result = cli("--batchnorm", "--batch-size", 799, "--steps", 3, "--out", tmp_path / "run")    # 800 rows
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     for words in ("argument --batch-size", "--batchnorm", "--batch-size 799", "last batch of 1 row",
-                  "the 800 training rows", "variance of one row is undefined", "such as 800"):
+                  "the 800 training rows", "variance of one row is undefined", "choose another --batch-size"):
         assert words in result.stderr
     assert not (tmp_path / "run").exists()
     result = cli(*SMALL, "--batchnorm", "--batch-size", 1, "--steps", 3)
@@ -329,9 +330,9 @@ def test_train_py_refuses_a_batch_size_leaving_one_row_for_batchnorm(cli, tmp_pa
     # the validation share is left out: 120 rows − 24 = 96 for training, 95 leave 1
     result = cli(*SMALL, "--batchnorm", "--val-fraction", 0.2, "--batch-size", 95, "--steps", 3)
     assert result.returncode == 2 and "1 row of the 96 training rows" in result.stderr
-    assert train.combination_problems(train.complete(dict(train.DEFAULTS, batch_size=799))) == []
-    fine = train.complete(dict(train.DEFAULTS, batchnorm=True, batch_size=798))     # leaves 2
-    assert train.combination_problems(fine) == []
+    assert settings.problems(settings.complete(dict(settings.DEFAULTS, batch_size=799))) == []
+    fine = settings.complete(dict(settings.DEFAULTS, batchnorm=True, batch_size=798))     # leaves 2
+    assert settings.problems(fine) == []
 
 
 def test_a_checkpoint_leaving_one_row_for_batchnorm_is_refused_on_resume(cli, tmp_path):  # noqa: F811
@@ -363,7 +364,7 @@ def test_a_checkpoint_without_the_dropout_generator_is_refused(tmp_path):
     fit(model, SoftmaxCrossEntropy(), optimizer, X, y, steps=2, state=state)
     save_checkpoint(tmp_path / "c.npz", model, optimizer, state, {})
     checkpoint = read_checkpoint(tmp_path / "c.npz")
-    checkpoint.generators = {}
+    del checkpoint.arrays["rng/3"]
     before = model.state_dict()
     with raises(ValueError, "cannot resume", "random layers", "['3']"):
         restore(checkpoint, model, SGD(model.parameters(), lr=0.3), TrainingState())

@@ -1,6 +1,6 @@
-"""explain.py: every quantity of one step, loop against parts, equal to rounding; a planted bug fails it."""
+"""explain.py's walkthrough: every quantity of one step, loop against parts, equal to rounding; each shown
+with the loop's lines and the part's formula (read from its class); a planted bug fails it."""
 
-import inspect
 import os
 import re
 import subprocess
@@ -12,11 +12,12 @@ import pytest
 import explain
 from layers import Linear, ReLU, SoftmaxCrossEntropy
 from tests.helpers import ROOT
-from training.course_loop import course_step
+from training import walkthrough
+from training.walkthrough import LISTING, QUANTITIES, Row, line_of, walk_through
 
-DIFFERENCE = re.compile(r"max \|loop − framework\| = (\S+)")
-# the quantities the learner named, as explain.py's block titles name them (the loop's names)
+# the quantities the learner named, as the walkthrough's rows name them (the loop's names), in order
 NAMED = ("dscores", "dW2", "db2", "dhidden", "mask", "dhidden, masked", "dW", "db", "W", "b", "W2", "b2")
+TITLE = re.compile(r"^ ?(\d+)    (\S.{16})(.{40})\s*(\[[\d x]+\]|scalar)  (\S+)", re.M)
 
 
 def run_explain(*args: str) -> subprocess.CompletedProcess:
@@ -25,82 +26,103 @@ def run_explain(*args: str) -> subprocess.CompletedProcess:
                           text=True, encoding="utf-8", timeout=120)
 
 
-@pytest.fixture(scope="module", params=[(), ("--small",)], ids=["question", "small"])
-def result(request) -> subprocess.CompletedProcess:
-    return run_explain(*request.param)
+@pytest.fixture(scope="module", params=[False, True], ids=["question", "small"])
+def walk(request):
+    return walk_through(request.param)
 
 
-def block_titles(stdout: str) -> list[str]:
-    """The loop name of every quantity block, in printed order: ' 7  dW2    dW2 = Hᵀ dS   [1000 x 2]'."""
-    return [match.group(1).strip() for match in re.finditer(r"^[ \d]\d  (\S.{15}) \S.*[\]r]$", stdout, re.M)]
+def test_the_script_runs_both_modes_and_exits_0():
+    for args in ((), ("--small",)):
+        result = run_explain(*args)
+        assert (result.returncode, result.stderr) == (0, ""), result.stderr
+        assert "all 17 differences ≤ 1e-12, and ≤ 1e-10 relative" in result.stdout
 
 
-def test_exits_0_without_stderr(result):
-    assert result.returncode == 0, result.stderr
-    assert result.stderr == ""
+def test_every_difference_is_at_rounding_level(walk):
+    rows, lines = walk
+    assert len(rows) == len(QUANTITIES) == 17
+    assert all(row.ok and row.difference <= 1e-12 for row in rows), [(r.quantity.name, r.difference)
+                                                                      for r in rows]
+    printed = [float(match[4]) for match in TITLE.findall("\n".join(lines))]
+    assert printed == pytest.approx([row.difference for row in rows], rel=0.06, abs=0)
 
 
-def test_every_difference_is_at_rounding_level(result):
-    differences = [float(text) for text in DIFFERENCE.findall(result.stdout)]
-    assert len(differences) == len(explain.FORWARD + explain.BACKWARD + explain.UPDATE) == 17
-    assert all(d <= 1e-12 for d in differences), differences
-    assert result.stdout.rstrip().splitlines()[-2].startswith(
-        "all 17 differences ≤ 1e-12, and ≤ 1e-10 relative")
+def test_every_named_quantity_appears_in_backprop_order_with_its_shape(walk):
+    rows, lines = walk
+    titles = [(name.strip(), shape) for _, name, _, shape, _ in TITLE.findall("\n".join(lines))]
+    names = [name for name, _ in titles]
+    assert names[names.index("dscores"):] == list(NAMED)
+    n, h = (4, 3) if len(rows[0].loop) == 4 else (800, 1000)
+    shapes = dict(titles)
+    assert (shapes["dscores"], shapes["dW2"], shapes["dhidden"], shapes["db"], shapes["W"]) == (
+        f"[{n} x 2]", f"[{h} x 2]", f"[{n} x {h}]", f"[{h}]", f"[2 x {h}]")
 
 
-def test_every_named_quantity_appears_in_backprop_order(result):
-    titles = block_titles(result.stdout)
-    assert titles[titles.index("dscores"):] == list(NAMED)
+def test_each_quantity_names_the_loops_lines_and_the_parts_formula_from_its_class(walk):
+    text = "\n".join(walk[1])
     for statement in ("dscores = probs", "dscores[range(num_examples), y] -= 1", "dscores /= num_examples",
                       "dhidden[hidden_layer <= 0] = 0", "W += -step_size * dW", "b2 += -step_size * db2"):
-        assert statement in result.stdout
+        assert f"{line_of(statement):>2} | {statement}" in text
+    for cited in (f"loss_fn: SoftmaxCrossEntropy.backward (1) {SoftmaxCrossEntropy.FORMULAS[1]}",
+                  f"model[2]: Linear.backward (1) {Linear.FORMULAS[1]}",
+                  f"Linear.backward (2) {Linear.FORMULAS[2]}", f"Linear.backward (3) {Linear.FORMULAS[3]}",
+                  f"model[1]: ReLU.backward (1) {ReLU.FORMULAS[1]}", f"Linear.forward {Linear.FORWARD}",
+                  "SGD.update (4) θ = θ − η·g"):
+        assert cited in text
 
 
-def test_each_block_shows_formula_shape_and_framework_location(result):
-    shapes = {"dscores": "[N x K]", "dW2": "[h x K]", "dhidden": "[N x h]", "db": "[h]", "W": "[2 x h]"}
-    n, h = (800, 1000) if "n_per_class=400" in result.stdout else (4, 3)
-    for name, shape in shapes.items():
-        title = next(line for line in result.stdout.splitlines()
-                     if re.match(rf"^[ \d]\d  {re.escape(name)} ", line))
-        expected = shape.replace("N", str(n)).replace("h", str(h)).replace("K", "2")
-        assert title.endswith(expected), title
-    for where in ("SoftmaxCrossEntropy.backward (1)", "Linear.backward (1)", "Linear.backward (2)",
-                  "Linear.backward (3)", "ReLU.backward (1)", "SGD.update (4)"):
-        assert where in result.stdout
+def test_lines_fit_a_100_column_terminal(walk):
+    assert max(len(line) for line in walk[1]) <= 100
 
 
-def test_lines_fit_a_100_column_terminal(result):
-    too_long = [line for line in result.stdout.splitlines() if len(line) > 100]
-    assert not too_long
+def test_the_loop_it_quotes_is_the_loop_it_runs():
+    """Each quantity's statements are found in course_step's listing, and the listing is its body."""
+    assert len(LISTING) == 24 and LISTING[9] == "dscores = probs"
+    for q in QUANTITIES:                # the last statement of each computes the quantity, by its name
+        statement = LISTING[line_of(q.loop[-1]) - 1]
+        assert q.name.split(",")[0] in statement or q.key in ("0.y", "mask"), (q.name, statement)
 
 
-def test_small_shows_the_numbers_the_aliasing_and_the_minus_one_over_n():
-    stdout = run_explain("--small").stdout
-    assert "dscores is probs  ->  True" in stdout
-    assert "probs before" in stdout and "probs after" in stdout
-    assert "∂L/∂S[n, k]   = (P[n, k] − 1[k = y_n]) / N" in stdout
-    relative_error = float(re.search(r"relative error (\S+)", stdout).group(1))
-    assert relative_error < 1e-7
-    # every quantity's value is printed: 17 blocks, plus X, y and the four starting weights
-    assert stdout.count("\n    max |loop") == 17
-    assert len(re.findall(r"^ +\[", stdout, re.M)) >= 17 + 6 + 2
+def test_small_shows_the_aliasing_and_the_four_states_of_step_6_with_hand_checkable_numbers():
+    text = "\n".join(walk_through(small=True)[1])
+    step_6 = text[text.index("step 6 by hand"):text.index("\n 6    dscores")]
+    assert "dscores is probs  ->  True" in step_6
+    # P[0] = softmax(0.385, -0.175): P[0, 0] = 1 / (1 + e^-0.56) = 0.63645
+    assert "(a) probs before line 11" in step_6 and "[[ 0.6365  0.3635]" in step_6
+    assert "(b) onehot(y)" in step_6
+    assert "[[1 0]\n           [1 0]\n           [0 1]\n           [0 1]]" in step_6
+    after_minus = step_6[step_6.index("(c) probs after line 11"):step_6.index("(d)")]
+    assert "[[-0.3635  0.3635]" in after_minus                      # 0.6365 − 1
+    after_divide = step_6[step_6.index("(d) probs after line 12"):]
+    assert "[[-0.0909  0.0909]" in after_divide                     # −0.3635 / 4
+    assert "∂L/∂S[n, k] = (P[n, k] − 1[k = y_n]) / N" in step_6
+    assert float(re.search(r"agree: relative error (\S+)  ok", step_6).group(1)) < 1e-7
 
 
-def test_the_loop_side_aliases_probs_as_the_loop_does():
-    walk = explain.walk_through(explain.SMALL)
-    assert walk.loop["dscores is probs"] is True
-    np.testing.assert_array_equal(walk.loop["probs after step 6"], walk.loop["dS"])
-    n = walk.X.shape[0]
-    onehot = np.eye(2)[walk.y]
-    np.testing.assert_allclose(walk.loop["dS"], (walk.loop["P"] - onehot) / n, rtol=0, atol=1e-15)
+def test_small_prints_every_hand_picked_number():
+    text = "\n".join(walk_through(small=True)[1])
+    assert "picked by hand (HAND in training/walkthrough.py)" in text
+    assert "[[ 0.5000  1.0000]\n     [ 1.0000 -0.5000]" in text        # X
+    assert "[[ 1.1000  0.5500 -0.2000]" in text                    # A[0] = 0.5·W[0] + 1.0·W[1] + b
+    assert "..." not in text                                       # no value cut short
+    assert not np.any(np.all(walkthrough.HAND["X"] == 0, axis=1))  # no point at the origin
+
+
+def test_the_question_prints_corners_of_each_value():
+    rows, lines = walk_through()
+    text = "\n".join(lines)
+    assert "[[-6.25e-04  6.25e-04]" in text                       # dS = (0.5 − 1) / 800, three digits
+    assert text.count("          ...\n") >= 10                    # the rows of [800 x ...] values cut short
+    assert "reg = λ = 0: lines 8, 9, 19 and 20 add nothing here" in text
 
 
 def test_a_missing_relu_switch_fails_and_is_named(monkeypatch, capsys):
     monkeypatch.setattr(ReLU, "backward", lambda self, dy: dy * 1.0)
     assert explain.main(["--small"]) == 1
-    failures = [line for line in capsys.readouterr().out.splitlines() if line.startswith("FAILED")]
-    assert failures[0].startswith("FAILED: mask ") and "step 9" in failures[0] and "1.0e+00" in failures[0]
-    assert any(line.startswith("FAILED: dhidden, masked") for line in failures)
+    captured = capsys.readouterr()
+    failures = [line for line in captured.out.splitlines() if line.startswith("FAILED")]
+    assert failures[0] == "FAILED: mask (step 9)" and "FAILED: dhidden, masked (step 9)" in failures
+    assert captured.err.count("\n") == 1 and "first mask (step 9)" in captured.err
 
 
 def test_a_forgotten_division_by_n_fails_and_is_named(monkeypatch, capsys):
@@ -109,7 +131,7 @@ def test_a_forgotten_division_by_n_fails_and_is_named(monkeypatch, capsys):
     assert explain.main(["--small"]) == 1
     out = capsys.readouterr().out
     assert "TOO LARGE" in out
-    assert next(line for line in out.splitlines() if line.startswith("FAILED")).startswith("FAILED: dscores")
+    assert next(line for line in out.splitlines() if line.startswith("FAILED")) == "FAILED: dscores (step 6)"
 
 
 def test_an_error_of_float32_size_fails_although_it_is_below_1e_12(monkeypatch):
@@ -118,25 +140,15 @@ def test_an_error_of_float32_size_fails_although_it_is_below_1e_12(monkeypatch):
     backward = Linear.backward
     monkeypatch.setattr(Linear, "backward",
                         lambda self, dy: backward(self, dy).astype(np.float32).astype(np.float64))
-    rows = {row.quantity.name: row for row in explain.walk_through().rows}
-    assert rows["dhidden"].difference < 1e-12
-    assert rows["dhidden"].relative > 1e-9 and not rows["dhidden"].ok
-    assert explain.main([]) == 1
+    row = {row.quantity.name: row for row in walk_through()[0]}["dhidden"]
+    assert row.difference < 1e-12 and not row.ok
 
 
-def test_a_shape_mismatch_is_a_failure_not_a_broadcast():
-    quantity = explain.BACKWARD[2]
-    row = explain.Row(quantity, np.zeros(3), np.zeros((1, 3)))
+def test_a_shape_mismatch_or_a_nan_is_a_failure_not_a_pass():
+    quantity = QUANTITIES[7]
+    row = Row(quantity, np.zeros(3), np.zeros((1, 3)))
     assert row.difference == float("inf") and not row.ok
-    assert not explain.Row(quantity, np.array([np.nan]), np.array([np.nan])).ok
-
-
-def test_the_walkthrough_quotes_the_loop_it_runs():
-    source = inspect.getsource(course_step)
-    for quantity in explain.FORWARD + explain.BACKWARD + explain.UPDATE:
-        for statement in quantity.loop:
-            code = statement.split("   ")[0].strip()       # what follows three spaces is a remark
-            assert code in source, (quantity.name, code)
+    assert not Row(quantity, np.array([np.nan]), np.array([np.nan])).ok
 
 
 def test_other_seeds_agree_too_and_the_global_random_state_is_untouched(capsys):
@@ -147,8 +159,9 @@ def test_other_seeds_agree_too_and_the_global_random_state_is_untouched(capsys):
 
 
 @pytest.mark.parametrize("argv", [["--seed", "-1"], ["--seed", "x"], ["--big"]])
-def test_bad_flags_exit_2(argv, capsys):
+def test_bad_flags_exit_2_with_one_line(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         explain.main(argv)
     assert exit_info.value.code == 2
-    assert "explain.py: error:" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("explain.py: error:") and err.count("\n") == 1

@@ -10,7 +10,7 @@ from layers import Linear, ReLU, SoftmaxCrossEntropy, Tanh
 from models import Sequential
 from optim import SGD, Adam
 from tests.helpers import raises
-from training import Diverged, History, TrainingState, evaluate, fit
+from training import Diverged, History, TrainingState, evaluate, fit, train_step
 
 
 def make_run(seed=0, optimizer="sgd", lr=0.5):
@@ -90,7 +90,8 @@ def test_divergence_names_the_step_after_the_last_completed_update():
     opt = SGD(model.parameters(), lr=1e200)
     snapshots = []
     with raises(Diverged, "smaller learning rate") as caught:
-        fit(model, loss_fn, opt, X, y, steps=50, on_step=lambda s: snapshots.append(s.step))
+        fit(model, loss_fn, opt, X, y, steps=50,
+            state=TrainingState(on_step=lambda s: snapshots.append(s.step)))
     assert not math.isfinite(caught.value.value)
     assert f"step {caught.value.step}: {caught.value.what} is {caught.value.value}" in str(caught.value)
     assert caught.value.step == snapshots[-1]               # the step after the last completed update
@@ -135,7 +136,8 @@ def test_a_continued_state_must_get_the_same_data_and_batch_size():
 def test_should_stop_ends_between_steps():
     model, loss_fn, opt, X, y = make_run()
     state = TrainingState()
-    fit(model, loss_fn, opt, X, y, steps=100, state=state, should_stop=lambda: state.step >= 7)
+    state.should_stop = lambda: state.step >= 7
+    fit(model, loss_fn, opt, X, y, steps=100, state=state)
     assert state.step == 7 and state.history[-1]["step"] == 7
 
 
@@ -214,3 +216,23 @@ def test_history_csv_round_trips_every_digit(tmp_path):
                      "0,0.3333333333333333,0.5,,",
                      "10,0.30000000000000004,0.6666666666666666,0.7,0.25"]
     assert History.from_arrays(history.to_arrays()).rows[1] == history.rows[1]
+
+
+@pytest.mark.parametrize("name", ["on_step", "should_stop", "progress", "chunk_size", "diverge_factor"])
+def test_fit_answers_a_keyword_that_moved_to_training_state_with_what_to_write(name):
+    model, loss_fn, opt, X, y = make_run()
+    before = model.state_dict()
+    with raises(TypeError, name, f"state=TrainingState({name}="):
+        fit(model, loss_fn, opt, X, y, steps=3, **{name: None})
+    assert all(np.array_equal(value, before[key]) for key, value in model.state_dict().items())
+
+
+def test_train_step_is_the_readmes_four_lines():
+    (model, loss_fn, opt, X, y), (twin, _, twin_opt, _, _) = make_run(), make_run()
+    loss, scores = train_step(model, loss_fn, opt, X, y)
+    expected_scores = twin.forward(X)
+    expected_loss = loss_fn.forward(expected_scores, y)
+    twin.backward(loss_fn.backward())
+    twin_opt.step()
+    assert loss == expected_loss and np.array_equal(scores, expected_scores)
+    assert all(np.array_equal(value, twin.state_dict()[key]) for key, value in model.state_dict().items())

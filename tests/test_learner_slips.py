@@ -11,6 +11,7 @@ from layers import Layer, Linear, ReLU, SoftmaxCrossEntropy, Tanh
 from models import Sequential
 from optim import SGD, Adam
 from tests.helpers import SMALL, raises, two_layer
+from training import settings
 
 # Sequential: what is not a layer -----------------------------------------------------------
 
@@ -118,13 +119,13 @@ def test_samples_and_labels_must_match():
 
 @pytest.mark.parametrize("val_fraction", [0.0, 0.25])
 def test_build_data_is_bit_identical_to_the_split_it_replaced(val_fraction):
-    config = dict(train.DEFAULTS, points=30, classes=3, val_fraction=val_fraction, seed=3)
+    config = dict(settings.DEFAULTS, points=30, classes=3, val_fraction=val_fraction, seed=3)
     data_rng, _, split_rng, _ = spawn_generators(3, 4)
     X, y = make_spiral(30, 3, 0.5, rng=data_rng)
     n_val = round(val_fraction * len(X))                  # what build_data computed before
     order = split_rng.permutation(len(X))
     val_rows, train_rows = np.sort(order[:n_val]), np.sort(order[n_val:])
-    X_train, y_train, val = train.build_data(config)
+    X_train, y_train, val = settings.build_data(config)
     assert X_train.tobytes() == X[train_rows].tobytes() and y_train.tobytes() == y[train_rows].tobytes()
     if n_val:
         assert val[0].tobytes() == X[val_rows].tobytes() and val[1].tobytes() == y[val_rows].tobytes()

@@ -11,7 +11,7 @@ from layers import Linear, MSELoss, ReLU, SoftmaxCrossEntropy, Tanh, check_loss_
 from models import Sequential
 from optim import SGD
 from tests.helpers import assert_passes, raises
-from training import fit
+from training import TrainingState, fit
 from training.course_loop import course_initial_weights, course_loop
 from training.penalty import L2
 
@@ -69,7 +69,8 @@ def test_fit_trains_a_regression_and_reports_accuracy_as_nan(batch_size):
     T = np.stack([np.sin(3 * X[:, 0]), X[:, 0] * X[:, 1]], axis=1)          # [N x 2] targets
     model = Sequential(Linear(2, 16, rng=rng), Tanh(), Linear(16, 2, rng=rng))
     history = fit(model, MSELoss(), SGD(model.parameters(), lr=0.1, momentum=0.9), X, T, steps=200,
-                  batch_size=batch_size, rng=1, log_every=50, val=(X[:8], T[:8]), chunk_size=10)
+                  batch_size=batch_size, rng=1, log_every=50, val=(X[:8], T[:8]),
+                  state=TrainingState(chunk_size=10))
     assert history[-1]["loss"] < 0.25 * history[0]["loss"]
     assert all(math.isnan(row["train_accuracy"]) and math.isnan(row["val_accuracy"]) for row in history)
     assert history.has_validation
@@ -84,7 +85,7 @@ def test_fit_with_reg_follows_the_course_loop_with_reg_within_1e_9():
     model = Sequential(Linear(2, 100, rng=0), ReLU(), Linear(100, 3, rng=0))
     model.load_state_dict({"0.W": init["W"], "0.b": init["b"], "2.W": init["W2"], "2.b": init["b2"]})
     history = fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=1.0), X, y, steps=400,
-                  log_every=1, chunk_size=64, reg=1e-3)
+                  log_every=1, state=TrainingState(chunk_size=64), reg=1e-3)
     ours = history.column("loss")[:-1]      # the last row measures the weights after the last update
     assert len(ours) == 400
     assert np.abs(ours - np.array(losses)).max() <= 1e-9
@@ -92,10 +93,10 @@ def test_fit_with_reg_follows_the_course_loop_with_reg_within_1e_9():
         np.testing.assert_allclose(model.state_dict()[name], weights[key], rtol=1e-9, atol=1e-12)
 
 
-def test_the_course_loop_page_says_what_fit_does_with_reg():
-    """docs/course_loop.md's rows for the loop's reg lines name fit(..., reg=λ), whose reported loss
-    includes R (the test above), and no longer say that R is not part of the loss."""
-    page = (Path(__file__).resolve().parents[1] / "docs" / "course_loop.md").read_text(encoding="utf-8")
+def test_the_readmes_table_says_what_fit_does_with_reg():
+    """The README's rows for the loop's reg lines name fit(..., reg=λ), whose reported loss includes R
+    (the test above), and do not say that R is not part of the loss."""
+    page = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     rows = [line for line in page.splitlines() if "`reg_loss = " in line or "`dW += reg * W`" in line]
     assert len(rows) == 2 and all("fit(..., reg=λ)" in row for row in rows)
     assert "part of every loss" in rows[0] and "not part of the loss" not in page

@@ -75,6 +75,24 @@ def test_the_readme_is_a_learners_path_of_at_most_2000_words_with_the_course_loo
         assert (ROOT / link).exists(), link
 
 
+FOLDERS = "|".join(re.escape(folder.name) for folder in ROOT.iterdir()
+                   if folder.is_dir() and not folder.name.startswith((".", "runs")))
+REPOSITORY_PATH = re.compile(rf"(?<![\w/.-])((?:{FOLDERS}|\.ci)/[\w/.-]*\w|test_\w+\.py)\b")
+
+
+@pytest.mark.parametrize("page", [ROOT / "README.md", *DOCS], ids=lambda page: page.name)
+def test_every_file_a_page_names_or_links_to_exists(page):
+    """Links resolve from the page's folder; a path such as `layers/linear.py` from the repository's
+    root (or the page's folder), a bare `test_x.py` in tests/."""
+    text = page.read_text(encoding="utf-8")
+    links = [target.split("#")[0] for target in re.findall(r"\]\(([^)\s]+)\)", text)
+             if not target.startswith(("http:", "https:", "#"))]
+    missing = [link for link in links if not (page.parent / link).exists()]
+    missing += [path for path in REPOSITORY_PATH.findall(text)
+                if not any((folder / path).exists() for folder in (ROOT, page.parent, ROOT / "tests"))]
+    assert missing == []
+
+
 @pytest.mark.parametrize("page", [pytest.param(page, marks=pytest.mark.slow) if page.name in SLOW_PAGES
                                   else page for page in DOCS if "```python" in page.read_text()],
                          ids=lambda page: page.name)

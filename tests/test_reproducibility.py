@@ -6,6 +6,7 @@ import pytest
 import train
 from data import make_spiral, spawn_generators
 from tests.helpers import SMALL, assert_same_files, raises
+from training import settings
 
 MINIBATCH_RUN = [*map(str, SMALL), "--batch-size", "16", "--val-fraction", "0.2", "--steps", "12",
                  "--log-every", "4"]
@@ -41,19 +42,19 @@ def test_spawn_generators_rejects_bad_arguments(args, error, words):
 
 
 def test_train_py_draws_data_weights_split_and_shuffling_from_independent_streams():
-    config = dict(train.DEFAULTS, seed=3)
-    streams = train.generators(config)
+    config = dict(settings.DEFAULTS, seed=3)
+    streams = settings.generators(config)
     assert list(streams) == ["data", "init", "split", "shuffle", "dropout"]
     expected = spawn_generators(3, 5)
     for generator, reference in zip(streams.values(), expected, strict=True):
         assert generator.random(4).tolist() == reference.random(4).tolist()
     # each job draws from its own stream: the data from the first, the weights from the second
     small = dict(config, points=50, classes=2, hidden=8, init=1.0)
-    X, y, _ = train.build_data(small)
+    X, y, _ = settings.build_data(small)
     expected_X, expected_y = make_spiral(50, 2, small["noise"], rng=spawn_generators(3, 1)[0])
     np.testing.assert_array_equal(X, expected_X)
     np.testing.assert_array_equal(y, expected_y)
-    W = train.build_model(small)[0].params["W"]
+    W = settings.build_model(small)[0].params["W"]
     np.testing.assert_array_equal(W, spawn_generators(3, 2)[1].standard_normal((2, 8)))
 
 

@@ -16,7 +16,7 @@ from models import Sequential
 from optim import SGD
 from tests.helpers import SMALL, assert_same_files
 from tests.test_train_cli import assert_one_clean_error_line, cli  # noqa: F401  (cli is a fixture)
-from training import blas_threads, fit
+from training import TrainingState, blas_threads, fit
 
 
 def blas_thread_counts() -> list[int]:
@@ -29,7 +29,7 @@ def threads_seen_by_fit() -> set[int]:
     model = Sequential(Linear(2, 8, rng=0), Tanh(), Linear(8, 2, rng=0))
     seen = set()
     fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.1), X, y, steps=3,
-        on_step=lambda state: seen.update(blas_thread_counts()))
+        state=TrainingState(on_step=lambda state: seen.update(blas_thread_counts())))
     return seen
 
 
@@ -91,7 +91,7 @@ def test_one_and_two_threads_train_alike_to_rounding():
         model = Sequential(Linear(2, 300, rng=rng), Tanh(), Linear(300, 2, rng=rng))
         with blas_threads(n):
             fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.5), X, y, steps=10,
-                chunk_size=None)
+                state=TrainingState(chunk_size=None))
         weights.append(model.state_dict())
     for name, value in weights[0].items():
         np.testing.assert_allclose(weights[1][name], value, rtol=1e-9, atol=1e-12)

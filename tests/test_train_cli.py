@@ -26,6 +26,7 @@ from checks.files import read_npz
 from layers import Linear
 from models import Sequential
 from tests.helpers import ROOT, SMALL, assert_same_files, edited_checkpoint, train
+from training import settings
 
 
 @dataclass
@@ -112,9 +113,9 @@ def test_a_small_run_from_the_shell_writes_valid_outputs(tmp_path):
     assert record["command"].startswith("train.py --points 40")
 
     # the checkpoint loads into the model the configuration describes, and reproduces the last row
-    model = train_module.build_model(record["config"])
+    model = settings.build_model(record["config"])
     model.load(out / "checkpoint.npz")
-    X, y, _ = train_module.build_data(record["config"])
+    X, y, _ = settings.build_data(record["config"])
     assert np.mean(model.predict(X) == y) == pytest.approx(float(rows[-1].split(",")[2]))
 
 
@@ -195,11 +196,13 @@ def test_divergence_stops_with_the_step_and_keeps_the_last_good_checkpoint(cli, 
     (["--optimizer", "adam", "--momentum", "0.9"], ("argument --momentum", "--optimizer sgd only")),
     (["--points", "2", "--val-fraction", "0.1"], ("argument --val-fraction", "leaves 0 for validation",
                                                   "4 for training")),
-    (["--bogus"], ("unrecognized arguments", "--bogus")),
+    (["--bogus"], ("unrecognized arguments", "--bogus", "(see --help)")),
+    (["--hiden", "3"], ("unrecognized arguments", "--hiden", "did you mean --hidden?")),
+    (["--lr", "-1e-3"], ("argument --lr", "expected one argument", "--lr=-1e-3")),
 ])
 def test_bad_flags_give_one_line_and_exit_2(cli, tmp_path, args, fragments):
     result = cli(*args)
-    assert_one_clean_error_line(result, 2, *fragments, "(see --help)")
+    assert_one_clean_error_line(result, 2, *fragments)
     assert not (tmp_path / "runs").exists()                  # nothing written
 
 
@@ -244,7 +247,7 @@ def test_unwritable_output_folders_give_one_line(cli, tmp_path):
         assert_one_clean_error_line(cli(*SMALL, "--steps", 2, "--out", "/proc/self/run"), 1,
                                     "cannot write the run's files")
         assert_one_clean_error_line(cli(*SMALL, "--steps", 2, "--out", "/proc/self"), 2,
-                                    "/proc/self is not a run folder of train.py")
+                                    "/proc/self is not empty", "nothing in it was changed")
 
 
 def test_unusable_checkpoints_give_one_line(cli, finished_run, tmp_path):
@@ -281,7 +284,7 @@ def test_an_existing_run_is_never_overwritten(cli, tmp_path):
     assert cli(*SMALL, "--steps", 2, "--out", tmp_path / "run").returncode == 0
     before = (tmp_path / "run" / "checkpoint.npz").read_bytes()
     result = cli(*SMALL, "--steps", 2, "--out", tmp_path / "run")
-    assert_one_clean_error_line(result, 2, "already holds a run", "--resume")
+    assert_one_clean_error_line(result, 2, "is not empty", f"--resume {tmp_path / 'run'}")
     assert (tmp_path / "run" / "checkpoint.npz").read_bytes() == before
 
 
@@ -343,7 +346,8 @@ def test_ctrl_c_while_starting_up_stops_before_anything_is_written(tmp_path):
     (["--hidden", "1000000000000000000"], ("--hidden", "memory")),
     (["--points", "1e31"], ("--points", "whole number")),
     (["--points", "1" + "0" * 31], ("--points", "memory")),
-    (["--lr", "-1e-3"], ("--lr", "-0.001", "lr >= 0")),
+    (["--lr=-1e-3"], ("--lr", "-0.001", "lr >= 0")),       # a negative number after '='
+    (["--lr", "-1"], ("--lr", "-1.0", "lr >= 0")),          # or as it is, when argparse reads it so
     (["--diverge-factor", "0.5"], ("--diverge-factor", "0.5", "> 1")),
 ])
 def test_a_setting_the_library_would_refuse_is_one_line_and_exit_2(cli, flags, words):
@@ -380,7 +384,7 @@ def test_an_unexpected_error_is_one_line_naming_it_and_the_folder_and_debug_show
         cli, monkeypatch):
     def broken(*args, **kwargs):
         raise ZeroDivisionError("boom")
-    monkeypatch.setattr(train_module.runs, "summary", broken)     # after the run, outside any guard
+    monkeypatch.setattr(train_module, "drawn", broken)            # after the run, outside any guard
     result = cli(*SMALL, "--steps", "2", "--out", "run")
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1 and len(lines) == 1, result.stderr
@@ -417,8 +421,8 @@ def test_a_users_folder_is_refused_and_left_byte_for_byte(cli, tmp_path):
     (mine / "loss.png").write_bytes(b"my figure")
     before = folder_bytes(mine)
     result = cli(*SMALL, "--steps", 3, "--out", mine)
-    assert_one_clean_error_line(result, 2, f"{mine} is not a run folder of train.py",
-                                "it holds history.csv, loss.png", "nothing in it was changed")
+    assert_one_clean_error_line(result, 2, f"{mine} is not empty", "it holds history.csv, loss.png",
+                                "nothing in it was changed")
     assert folder_bytes(mine) == before and sorted(os.listdir(mine)) == ["history.csv", "loss.png"]
 
 
@@ -503,7 +507,7 @@ def test_ctrl_c_while_the_figures_are_drawn_leaves_the_run_completed_and_says_ho
     result = cli(*SMALL, "--steps", 3, "--out", out)
     assert result.returncode == 130 and drawn == ["boundary.png"]
     assert result.stderr == (f"interrupted: the run is saved (completed), "
-                             f"boundary.png and hidden.png not drawn; draw them with python train.py "
+                             f"boundary.png, hidden.png not drawn; draw them with python train.py "
                              f"--resume {out} "
                              "--plot-only\n")
     record = json.loads((out / "config.json").read_text())
@@ -529,7 +533,7 @@ def test_ctrl_c_in_the_last_step_completes_the_run_and_leaves_the_figures_to_plo
     result = cli(*SMALL, "--steps", 3, "--out", out)
     assert result.returncode == 130
     assert result.stderr.strip().splitlines()[-1] == (
-        f"interrupted: the run is saved (completed), loss.png, boundary.png and hidden.png not drawn; "
+        f"interrupted: the run is saved (completed), loss.png, boundary.png, hidden.png not drawn; "
         f"draw them with "
         f"python train.py --resume {out} --plot-only")
     record = json.loads((out / "config.json").read_text())
@@ -542,7 +546,7 @@ def test_ctrl_c_in_the_last_step_completes_the_run_and_leaves_the_figures_to_plo
 def test_ctrl_c_before_the_run_started_says_nothing_was_written(cli, tmp_path, monkeypatch):
     def ctrl_c(*args):
         raise KeyboardInterrupt
-    monkeypatch.setattr(train_module, "build_model", ctrl_c)
+    monkeypatch.setattr(train_module.settings, "build_model", ctrl_c)
     result = cli(*SMALL, "--out", tmp_path / "run")
     assert_one_clean_error_line(result, 130, "interrupted before the run started", "nothing was written")
     assert "aborted" not in result.stderr and not (tmp_path / "run").exists()
@@ -554,7 +558,7 @@ def test_a_folder_killed_in_its_first_checkpoint_is_explained_and_reused(cli, tm
     def killed_in_the_first_checkpoint(*args, **kwargs):
         Path(out, ".checkpoint.npz.k1ll3d.tmp").write_bytes(b"PK half")
         raise SystemExit("killed")                  # as kill -9: no record of the end is written
-    monkeypatch.setattr(train_module.runs, "save_checkpoint", killed_in_the_first_checkpoint)
+    monkeypatch.setattr(train_module, "save_checkpoint", killed_in_the_first_checkpoint)
     assert cli(*SMALL, "--steps", 3, "--checkpoint-every", 1, "--out", out).returncode == "killed"
     assert json.loads((out / "config.json").read_text())["status"] == "running"
     monkeypatch.undo()
@@ -562,13 +566,10 @@ def test_a_folder_killed_in_its_first_checkpoint_is_explained_and_reused(cli, tm
     monkeypatch.setattr(train_module, "plot_curves", empty_curves)
     monkeypatch.setattr(train_module, "plot_decision_boundary", empty_boundary)
     resumed = cli("--resume", out, "--steps", 5)
-    assert_one_clean_error_line(resumed, 1, f"cannot resume from {out}", "saved no checkpoint.npz",
-                                "killed before its first checkpoint", f"--out {out}", "reuses the folder")
-    again = cli(*SMALL, "--steps", 3, "--out", out)
-    assert again.returncode == 0
-    [warning] = again.stderr.strip().splitlines()
-    assert warning.startswith(f"train.py: warning: {out} holds a run killed before its first checkpoint")
-    assert "the folder is reused" in warning
+    assert_one_clean_error_line(resumed, 1, f"cannot resume from {out}", "no checkpoint.npz",
+                                "killed before its first checkpoint", f"--out {out}")
+    again = cli(*SMALL, "--steps", 3, "--out", out)     # the killed run's folder is reused
+    assert again.returncode == 0 and again.stderr == "", again.stderr
     assert sorted(os.listdir(out)) == RUN_FOLDER
     assert json.loads((out / "config.json").read_text())["status"] == "completed"
 
@@ -578,7 +579,7 @@ def test_a_folder_whose_run_ended_without_a_checkpoint_is_still_refused(cli, tmp
     assert cli(*SMALL, "--lr", "1e200", "--steps", 5, "--out", out).returncode == 1      # diverged at once
     assert not (out / "checkpoint.npz").exists()
     before = folder_bytes(out)
-    assert_one_clean_error_line(cli(*SMALL, "--steps", 3, "--out", out), 2, "already holds a run")
+    assert_one_clean_error_line(cli(*SMALL, "--steps", 3, "--out", out), 2, "is not empty", "history.csv")
     assert folder_bytes(out) == before
 
 
@@ -599,13 +600,13 @@ def test_a_figure_that_cannot_be_drawn_is_one_warning_and_the_run_completes(cli,
 
 
 def test_a_full_disk_leaves_the_record_saying_failed(cli, tmp_path, monkeypatch):
-    real = train_module.runs.save_good_checkpoint
+    real = train_module.save_checkpoint
 
     def disk_full_at_step_4(path, model, optimizer, state, config):
         if state.step == 4:
             raise OSError(28, "No space left on device")
         real(path, model, optimizer, state, config)
-    monkeypatch.setattr(train_module.runs, "save_good_checkpoint", disk_full_at_step_4)
+    monkeypatch.setattr(train_module, "save_checkpoint", disk_full_at_step_4)
     result = cli(*SMALL, "--steps", 6, "--checkpoint-every", 2, "--out", tmp_path / "run")
     assert_one_clean_error_line(result, 1, "No space left on device")
     record = json.loads((tmp_path / "run" / "config.json").read_text())

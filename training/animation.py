@@ -1,30 +1,23 @@
 """Watch a network learn: the decision boundary at evenly spaced steps, written as a GIF.
 
     recorder = BoundaryRecorder(model, X, y, steps=3000)          # snapshots step 0 at once
-    fit(model, loss_fn, optimizer, X, y, steps=3000, on_step=recorder)
+    fit(model, loss_fn, optimizer, X, y, steps=3000, state=TrainingState(on_step=recorder))
     recorder.write_gif("training.gif")
 
 Each frame is the shaded boundary (training/plots.py's shading) beside the loss curve so far. The
 recorder keeps only a coarse grid of probabilities per frame (``resolution``² x K numbers, 50 x 50
 by default), so recording costs a few milliseconds per frame; the GIF is drawn once, at the end, by
-renewing the same image and line for each frame (matplotlib's PillowWriter; pillow comes with
-matplotlib).
+renewing the same image and line for each frame, and written by Pillow (which comes with matplotlib).
 """
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import numpy as np
-from matplotlib.animation import PillowWriter
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from PIL import Image
 
 from checks import check_count
 from checks.files import write_atomically
-from training.plots import class_colours, describe_model, plane_grid, probabilities, shading
+from training.plots import class_colours, describe_model, new_figure, plane_grid, probabilities, shading
 
 DEFAULT_FRAMES = 40
 
@@ -63,90 +56,43 @@ class BoundaryRecorder:
     def write_gif(self, path, *, fps: int = 8, title: str | None = None, dpi: int = 72) -> int:
         """Write the frames as an animated GIF (atomically); returns the number of frames.
 
-        The last frame is held for half a second so that the end result can be seen."""
+        The last frame is held for half a second more, so that the end result can be seen."""
         if self.history is None or len(self.history) == 0:
-            raise RuntimeError("BoundaryRecorder has no history yet: pass it to fit as on_step=recorder "
-                               "and train before write_gif")
-        fig = Figure(figsize=(8.0, 3.7), dpi=dpi, layout="constrained")
-        FigureCanvasAgg(fig)
+            raise RuntimeError("BoundaryRecorder has no history yet: pass it to fit as "
+                               "state=TrainingState(on_step=recorder) and train before write_gif")
+        fig = new_figure((8.0, 3.7), dpi)
         board, curve = fig.subplots(1, 2, width_ratios=[1, 1.15])
-        k = self.frames[0][1].shape[1]
-        colours = class_colours(max(k, int(self.y.max()) + 1))
+        colours = class_colours(max(self.frames[0][1].shape[1], int(self.y.max()) + 1))
         shape = (self.resolution, self.resolution)
-        image = board.imshow(shading(self.frames[0][1], colours, shape), origin="lower", extent=self.extent,
+        image = board.imshow(shading(self.frames[-1][1], colours, shape), origin="lower", extent=self.extent,
                              interpolation="bilinear", aspect="equal")
-        board.set_title(f"step {self.frames[-1][0]}: training accuracy 100.0%", fontsize=10)
-        points = board.scatter(self.X[:, 0], self.X[:, 1], s=4, c=[colours[c] for c in self.y], linewidths=0)
-        board.set(xticks=[], yticks=[])
-        steps = self.history.column("step")
-        losses = self.history.column("loss")
-        accuracies = self.history.column("train_accuracy")
-        (line,) = curve.plot([], [], color="#1f77b4")
-        (dot,) = curve.plot([], [], "o", color="#1f77b4")
+        board.scatter(self.X[:, 0], self.X[:, 1], s=4, c=[colours[c] for c in self.y], linewidths=0)
+        board.set(xticks=[], yticks=[], title=" ")
+        steps, losses, accuracies = (self.history.column(c) for c in ("step", "loss", "train_accuracy"))
+        (line,) = curve.plot(steps, losses, color=colours[0])
+        (dot,) = curve.plot([], [], "o", color=colours[0])
         finite = losses[np.isfinite(losses) & (losses > 0)]
-        curve.set(xlim=(0, max(steps[-1], 1)), xlabel="step (updates made)", ylabel="training loss",
-                  yscale="log" if finite.size == len(losses) else "linear", title="Loss so far")
-        if finite.size:
-            curve.set_ylim(finite.min() / 1.3, finite.max() * 1.3)
+        curve.set(xlabel="step (updates made)", ylabel="training loss", title="Loss so far",
+                  yscale="log" if finite.size == len(losses) else "linear")
         curve.grid(True, alpha=0.3)
         fig.suptitle(title or describe_model(self.model))
-        fig.canvas.draw()                   # lay the figure out once, with the longest title, ...
-        fig.set_layout_engine(None)         # ... keep that layout, and keep what never changes as pixels:
-        board.set_title(" ", fontsize=10)
-        for artist in (image, points, line, dot):
-            artist.set_visible(False)
-        fig.canvas.draw()
-        background = np.asarray(fig.canvas.buffer_rgba()).copy()
-        fig.suptitle("")
-        curve.set_axis_off()                # its axes, ticks, labels and grid are in the background
-        board.set_axis_off()
-        fig.figimage(background, origin="upper", zorder=-1)
-        for artist in (image, points, line, dot):
-            artist.set_visible(True)
-        # each frame now draws the background image, the shading, the points, the curve and a title
-
-        def draw(step: int, probs: np.ndarray) -> None:
+        fig.canvas.draw()                   # laid out once, with the whole curve: the axes stay put
+        fig.set_layout_engine(None)
+        pictures = []
+        for step, probs in self.frames:
             image.set_data(shading(probs, colours, shape))
             shown = steps <= step
             line.set_data(steps[shown], losses[shown])
-            if shown.any():
-                dot.set_data(steps[shown][-1:], losses[shown][-1:])
-                board.set_title(f"step {step}: training accuracy {accuracies[shown][-1]:.1%}", fontsize=10)
-
-        held = [*self.frames, *[self.frames[-1]] * (fps // 2)]     # the end result stays half a second
-        write_atomically(path, lambda file: _save_gif(fig, draw, held, file, fps, dpi))
+            dot.set_data(steps[shown][-1:], losses[shown][-1:])
+            board.set_title(f"step {step}: training accuracy {accuracies[shown][-1]:.1%}" if shown.any() else
+                            f"step {step}", fontsize=10)
+            fig.canvas.draw()
+            pictures.append(Image.fromarray(np.asarray(fig.canvas.buffer_rgba())).convert("RGB"))
+        # one palette, the last frame's (it holds every class and depth of shading): a frame then stores
+        # only the pixels that changed, and no frame is given a median cut of its own
+        palette = pictures[-1].quantize(255)
+        gif = [picture.quantize(palette=palette, dither=Image.Dither.NONE) for picture in pictures]
+        durations = [1000 // fps] * (len(gif) - 1) + [1000 // fps + 500]
+        write_atomically(path, lambda file: gif[0].save(file, format="GIF", save_all=True,
+                                                        append_images=gif[1:], duration=durations, loop=0))
         return len(self.frames)
-
-
-def _save_gif(fig: Figure, draw, frames: list, file, fps: int, dpi: int) -> None:
-    """Each frame drawn into ``fig`` and grabbed by PillowWriter, in the colours of the last frame (which
-    holds them all: every class, every depth of shading). It writes to a path whose name ends in .gif
-    (Pillow picks the format by it): a scratch folder's, whose bytes then go to ``file``, the temporary
-    file ``write_atomically`` renames."""
-    draw(*frames[-1])
-    fig.canvas.draw()
-    last = Image.fromarray(np.asarray(fig.canvas.buffer_rgba())).convert("RGB")
-    writer = _OnePaletteWriter(last.quantize(colors=255), fps=fps)
-    with tempfile.TemporaryDirectory() as scratch:
-        gif = Path(scratch) / "training.gif"
-        with writer.saving(fig, gif, dpi):
-            for step, probs in frames:
-                draw(step, probs)
-                writer.grab_frame()
-        file.write(gif.read_bytes())
-
-
-class _OnePaletteWriter(PillowWriter):
-    """PillowWriter, with every frame mapped to one palette as it is grabbed. Left to itself, Pillow
-    picks each frame's own 256 colours (a median cut, the slowest part of writing the GIF), so no two
-    frames share a colour index and each is stored whole; with one palette, a frame stores only the
-    pixels that changed, and a GIF of 40 frames takes a third of the bytes."""
-
-    def __init__(self, palette: Image.Image, **kwargs):
-        super().__init__(**kwargs)
-        self.palette = palette
-
-    def grab_frame(self, **savefig_kwargs):
-        super().grab_frame(**savefig_kwargs)
-        frame = self._frames[-1].convert("RGB")
-        self._frames[-1] = frame.quantize(palette=self.palette, dither=Image.Dither.NONE)

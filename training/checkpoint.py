@@ -15,7 +15,7 @@ A checkpoint is an ``.npz`` file, written atomically and read without unpickling
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,38 +23,32 @@ from checks import check_count
 from checks.files import read_npz, write_npz
 from models.savefile import MODEL, check_format, entries_under, load_into, model_entries, read_architecture
 from training.history import History
-from training.loop import TrainingState
 
 
 @dataclass
 class Checkpoint:
-    """A checkpoint read from disk, not yet applied to anything."""
+    """A checkpoint read from disk, not yet applied to anything; ``arrays``: all its entries."""
 
     path: str
-    architecture: list[dict]
     config: dict
     step: int
-    model: dict
-    optimizer: dict
-    batches: dict
     history: History
-    generators: dict = field(default_factory=dict)
+    architecture: list[dict]
+    arrays: dict
 
 
-def save_checkpoint(path, model, optimizer, state: TrainingState, config: dict) -> None:
+def save_checkpoint(path, model, optimizer, state, config: dict) -> None:
     """Write model, optimizer, batch stream, history and config to ``path``, all or nothing."""
     arrays = model_entries(model)
-    arrays["config"] = np.array(json.dumps(config, sort_keys=True))
-    arrays["step"] = np.array(state.step)
-    groups = {
+    arrays.update(config=np.array(json.dumps(config, sort_keys=True)), step=np.array(state.step))
+    parts = {
         "optim/": optimizer.state_dict(),
         "batches/": state.batches.state_dict() if state.batches is not None else {},
         "history/": state.history.to_arrays(),
         "rng/": {position: np.array(json.dumps(rng.bit_generator.state))
                  for position, rng in layer_generators(model).items()},
     }
-    for prefix, entries in groups.items():
-        arrays.update({prefix + name: value for name, value in entries.items()})
+    arrays.update({prefix + name: value for prefix, part in parts.items() for name, value in part.items()})
     write_npz(path, arrays)
 
 
@@ -63,79 +57,71 @@ def read_checkpoint(path) -> Checkpoint:
     arrays = read_npz(path)
     check_format(path, arrays)
     if "config" not in arrays:
-        raise ValueError(
-            f"cannot resume from {path}: it holds model weights only (Sequential.save), "
-            "not a training checkpoint"
-        )
-    missing = [name for name in ("step",) if name not in arrays]
-    if missing:
-        raise ValueError(
-            f"cannot resume from {path}: damaged checkpoint (the entry {missing[0]!r} is missing)")
+        raise ValueError(f"cannot resume from {path}: it holds model weights only (Sequential.save), not a "
+                         "training checkpoint")
     try:
         config = json.loads(str(arrays["config"]))
-        step = whole_number("its step count", arrays["step"])
+        step = step_count(arrays["step"])
         history = History.from_arrays(entries_under(arrays, "history/"))
     except RecursionError:                  # e.g. 100,000 nested "[": Python's parser gives up
         raise ValueError(f"cannot resume from {path}: damaged checkpoint (its config is nested too "
                          "deeply)") from None
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"cannot resume from {path}: damaged checkpoint ({exc})") from exc
+        raise ValueError(f"cannot resume from {path}: damaged checkpoint ({exc!r})") from exc
     if not isinstance(config, dict):
         raise ValueError(f"cannot resume from {path}: damaged checkpoint (its config is not a JSON object)")
-    return Checkpoint(path=str(path), architecture=read_architecture(path, arrays), config=config, step=step,
-                      model=entries_under(arrays, MODEL), optimizer=entries_under(arrays, "optim/"),
-                      batches=entries_under(arrays, "batches/"), history=history,
-                      generators=entries_under(arrays, "rng/"))
+    return Checkpoint(str(path), config, step, history, read_architecture(path, arrays), arrays)
 
 
-def restore(checkpoint: Checkpoint, model, optimizer, state: TrainingState) -> None:
-    """Put the checkpoint's weights, optimizer state, batch position and history in place.
+def restore(checkpoint: Checkpoint, model, optimizer, state) -> None:
+    """Put the checkpoint's weights, optimizer state, batch position, generators and history in place.
 
     All or nothing: every part is checked before the first array changes (each ``load_state_dict``
-    checks its own part before it copies; the batch stream's part is checked first, as it loads
-    last), and if anything still fails during the copies (even a Ctrl-C), everything already
-    copied is put back as it was.
+    checks its part before it copies; the batch stream, loaded last, is checked first), and if
+    anything still fails during the copies (even a Ctrl-C), what was copied is put back as it was.
     """
+    def part(prefix: str) -> dict:
+        return entries_under(checkpoint.arrays, prefix)
+    generators = layer_generators(model)
     try:
-        if (state.batches is None) != (not checkpoint.batches):
-            kinds = ("full-batch", "mini-batch") if checkpoint.batches else ("mini-batch", "full-batch")
+        if (state.batches is None) != (not part("batches/")):
+            kinds = ("full-batch", "mini-batch") if part("batches/") else ("mini-batch", "full-batch")
             raise ValueError(f"it was saved by a {kinds[1]} run, but this run is {kinds[0]}")
         if state.batches is not None:
-            state.batches.check_state_dict(checkpoint.batches)
-        whole_number("its step count", checkpoint.step)
-        generator_states = _generator_states(checkpoint.generators, layer_generators(model))
+            state.batches.check_state_dict(part("batches/"))
+        step_count(checkpoint.step)
+        states = generator_states(part("rng/"), generators)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"cannot resume from {checkpoint.path}: {exc}") from exc
-    saved = [array.copy() for array in _state_arrays(model, optimizer)]
-    step_count = optimizer.step_count
-    generators = layer_generators(model)
-    generators_before = {position: rng.bit_generator.state for position, rng in generators.items()}
+    buffers = [array for arrays in optimizer.buffers.values() for array in arrays]
+    arrays = [p.value for p in model.parameters()] + list(model.buffers().values()) + buffers
+    before = [array.copy() for array in arrays], optimizer.step_count, {
+        position: rng.bit_generator.state for position, rng in generators.items()}
     try:
-        load_into(model, checkpoint.architecture, checkpoint.model)
-        optimizer.load_state_dict(checkpoint.optimizer)
+        load_into(model, checkpoint.architecture, part(MODEL))
+        optimizer.load_state_dict(part("optim/"))
         if state.batches is not None:
-            state.batches.load_state_dict(checkpoint.batches)
+            state.batches.load_state_dict(part("batches/"))
         for position, rng in generators.items():
-            rng.bit_generator.state = generator_states[position]
+            rng.bit_generator.state = states[position]
     except BaseException as exc:
-        for array, before in zip(_state_arrays(model, optimizer), saved, strict=True):
-            array[...] = before             # copied back as they were, whatever they hold
-        optimizer.step_count = step_count
+        for array, saved in zip(arrays, before[0], strict=True):
+            array[...] = saved              # copied back as they were, whatever they hold
+        optimizer.step_count = before[1]
         for position, rng in generators.items():
-            rng.bit_generator.state = generators_before[position]
+            rng.bit_generator.state = before[2][position]
         if isinstance(exc, ValueError):
             raise ValueError(f"cannot resume from {checkpoint.path}: {exc}") from exc
         raise
-    state.step = checkpoint.step
-    state.history = checkpoint.history
+    state.step, state.history = checkpoint.step, checkpoint.history
 
 
-def whole_number(name: str, value) -> int:
-    """One whole number >= 0 (a count saved as a 0-d array, or an int): 7.9 is refused, not read as 7."""
+def step_count(value) -> int:
+    """One whole number >= 0 (saved as a 0-d array, or an int): 7.9 is refused, not read as 7."""
     value = np.asarray(value)
-    if value.size != 1:
-        raise ValueError(f"{name} must be one whole number, got an array of shape {value.shape}")
-    return check_count(name, value.item(), minimum=0)
+    if value.shape != ():
+        raise ValueError(f"its step count must be one whole number, got an array of shape {value.shape}")
+    return check_count("its step count", value.item(), minimum=0)
 
 
 def layer_generators(model) -> dict[str, np.random.Generator]:
@@ -144,7 +130,7 @@ def layer_generators(model) -> dict[str, np.random.Generator]:
             if isinstance(getattr(layer, "rng", None), np.random.Generator)}
 
 
-def _generator_states(saved: dict, generators: dict) -> dict[str, dict]:
+def generator_states(saved: dict, generators: dict) -> dict[str, dict]:
     """The saved generator states (JSON text by position), checked to fit ``generators`` one for one."""
     if set(saved) != set(generators):
         raise ValueError(f"its random layers are at positions {sorted(saved) or 'none'}, this model's at "
@@ -155,13 +141,5 @@ def _generator_states(saved: dict, generators: dict) -> dict[str, dict]:
             states[position] = json.loads(str(saved[position]))
             type(rng.bit_generator)().state = states[position]      # refused if it is not such a state
         except (TypeError, ValueError, KeyError, RecursionError) as exc:
-            raise ValueError(f"damaged checkpoint (the generator state of layer {position}: {exc!r})") \
-                from exc
+            raise ValueError(f"the generator state of layer {position} is damaged ({exc!r})") from exc
     return states
-
-
-def _state_arrays(model, optimizer) -> list:
-    """Every array a restore may change in place: the weights and buffers, the optimizer's buffers."""
-    buffers = [array for arrays in optimizer.buffers.values() for array in arrays]
-    return [p.value for p in model.parameters()] + list(model.buffers().values()) + buffers
-

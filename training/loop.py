@@ -2,213 +2,179 @@
 
 from __future__ import annotations
 
-import contextvars
+import contextlib
 import functools
 import math
-import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 from tqdm import tqdm
 
-from checks import NonFiniteError, check_count, check_finite
+from checks import NonFiniteError, check_count, check_finite, check_real
 from data import BatchStream
-from training.divergence import DEFAULT_FACTOR, check_factor, stuck_loss
 from training.history import History
+from training.machine import (
+    DEFAULT_CHUNK_SIZE,
+    blas_limit,
+    chunk_rows,
+    chunked_step,
+    chunks,
+    keep_freed_memory,
+    layers_of,
+)
 from training.penalty import L2
 
-# fit's default chunk size, "auto" (``chunk_rows``): where one core's L2 cache holds at least 1 MB, chunks
-# whose widest [rows x width] array is the L2's size (131 rows for the course's network in float64 on a
-# 1 MB L2); elsewhere, chunks only for memory, of MEMORY_BYTES arrays. docs/performance.md has the
-# measurements behind the rule.
-DEFAULT_CHUNK_SIZE = "auto"
-CHUNKS_NEED_L2 = 2**20          # with less L2 a core, chunks lost to the whole batch
-MEMORY_BYTES = 2**23            # 8 MB: no [rows x width] array of a step larger, whatever N
+# The divergence rule: a learning rate too large does not always overflow (--lr 10 takes the course's loss
+# from 0.92 to 2.47, and there it stays), so a run has also diverged when the training loss of each of the
+# last PATIENCE history rows is above DEFAULT_FACTOR x its first row's. A run whose loss wobbles, or climbs
+# before it falls (Adam's first steps), is below its start within a few rows. It reads only the history.
+DEFAULT_FACTOR = 2.0
+PATIENCE = 50                   # consecutive history rows (500 steps at log_every=10)
+MOVED_TO_STATE = ("on_step", "should_stop", "progress", "chunk_size", "diverge_factor")
 
 
 class Diverged(RuntimeError):
-    """A loss, score or gradient became NaN or infinite, or the loss stayed far above its start
-    (``reason``, training/divergence.py): the run cannot go on.
-
-    The learning rate is blamed only once updates have been made; at step 0 nothing but the
-    inputs and the initial weights produced the numbers.
-    """
+    """A score or gradient is not finite, or the loss stayed far above its start; ``step`` names when."""
 
     def __init__(self, step: int, what: str, value: float, *, reason: str | None = None):
-        self.step = step
-        self.what = what
-        self.value = value
+        self.step, self.what, self.value = step, what, value
         hint = ("try a smaller learning rate" if step > 0 else
                 "before any update: the inputs or the initial weights are too large; "
                 "scale the inputs down or use a smaller init")
         super().__init__(f"training diverged at step {step}: {reason or f'{what} is {value}'} ({hint})")
 
 
-class blas_threads:
-    """``with blas_threads(n):`` NumPy's BLAS runs on ``n`` threads in the block, ``fit`` included (None: as
-    many as it chose at start, one a core, or what OPENBLAS_NUM_THREADS said). ``fit`` outside such a
-    block runs its steps on one.
-
-    One, because a training step's matrix products are thin ([N x h] by [h x K]): a second thread
-    saves little on a quiet machine and, on a busy one, waits for a core another process holds, which
-    made runs 1.6 to 11 times slower (docs/performance.md). The thread count can change a result's last
-    digits (a product's sums are split between threads), so a run and its resumption use the same count.
-    """
-
-    def __init__(self, n: int | None):
-        self.n = None if n is None else check_count("threads", n)
-        self._token = self._limit = None
-
-    def __enter__(self) -> None:
-        self._token = _THREADS.set(self.n)
-        self._limit = _blas().limit(limits=self.n, user_api="blas")
-
-    def __exit__(self, kind, exc, traceback) -> bool:
-        self._limit.restore_original_limits()
-        _THREADS.reset(self._token)
-        return False
-
-
-_THREADS = contextvars.ContextVar("blas_threads", default=1)
-
-
-@functools.cache
-def _blas() -> ThreadpoolController:
-    return ThreadpoolController()           # finds NumPy's BLAS once: 0.5 ms
-
-
 @dataclass
 class TrainingState:
-    """Where a run stands: updates made, the batch stream's position, and the history so far.
+    """A run: where it stands, which a checkpoint saves (``step``: updates made; ``history``; ``batches``:
+    the mini-batch stream's position), and how ``fit`` runs its steps:
 
-    ``fit`` advances it in place, so a run can be saved at any step and continued later.
+    - ``on_step(state)``: called after every update (checkpoints, a BoundaryRecorder);
+    - ``should_stop()``: asked before every step, True stops cleanly between steps (Ctrl-C);
+    - ``progress``: a progress bar;
+    - ``chunk_size``: rows per chunk of a step's batch, training/machine.py ("auto"; an int; None: none);
+    - ``diverge_factor``: the divergence rule's factor (0 turns it off).
     """
 
     step: int = 0
     history: History = field(default_factory=History)
     batches: BatchStream | None = None
+    on_step: Callable | None = None
+    should_stop: Callable | None = None
+    progress: bool = False
+    chunk_size: int | str | None = DEFAULT_CHUNK_SIZE
+    diverge_factor: float = DEFAULT_FACTOR
 
 
+def train_step(model, loss_fn, optimizer, X, y, *, reg: float = 0.0):
+    """One update, the README's four lines; ``reg`` adds the course's regularisation (training/penalty.py).
+    Returns the loss and the scores, both of the weights before the update."""
+    scores = model.forward(X)                           # steps 1-3: [N x K]
+    loss = loss_fn.forward(scores, y)                   # steps 4-5: the mean loss
+    model.backward(loss_fn.backward())                  # steps 6-10: every layer's grads
+    if reg:
+        penalty = L2(reg)
+        loss += penalty.value(model.parameters())       # R = ½·λ·Σ W²
+        penalty.add_gradient(model.parameters())        # dW += λ·W
+    optimizer.step()                                    # step 11: θ ← θ − η·∂L/∂θ
+    return loss, scores
+
+
+def _moved_keywords_answered(fit):
+    @functools.wraps(fit)
+    def checked(*args, **kwargs):
+        for name in MOVED_TO_STATE:
+            if name in kwargs:
+                raise TypeError(f"fit() takes {name}= no more: write "
+                                f"fit(..., state=TrainingState({name}=...))")
+        return fit(*args, **kwargs)
+    return checked
+
+
+@_moved_keywords_answered
 def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, steps: int,
         batch_size: int | None = None, rng: np.random.Generator | int | None = None,
-        val: tuple[np.ndarray, np.ndarray] | None = None, log_every: int = 10,
-        progress: bool = False, state: TrainingState | None = None,
-        on_step=None, should_stop=None, chunk_size: int | str | None = DEFAULT_CHUNK_SIZE,
-        diverge_factor: float = DEFAULT_FACTOR, reg: float = 0.0) -> History:
+        val: tuple[np.ndarray, np.ndarray] | None = None, log_every: int = 10, reg: float = 0.0,
+        state: TrainingState | None = None) -> History:
     """Train until ``steps`` updates have been made, and return the history.
 
-    Each step is the course loop's iteration: forward, loss, backward, optimizer step. Without
-    ``batch_size`` every step uses all of (X, y); with it, steps take mini-batches that cover
-    the data once per pass, shuffled by ``rng``.
+    Each step is ``train_step`` on all of (X, y), or with ``batch_size`` on mini-batches that cover the
+    data once per pass, shuffled by ``rng``. Every ``log_every`` steps, and once at the end, a history row
+    measures the weights before that step's update: loss and accuracy on all of (X, y) and on
+    ``val = (X_val, y_val)``, in evaluation mode (``model.eval()``: no dropout, BatchNorm1d's running
+    statistics); a full-batch run of a model without such layers reuses its step's forward pass. Accuracy
+    is NaN for float targets (``MSELoss``). The model ends in training mode.
 
-    Every ``log_every`` steps, and once at the end, a history row measures the loss and
-    accuracy on all of (X, y) and on ``val = (X_val, y_val)``. Full-batch runs reuse the
-    training forward pass for this, so logging costs them only the validation pass. With float
-    targets (a regression loss such as ``MSELoss``) accuracy is not defined and is NaN.
+    ``reg = λ`` adds the course's L2 regularisation R = ½·λ·Σ W² over the weight matrices (not biases):
+    λ·W is added to their gradients before the update, and R is part of every loss the history reports.
 
-    Modes: ``fit`` puts the model in training mode (``model.train()``) for its steps, and runs each
-    history row's passes in evaluation mode (``model.eval()``: no dropout, BatchNorm1d's running
-    statistics, which these passes leave unchanged), then back in training mode, as a PyTorch user
-    does around an evaluation; the model ends in training mode. A model with such layers
-    (Dropout, BatchNorm1d) is therefore never measured by its training forward pass.
+    ``state`` (a ``TrainingState``) continues an earlier run, called with the same data and batch size
+    (``steps`` counts all updates), and holds fit's hooks: ``on_step``, ``should_stop``, ``progress``,
+    ``chunk_size`` (training/machine.py: the batch in chunks, gradients summed, the same step to
+    rounding) and ``diverge_factor``. Steps run on one BLAS thread unless ``blas_threads`` says otherwise.
 
-    ``reg = λ`` adds the course's L2 regularisation (training/penalty.py): R = ½·λ·Σ W² over the
-    weight matrices only (not biases), whose gradient λ·W is added to each matrix's gradient before
-    the update, and whose value is part of every loss the history reports (validation included).
-
-    ``state`` continues an earlier run, called with the same data and batch size: ``steps``
-    counts all updates, those already made included, and the batches continue where they
-    stopped. ``on_step(state)`` is called after every update (for checkpoints), and
-    ``should_stop()`` before every step (to stop cleanly between steps).
-
-    A batch (the full batch, or a mini-batch) of more than ``chunk_size`` rows is computed in
-    chunks of consecutive rows (gradient accumulation): forward and backward chunk by chunk, the
-    gradients summed, then the optimizer's single update. ``chunk_size="auto"`` (the default) sizes
-    chunks from this CPU's L2 cache where it is large enough for chunks to pay, and otherwise only
-    for memory (``chunk_rows``); an int fixes the rows, None turns chunks off.
-    A model with a layer that mixes the rows of a batch in training mode (``needs_whole_batch``:
-    BatchNorm1d, whose μ and σ² are the batch's) is never chunked: its math would change. Dropout
-    may be: its mask is drawn row after row, so the chunks draw exactly the whole batch's mask.
-    The math is unchanged: the loss is a mean, L = Σ_c (n_c/N)·L_c, so its gradient is
-    Σ_c (n_c/N)·∂L_c/∂θ, because every row's gradient is independent until the sums over n.
-    Only the order of the additions differs, so results equal the unchunked step to rounding.
-    Chunks can be faster, because each [chunk x h] array stays in the cache where an [N x h] one
-    (6.4 MB for the course's network) is read from memory at every pass over it; and memory is
-    O(chunk x h) whatever N is. The steps run on one BLAS thread unless ``blas_threads`` says otherwise.
-    By hand, with ``params = model.parameters()``, one step reads:
-
-        totals = [np.zeros_like(p.value) for p in params]
-        for start in range(0, N, 100):                          # chunks of 100 rows
-            rows = slice(start, start + 100)
-            loss_fn.forward(model.forward(X[rows]), y[rows])    # L_c, the chunk's mean
-            model.backward(len(X[rows]) / N * loss_fn.backward())   # ∂(n_c/N · L_c)/∂θ
-            for p, total in zip(params, totals):
-                total += p.grad
-        for p, total in zip(params, totals):
-            p.grad = total
-        optimizer.step()
-
-    Raises ``Diverged`` naming the step as soon as a score or a gradient is not finite, before
-    that step's update touches the weights (the loss checks its scores and the optimizer its
-    gradients, once each per step); at every history row it also checks the weights and the
-    optimizer's state (an overflowing Adam buffer freezes a run without ever producing a NaN score).
-    It also raises ``Diverged`` when the training loss of the last 50 history rows stayed above
-    ``diverge_factor`` × the first row's loss (training/divergence.py); ``diverge_factor=0`` turns
-    that rule off.
+    Raises ``Diverged`` naming the step when a score or gradient is not finite, before that step's update
+    touches the weights; at each history row also when a weight or an optimizer buffer is not finite, or
+    when the divergence rule (PATIENCE above) holds.
     """
     steps = check_count("steps", steps, minimum=0)
     log_every = check_count("log_every", log_every)
     penalty = L2(reg)
-    _set_training(model, True)
-    chunk_size = chunk_rows(chunk_size, model, X)
-    diverge_factor = check_factor(diverge_factor)
-    _check_val(val)
     state = TrainingState() if state is None else state
+    factor = check_factor(state.diverge_factor)
+    _set_training(model, True)
+    rows = chunk_rows(state.chunk_size, model, X)
+    _check_val(val)
     if steps < state.step:
         raise ValueError(f"the run has already made {state.step} updates; steps={steps} would go backwards")
-    if state.batches is None:
-        if batch_size is not None:
-            state.batches = BatchStream(X, y, batch_size, rng=rng)
-    else:
+    if state.batches is None and batch_size is not None:
+        state.batches = BatchStream(X, y, batch_size, rng=rng)
+    elif state.batches is not None:
         _check_continuation(state.batches, X, y, batch_size)
     if state.history and state.history[-1]["step"] == state.step:
         state.history.rows.pop()            # the last run's end row: this run measures it again
-
-    batch_step = _ChunkedStep(model, loss_fn, chunk_size)
-    params = model.parameters()
-    reuse = not any(getattr(layer, "depends_on_mode", False) for layer in _layers_of(model))
-    bar = tqdm(total=steps, initial=state.step, disable=not progress, unit="step", mininterval=0.25,
+    reuse = state.batches is None and not any(getattr(layer, "depends_on_mode", False)
+                                              for layer in layers_of(model))
+    totals = None if rows is None else [np.empty_like(p.value) for p in model.parameters()]
+    if rows is not None:
+        keep_freed_memory()
+    bar = tqdm(total=steps, initial=state.step, disable=not state.progress, unit="step", mininterval=0.25,
                dynamic_ncols=True)
-    threads = _blas().limit(limits=_THREADS.get(), user_api="blas")      # see blas_threads
-    with bar, threads, np.errstate(over="ignore", invalid="ignore", divide="ignore"):   # caught as Diverged
-        while state.step < steps and not (should_stop is not None and should_stop()):
+    with bar, blas_limit(), np.errstate(all="ignore"):
+        while state.step < steps and not (state.should_stop is not None and state.should_stop()):
             step = state.step
-            full_batch = state.batches is None
-            X_batch, y_batch = (X, y) if full_batch else state.batches.next_batch()
+            X_batch, y_batch = (X, y) if state.batches is None else state.batches.next_batch()
             logging = step % log_every == 0
+            measure = logging and reuse
             try:
-                measured = batch_step.step(X_batch, y_batch, measure=logging and full_batch and reuse)
-                if penalty.reg:
-                    penalty.add_gradient(params)
                 if logging:
-                    _log(state.history, step, model, loss_fn, X, y, val, bar, measured, optimizer, chunk_size,
-                         penalty)
-                    _require_loss_not_stuck(state.history, step, diverge_factor)
-                optimizer.step()
+                    row = _measure(step, model, loss_fn, optimizer, X, y, val, rows, penalty,
+                                   training=not measure)
+                if rows is None or len(X_batch) <= rows:
+                    loss, scores = train_step(model, loss_fn, optimizer, X_batch, y_batch, reg=penalty.reg)
+                    labels = [scores.argmax(axis=1)] if measure else None
+                else:
+                    labels = [] if measure else None
+                    loss = chunked_step(model, loss_fn, optimizer, X_batch, y_batch, rows, totals,
+                                        penalty.reg, labels)
             except NonFiniteError as exc:   # the loss's scores or the optimizer's gradients
                 raise Diverged(step, exc.what, exc.value) from None
             except ValueError as exc:       # BatchNorm1d's refusal of one row: say where the row came from
-                if full_batch or len(X_batch) != 1:
+                if state.batches is None or len(X_batch) != 1:
                     raise
                 raise ValueError(f"step {step}: {_one_row(state.batches)}; {exc}") from None
+            if logging:
+                if measure:
+                    row[:2] = loss, _accuracy(np.concatenate(labels), y)
+                _append(state, step, row, factor, bar)
             state.step += 1
             bar.update(1)
-            if on_step is not None:
-                on_step(state)
+            if state.on_step is not None:
+                state.on_step(state)
         if not state.history or state.history[-1]["step"] != state.step:
-            _log(state.history, state.step, model, loss_fn, X, y, val, bar, None, optimizer, chunk_size,
-                 penalty)
+            row = _measure(state.step, model, loss_fn, optimizer, X, y, val, rows, penalty)
+            _append(state, state.step, row, 0.0, bar)
     return state.history
 
 
@@ -217,190 +183,83 @@ def evaluate(model, loss_fn, X: np.ndarray, y: np.ndarray) -> tuple[float, float
     without touching the weights or the running statistics. Accuracy is NaN for float targets."""
     with evaluation_mode(model):
         scores = model.forward(X)
-    return loss_fn.forward(scores, y), _correct(scores, y) / len(y)
+    return loss_fn.forward(scores, y), _accuracy(scores.argmax(axis=1), y)
 
 
-class evaluation_mode:
-    """``with evaluation_mode(model):`` runs the block with ``model.eval()``, then puts back the mode the
-    model had (a model without modes is left alone). A class: cheaper than a generator-based one."""
-
-    def __init__(self, model):
-        self.model = model
-        self.was = None
-
-    def __enter__(self) -> None:
-        self.was = getattr(self.model, "training", None)
-        _set_training(self.model, False)
-
-    def __exit__(self, kind, exc, traceback) -> bool:
-        if self.was is not None:
-            _set_training(self.model, self.was)
-        return False
+@contextlib.contextmanager
+def evaluation_mode(model):
+    """``with evaluation_mode(model):`` the block in ``model.eval()``, then the model's mode put back."""
+    was = getattr(model, "training", None)
+    _set_training(model, False)
+    try:
+        yield
+    finally:
+        if was is not None:
+            _set_training(model, was)
 
 
 def require_finite_state(step: int, model, optimizer) -> None:
-    """Raise ``Diverged`` unless every weight and every optimizer buffer is finite.
-
-    ``fit`` checks this at every history row; a checkpoint writer checks it before saving, so
-    that a diverged state never replaces a good checkpoint.
-    """
-    for p in model.parameters():
-        _require_finite(step, f"a weight of {p.name}", p.value)
+    """Raise ``Diverged`` unless every weight and every optimizer buffer is finite (checked at every
+    history row, and by a checkpoint writer before saving: a diverged state never replaces a good one)."""
+    arrays = [(f"a weight of {p.name}", p.value) for p in model.parameters()]
     if hasattr(optimizer, "state_dict"):
-        for name, value in optimizer.state_dict().items():
-            _require_finite(step, f"the optimizer's {name}", value)
+        arrays += [(f"the optimizer's {name}", value) for name, value in optimizer.state_dict().items()]
+    for what, values in arrays:
+        _require_finite(step, what, values)
 
 
-def _log(history, step, model, loss_fn, X, y, val, bar, measured, optimizer, chunk_size, penalty) -> None:
+def check_factor(factor) -> float:
+    """The divergence rule's ``factor`` as a float: a number > 1, or 0 (the rule is off)."""
+    if factor == 0 and not isinstance(factor, bool):
+        return 0.0
+    return check_real("diverge_factor", factor, low=1.0, low_open=True,
+                      why="; or 0 to turn the divergence rule off")
+
+
+def _measure(step, model, loss_fn, optimizer, X, y, val, rows, penalty, *, training=True) -> list[float]:
+    """A history row of the weights as they are: [loss, accuracy, val_loss, val_accuracy], losses with R,
+    chunk by chunk as the step (memory stays O(chunk x h)); ``training=False`` leaves the first two NaN."""
     require_finite_state(step, model, optimizer)
+    R = penalty.value(model.parameters()) if penalty.reg else 0.0
+    row = [math.nan] * 4
     with evaluation_mode(model):
-        if measured is None:
-            measured = _finite_evaluation(step, model, loss_fn, X, y, "training", chunk_size)
-        val_loss, val_accuracy = math.nan, math.nan
-        if val is not None:
-            val_loss, val_accuracy = _finite_evaluation(step, model, loss_fn, *val, "validation", chunk_size)
-    loss, accuracy = measured
-    if penalty.reg:
-        R = penalty.value(model.parameters())
-        loss, val_loss = loss + R, val_loss + R
-    history.append(step, loss, accuracy, val_loss, val_accuracy)
-    postfix = {"loss": f"{loss:.4f}", "acc": f"{accuracy:.1%}"}
-    if val is not None:
-        postfix["val_acc"] = f"{val_accuracy:.1%}"
-    bar.set_postfix(postfix, refresh=False)
+        for at, which, data in ((0, "training", (X, y) if training else None), (2, "validation", val)):
+            if data is None:
+                continue
+            loss, labels = 0.0, []
+            for part in chunks(len(data[0]), rows):
+                scores = model.forward(data[0][part])
+                _require_finite(step, f"a {which} score", scores)
+                loss += (len(scores) / len(data[0])) * loss_fn.forward(scores, data[1][part])
+                labels.append(scores.argmax(axis=1))
+            row[at:at + 2] = loss + R, _accuracy(np.concatenate(labels), data[1])
+    return row
 
 
-def _finite_evaluation(step, model, loss_fn, X, y, which, chunk_size) -> tuple[float, float]:
-    """Loss and accuracy on (X, y), chunk by chunk as the training step, so memory stays O(chunk x h)."""
-    N = len(X)
-    loss, correct = 0.0, 0
-    for rows in _chunks(N, chunk_size):
-        scores = model.forward(X[rows])
-        _require_finite(step, f"a {which} score", scores)
-        loss += (len(scores) / N) * loss_fn.forward(scores, y[rows])
-        correct += _correct(scores, y[rows])
-    return loss, correct / N
+def _append(state: TrainingState, step: int, row: list[float], factor: float, bar) -> None:
+    """Add the row to the history, show it on the bar, and apply the divergence rule."""
+    state.history.append(step, *row)
+    shown = {"loss": f"{row[0]:.4f}", "acc": f"{row[1]:.1%}"}
+    bar.set_postfix(shown if math.isnan(row[3]) else dict(shown, val_acc=f"{row[3]:.1%}"), refresh=False)
+    reason = stuck_loss(state.history, factor)
+    if reason is not None:
+        raise Diverged(step, "the training loss", row[0], reason=reason)
 
 
-class _ChunkedStep:
-    """One step's forward and backward over a batch, in chunks of at most ``chunk_size`` rows.
-
-    With more than one chunk, each chunk's backward starts from (n_c/N)·∂L_c/∂S, as a PyTorch user
-    writes ``(loss * n_c / N).backward()``, so that the chunks' gradients add up to the batch's:
-    Σ_c grad_c, summed in arrays made once per ``fit`` call. With one chunk (or ``chunk_size=None``),
-    the plain step.
-    """
-
-    def __init__(self, model, loss_fn, chunk_size: int | None):
-        self.model, self.loss_fn, self.chunk_size = model, loss_fn, chunk_size
-        self.params = None
-        self.totals = None                  # Σ_c grad_c per parameter, made at the first use
-        if chunk_size is not None:
-            keep_freed_memory()
-
-    def step(self, X, y, *, measure: bool) -> tuple[float, float] | None:
-        """Forward and backward over (X, y), leaving the batch's gradients in the parameters; the
-        batch's loss and accuracy if ``measure``."""
-        N = len(X)
-        chunks = _chunks(N, self.chunk_size)
-        if len(chunks) == 1:
-            scores = self.model.forward(X)
-            loss = self.loss_fn.forward(scores, y)
-            self.model.backward(self.loss_fn.backward())
-            return (loss, _correct(scores, y) / N) if measure else None
-        if self.totals is None:
-            self.params = self.model.parameters()
-            self.totals = [np.empty_like(p.value) for p in self.params]
-        for p in self.params:
-            p.grad = None                   # a layer that writes its gradient in place gets its own array
-        loss, correct = 0.0, 0
-        for c, rows in enumerate(chunks):
-            weight = (rows.stop - rows.start) / N                                    # n_c / N
-            scores = self.model.forward(X[rows])
-            loss += weight * self.loss_fn.forward(scores, y[rows])
-            self.model.backward(weight * self.loss_fn.backward())                    # ∂(n_c/N · L_c)/∂S
-            for p, total in zip(self.params, self.totals, strict=True):
-                if c == 0:
-                    np.copyto(total, p.grad)
-                else:
-                    total += p.grad
-            if measure:
-                correct += _correct(scores, y[rows])
-        for p, total in zip(self.params, self.totals, strict=True):
-            p.grad = total
-        return (loss, correct / N) if measure else None
-
-
-def keep_freed_memory() -> None:
-    """Let the C allocator keep the memory of one chunk's freed arrays for the next chunk.
-
-    A chunk's arrays (up to an L2 cache's size each) are freed and made again at every chunk. glibc's
-    malloc gives freed memory back to the system once more than twice its threshold is free at the
-    top of the heap, and every page given back costs a page fault (the kernel zeroes it) when the next
-    chunk writes it: about 750 faults per step of the course's network in 131-row chunks, 36 % of the
-    step's time (benchmarks/speed_devices.py, in fresh processes). glibc raises
-    its threshold to the size of any larger block freed, so one block of 8 MB (MEMORY_BYTES), made and
-    freed untouched, raises it once for the process; what the process then keeps is at most twice
-    that (16 MB). With another allocator this costs nothing and does nothing.
-    """
-    np.empty(MEMORY_BYTES, dtype=np.uint8)
-
-
-def _chunks(n: int, chunk_size: int | None) -> list[slice]:
-    """Consecutive row slices of at most ``chunk_size`` rows covering rows 0 … n−1."""
-    size = n if chunk_size is None else chunk_size
-    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
-
-
-def chunk_rows(chunk_size, model, X: np.ndarray) -> int | None:
-    """Rows per chunk: ``chunk_size`` if it is a number of rows (None: no chunks), or for "auto" as many
-    rows as make the widest [rows x width] array (the input's width, or a parameter's largest dimension:
-    a Linear's [D_in x D_out] W makes [rows x D_out] arrays) the size of one core's L2 cache, where that
-    cache holds at least CHUNKS_NEED_L2, else MEMORY_BYTES (chunks for memory only, which a batch
-    of the course's size does not need). None as well when a layer ``needs_whole_batch`` (BatchNorm1d
-    in training mode). The choice depends on the machine, never on a timing: a run's numbers are the
-    same run after run."""
-    if chunk_size is None or any(getattr(layer, "needs_whole_batch", False) for layer in _layers_of(model)):
+def stuck_loss(history: History, factor: float) -> str | None:
+    """Why the run has diverged by the rule (DEFAULT_FACTOR above), or None (also when ``factor`` is 0)."""
+    if not factor or len(history) <= PATIENCE:
         return None
-    if isinstance(chunk_size, str) and chunk_size == "auto":
-        if not isinstance(X, np.ndarray):
-            return None                     # the model's forward names what X should be
-        widths = [int(np.prod(X.shape[1:]))] + [max(p.value.shape, default=1) for p in model.parameters()]
-        cache = l2_cache_bytes()
-        budget = cache if cache >= CHUNKS_NEED_L2 else MEMORY_BYTES
-        return max(1, budget // (max(widths) * X.dtype.itemsize))
-    try:
-        return check_count("chunk_size", chunk_size)
-    except (TypeError, ValueError) as exc:
-        raise type(exc)(f"{exc} (or \"auto\", or None: no chunks)") from None
+    first, recent = history[0]["loss"], [row["loss"] for row in history.rows[-PATIENCE:]]
+    if not all(loss > factor * first for loss in recent):
+        return None
+    return (f"the training loss has stayed above {factor:g} x its first value {first:.4g} for {PATIENCE} "
+            f"logged rows (now {recent[-1]:.4g})")
 
 
-@functools.cache
-def l2_cache_bytes() -> int:
-    """One core's L2 cache in bytes, as Linux reports it (/sys/devices/system/cpu); 0 if it can't be read."""
-    folder = "/sys/devices/system/cpu/cpu0/cache"
-    try:
-        for index in sorted(os.listdir(folder)):
-            with open(os.path.join(folder, index, "level")) as level, \
-                    open(os.path.join(folder, index, "size")) as size:
-                if level.read().strip() == "2":
-                    text = size.read().strip()                  # e.g. "1024K"
-                    return int(text.rstrip("KM")) * {"K": 2**10, "M": 2**20}.get(text[-1], 1)
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-def _correct(scores: np.ndarray, y: np.ndarray) -> float:
-    """How many rows are classified right; NaN for float targets (a regression has no accuracy)."""
-    if np.asarray(y).dtype.kind == "f":
-        return math.nan
-    return int(np.count_nonzero(scores.argmax(axis=1) == y))
-
-
-def _layers_of(model) -> list:
-    """The layers of a ``Sequential`` (or of any iterable model); none for another kind of model."""
-    return list(model) if hasattr(model, "__iter__") else []
+def _accuracy(labels: np.ndarray, y: np.ndarray) -> float:
+    """The share of rows classified right; NaN for float targets (a regression has no accuracy)."""
+    return math.nan if np.asarray(y).dtype.kind == "f" else float(np.count_nonzero(labels == y) / len(y))
 
 
 def _one_row(batches: BatchStream) -> str:
@@ -416,12 +275,6 @@ def _set_training(model, mode: bool) -> None:
         model.train(mode)
 
 
-def _require_loss_not_stuck(history: History, step: int, factor: float) -> None:
-    reason = stuck_loss(history, factor)
-    if reason is not None:
-        raise Diverged(step, "the training loss", history[-1]["loss"], reason=reason)
-
-
 def _require_finite(step: int, what: str, values) -> None:
     try:
         check_finite(what, values)
@@ -430,11 +283,9 @@ def _require_finite(step: int, what: str, values) -> None:
 
 
 def _check_val(val) -> None:
-    if val is None:
-        return
-    if not (isinstance(val, (tuple, list)) and len(val) == 2):
+    if val is not None and not (isinstance(val, (tuple, list)) and len(val) == 2):
         raise TypeError(f"val must be a pair (X_val, y_val), got {type(val).__name__}")
-    if len(val[0]) != len(val[1]):
+    if val is not None and len(val[0]) != len(val[1]):
         raise ValueError(f"val has {len(val[0])} samples but {len(val[1])} labels; they must match")
 
 
@@ -443,7 +294,7 @@ def _check_continuation(batches: BatchStream, X, y, batch_size) -> None:
     if batch_size != batches.batch_size:
         raise ValueError(f"the state continues a run with batch_size={batches.batch_size}, "
                          f"got batch_size={batch_size}")
-    same_data = (batches.X is X and batches.y is y) or (
-        np.shape(batches.X) == np.shape(X) and np.array_equal(batches.X, X) and np.array_equal(batches.y, y))
-    if not same_data:
+    if not ((batches.X is X and batches.y is y) or (np.shape(batches.X) == np.shape(X)
+                                                    and np.array_equal(batches.X, X)
+                                                    and np.array_equal(batches.y, y))):
         raise ValueError("the state continues a run on other data: pass the X and y it started with")

@@ -8,21 +8,18 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import LinearSegmentedColormap, to_rgb
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 from PIL import Image
 
 from checks.files import write_atomically
-from training.history import History
-from training.loop import chunk_rows, evaluation_mode
+from training.loop import evaluation_mode
 
 LOG_AXIS_RANGE = (1e-250, 1e250)    # losses a log axis draws; beyond, the axis shows their log₁₀
 MAX_LEGEND_CLASSES = 10             # more classes get no legend: 1000 entries take minutes to lay out
 DPI = 110
-_CURVE_COLOURS = {"training": "#1f77b4", "validation": "#ff7f0e"}
-_CLASS_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
-                  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+CLASS_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
+                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 # The shading's depth: a class's colour mixed with white, from PALE (the predicted class is as likely
 # as a guess, probability 1/K) to DEEP (it is certain). Deep stays light enough for points on top.
 PALE, DEEP = 0.08, 0.55
@@ -33,71 +30,57 @@ def describe_model(model) -> str:
     linears = [layer for layer in model if type(layer).__name__ == "Linear"]
     if len(linears) == 1:
         return "linear classifier"
-    widths = sorted({layer.out_features for layer in linears[:-1]})
-    activations = sorted({type(layer).__name__ for layer in model if type(layer).__name__ in
-                          ("ReLU", "LeakyReLU", "Tanh", "Sigmoid")})
-    hidden = len(linears) - 1
-    units = "/".join(str(w) for w in widths) if hidden == 1 else f"{hidden} x {'/'.join(map(str, widths))}"
+    widths = "/".join(str(w) for w in sorted({layer.out_features for layer in linears[:-1]}))
+    units = widths if len(linears) == 2 else f"{len(linears) - 1} x {widths}"
+    activations = sorted({type(layer).__name__ for layer in model} & {"ReLU", "LeakyReLU", "Tanh", "Sigmoid"})
     return f"{len(linears)}-layer MLP, {units} {'/'.join(activations) or 'linear'} units"
 
 
 def class_colours(n_classes: int) -> list[str]:
-    return [_CLASS_COLOURS[c % len(_CLASS_COLOURS)] for c in range(n_classes)]
+    return [CLASS_COLOURS[c % len(CLASS_COLOURS)] for c in range(n_classes)]
 
 
-def accuracy_range(accuracies: list[np.ndarray]) -> tuple[float, float]:
-    """The accuracy axis (in %): zoomed to what the curves reach once the first tenth of the run is
-    over, since an axis from 0 squashes the last few per cent where a trained model's curves live."""
-    later = [a[len(a) // 10:] for a in accuracies]
-    values = np.concatenate([a[np.isfinite(a)] for a in later])
-    if values.size == 0:
-        return 0.0, 101.0
-    low, high = float(values.min()), float(values.max())
-    pad = max(0.5, 0.08 * (high - low))
-    return max(0.0, np.floor(low - pad)), min(101.0, np.ceil(high + pad))
+def new_figure(size: tuple[float, float], dpi: int = DPI) -> Figure:
+    figure = Figure(figsize=size, dpi=dpi, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
 
 
-def plot_curves(history: History, path, *, title: str = "") -> None:
-    """Loss (log scale; beyond LOG_AXIS_RANGE its log₁₀) and accuracy against the step, training
-    and validation together; the accuracy axis is zoomed to the curves (``accuracy_range``)."""
-    fig = Figure(figsize=(8.2, 3.6), layout="constrained")
-    FigureCanvasAgg(fig)
+def plot_curves(history, path, *, title: str = "") -> None:
+    """Loss (log scale; beyond LOG_AXIS_RANGE its log₁₀) and accuracy against the step, training and
+    validation together. The accuracy axis is zoomed to what the curves reach after the first tenth
+    of the run, since an axis from 0 squashes the last few per cent where a trained model's curves live."""
+    fig = new_figure((8.2, 3.6))
     loss_ax, acc_ax = fig.subplots(1, 2)
-    draw_curves(loss_ax, acc_ax, history)
-    if title:
-        fig.suptitle(title)
-    _save(fig, path)
-
-
-def draw_curves(loss_ax, acc_ax, history: History) -> None:
     steps = history.column("step")
-    losses = {"training": history.column("loss")}
-    accuracies = {"training": 100 * history.column("train_accuracy")}
-    if history.has_validation:
-        losses["validation"] = history.column("val_loss")
-        accuracies["validation"] = 100 * history.column("val_accuracy")
-    log_axis = bool(np.all(np.isfinite(losses["training"]) & (losses["training"] > 0)))
+    columns = {"training": ("loss", "train_accuracy"), "validation": ("val_loss", "val_accuracy")}
+    curves = {name: (history.column(loss), 100 * history.column(accuracy))
+              for name, (loss, accuracy) in columns.items() if name == "training" or history.has_validation}
+    first = curves["training"][0]
+    log_axis = bool(np.all(np.isfinite(first) & (first > 0)))      # a perfect fit (loss 0) stays linear
     # matplotlib's log axis computes its ticks as powers of ten, which overflow near 1e308: beyond
     # LOG_AXIS_RANGE the axis is linear and shows the losses' exponents, log₁₀ of the loss
-    every = np.concatenate(list(losses.values()))
+    every = np.concatenate([loss for loss, _ in curves.values()])
     every = every[np.isfinite(every)]
     exponents = log_axis and not np.all((every > LOG_AXIS_RANGE[0]) & (every < LOG_AXIS_RANGE[1]))
-    for name, loss in losses.items():
-        colour = _CURVE_COLOURS[name]
+    for (name, (loss, accuracy)), colour in zip(curves.items(), ("#1f77b4", "#ff7f0e"), strict=False):
         with np.errstate(divide="ignore", invalid="ignore"):
             loss_ax.plot(steps, np.log10(loss) if exponents else loss, color=colour, label=name)
-        acc_ax.plot(steps, accuracies[name], color=colour, label=name)
+        acc_ax.plot(steps, accuracy, color=colour, label=name)
     if log_axis and not exponents:
-        loss_ax.set_yscale("log")           # a perfect fit (loss 0) stays on a linear scale
-    ylabel = "log₁₀ of the mean cross-entropy loss" if exponents else "mean cross-entropy loss"
-    loss_ax.set(xlabel="step (updates made)", ylabel=ylabel, title="Loss (log scale)" if log_axis and
-                not exponents else "Loss")
-    low, high = accuracy_range(list(accuracies.values()))
-    acc_ax.set(xlabel="step (updates made)", ylabel="accuracy (%)", ylim=(low, high),
+        loss_ax.set_yscale("log")
+    loss_ax.set(xlabel="step (updates made)", title="Loss (log scale)" if loss_ax.get_yscale() == "log" else
+                "Loss", ylabel=("log₁₀ of the " if exponents else "") + "mean cross-entropy loss")
+    later = np.concatenate([accuracy[len(accuracy) // 10:] for _, accuracy in curves.values()])
+    low = max(0.0, np.floor(np.nanmin(later, initial=100.0) - 1.0))      # zoomed to where the curves end
+    acc_ax.set(xlabel="step (updates made)", ylabel="accuracy (%)", ylim=(low, 101),
                title="Accuracy" + (f" (axis from {low:g} %)" if low > 0 else ""))
     for ax in (loss_ax, acc_ax):
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(loc="best")
+    if title:
+        fig.suptitle(title)
+    save_png(fig, path)
 
 
 def plane_grid(points: list[np.ndarray], resolution: int, dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -115,14 +98,14 @@ def plane_grid(points: list[np.ndarray], resolution: int, dtype) -> tuple[np.nda
 
 def probabilities(model, points: np.ndarray) -> np.ndarray:
     """softmax(model.forward(points)) [N x K], in evaluation mode (no dropout mask drawn, no running
-    statistic changed: a snapshot taken during training leaves the training as it was), in fit's
-    chunks (``chunk_rows``): each chunk's arrays stay in the cache, and memory stays small."""
+    statistic changed: a snapshot taken during training leaves the training as it was), in chunks
+    of rows whose widest array holds about a million numbers, so that memory stays small."""
+    width = max([points.shape[1]] + [max(p.value.shape) for p in model.parameters()])
+    rows = max(1, 2**20 // width)
     with evaluation_mode(model):
-        rows = chunk_rows("auto", model, points) or len(points)
         scores = np.concatenate([model.forward(points[start:start + rows])
                                  for start in range(0, len(points), rows)]).astype(np.float64)
-    scores -= scores.max(axis=1, keepdims=True)
-    exp = np.exp(scores)
+    exp = np.exp(scores - scores.max(axis=1, keepdims=True))
     return exp / exp.sum(axis=1, keepdims=True)
 
 
@@ -130,10 +113,9 @@ def shading(probs: np.ndarray, colours: list[str], shape: tuple[int, int]) -> np
     """An RGB image [rows x columns x 3]: at each point the predicted class's colour, mixed with white
     from PALE (its probability is 1/K, a guess) to DEEP (probability 1)."""
     k = probs.shape[1]
-    predicted = probs.argmax(axis=1)
     confidence = (probs.max(axis=1) - 1 / k) / (1 - 1 / k) if k > 1 else np.ones(len(probs))
     depth = (PALE + (DEEP - PALE) * np.clip(confidence, 0, 1))[:, None]
-    rgb = np.array([to_rgb(c) for c in colours])[predicted]
+    rgb = np.array([to_rgb(c) for c in colours])[probs.argmax(axis=1)]
     return (1 - depth + depth * rgb).reshape(*shape, 3)
 
 
@@ -142,12 +124,11 @@ def plot_decision_boundary(model, X: np.ndarray, y: np.ndarray, path, *, val=Non
     """The class the model predicts at every point of the plane, shaded by its probability, with
     the data on top: training points filled, validation points (``val = (X_val, y_val)``) hollow,
     misclassified points ringed in black. The legend sits beside the plane, never on the data."""
-    fig = Figure(figsize=(8.2, 5.6), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure((8.2, 5.6))
     ax = fig.subplots()
     draw_boundary(ax, model, X, y, val=val, resolution=resolution, legend=True)
     ax.set_title(title or "Decision regions")
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def draw_boundary(ax, model, X, y, *, val=None, resolution: int = 200, legend: bool = True):
@@ -158,27 +139,23 @@ def draw_boundary(ax, model, X, y, *, val=None, resolution: int = 200, legend: b
     image = ax.imshow(shading(probabilities(model, grid), colours, (resolution, resolution)),
                       origin="lower", extent=extent, interpolation="bilinear", aspect="equal")
     wrong = model.predict(X) != y
-    many = n_classes > MAX_LEGEND_CLASSES
-    # the same points, each class's colour, in one call each: no per-class loop for a thousand classes
+    # each set of points in one call, each point its class's colour: no loop over a thousand classes
     ax.scatter(X[:, 0], X[:, 1], s=12, c=[colours[c] for c in y], edgecolors="white", linewidths=0.3)
-    ax.scatter(X[wrong, 0], X[wrong, 1], s=55, facecolors="none", edgecolors="black", linewidths=1.1)
-    handles = [Line2D([], [], ls="", marker="o", ms=6, color=colours[c], mec="white",
-                      label=f"class {c} ({np.sum(y == c)})") for c in range(n_classes)] if not many else []
-    handles.append(Line2D([], [], ls="", marker="o", ms=9, mfc="none", mec="black",
-                          label=f"misclassified ({wrong.sum()})"))
+    for c in range(n_classes if n_classes <= MAX_LEGEND_CLASSES else 0):          # the legend's entries
+        ax.scatter([], [], s=30, color=colours[c], edgecolors="white", label=f"class {c} ({np.sum(y == c)})")
+    ringed = X[wrong]
     if val is not None:
         wrong_val = model.predict(val[0]) != val[1]
-        ax.scatter(val[0][:, 0], val[0][:, 1], s=16, facecolors="white",
-                   edgecolors=[colours[c] for c in val[1]], linewidths=1.2)
-        ax.scatter(val[0][wrong_val, 0], val[0][wrong_val, 1], s=55, facecolors="none", edgecolors="black",
-                   linewidths=1.1)
-        handles.append(Line2D([], [], ls="", marker="o", ms=6, mfc="white", mec="grey",
-                              label=f"validation ({len(val[1])}, {wrong_val.sum()} wrong)"))
-    handles.append(Line2D([], [], ls="", marker="s", ms=9, color="#cccccc",
-                          label="shading: the predicted\nclass's probability\n(pale 1/K, deep 1)"))
+        ax.scatter(val[0][:, 0], val[0][:, 1], s=16, facecolors="white", linewidths=1.2,
+                   edgecolors=[colours[c] for c in val[1]],
+                   label=f"validation ({len(val[1])}, {wrong_val.sum()} wrong)")
+        ringed = np.concatenate([ringed, val[0][wrong_val]])
+    ax.scatter(ringed[:, 0], ringed[:, 1], s=55, facecolors="none", edgecolors="black", linewidths=1.1,
+               label=f"misclassified ({wrong.sum()})")
+    ax.scatter([], [], s=80, marker="s", color="#cccccc",
+               label="shading: the predicted\nclass's probability\n(pale 1/K, deep 1)")
     if legend:
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0,
-                  frameon=False)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0, frameon=False)
     ax.set(xlabel="x₁", ylabel="x₂")
     return image
 
@@ -192,24 +169,22 @@ def plot_hidden_units(model, X: np.ndarray, y: np.ndarray, path, *, title: str =
     pieced together from these lines, so it bends only where some unit switches. Needs a model that
     starts Linear(2, h), an activation, then a Linear layer.
     """
-    first, _, second = model[0], model[1], model[2]
+    first, second = model[0], model[2]
     extent, grid = plane_grid([X], resolution, X.dtype)
     on = (grid @ first.params["W"] + first.params["b"]) > 0                          # [R² x h]
     strength = np.abs(second.params["W"]).sum(axis=1)                                # [h]
     chosen = np.argsort(-strength)[:units]
-    fig = Figure(figsize=(8.2, 4.4), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure((8.2, 4.4))
     axes = fig.subplots(2, 4).ravel()
-    counts = on.sum(axis=1).reshape(resolution, resolution)
-    shown = axes[0].imshow(counts, origin="lower", extent=extent, cmap="viridis", aspect="equal")
+    shown = axes[0].imshow(on.sum(axis=1).reshape(resolution, resolution), origin="lower", extent=extent,
+                           cmap="viridis", aspect="equal")
     fig.colorbar(shown, ax=axes[0], shrink=0.8, label="units on")
     axes[0].set_title(f"units on, of {on.shape[1]}", fontsize=9)
-    switch = LinearSegmentedColormap.from_list("switch", ["#f4f4f4", "#f2b134"])
-    colours = class_colours(int(y.max()) + 1)
     for ax, unit in zip(axes[1:], chosen, strict=False):
-        ax.imshow(on[:, unit].reshape(resolution, resolution), origin="lower", extent=extent, cmap=switch,
-                  vmin=0, vmax=1, aspect="equal")
+        switch = np.where(on[:, unit, None], to_rgb("#f2b134"), to_rgb("#f4f4f4"))   # orange where on
+        ax.imshow(switch.reshape(resolution, resolution, 3), origin="lower", extent=extent, aspect="equal")
         ax.set_title(f"unit {unit} on", fontsize=9)
+    colours = class_colours(int(y.max()) + 1)
     for ax in axes:
         ax.scatter(X[:, 0], X[:, 1], s=1.5, c=[colours[c] for c in y], linewidths=0)
         ax.set(xticks=[], yticks=[])
@@ -217,13 +192,12 @@ def plot_hidden_units(model, X: np.ndarray, y: np.ndarray, path, *, title: str =
         ax.set_visible(False)
     fig.suptitle(title or "The hidden layer: where each unit is on (orange), for the strongest units",
                  fontsize=10)
-    _save(fig, path)
+    save_png(fig, path)
 
 
-def _save(fig: Figure, path) -> None:
+def save_png(fig: Figure, path) -> None:
     """The figure as a PNG of 256 colours (a palette): a third of the bytes of a full-colour one, and
     no difference to see in these figures, whose shading is their only gradient."""
-    fig.set_dpi(DPI)
     fig.canvas.draw()
     pixels = Image.fromarray(np.asarray(fig.canvas.buffer_rgba())).convert("RGB")
     image = pixels.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)

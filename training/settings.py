@@ -1,0 +1,296 @@
+"""train.py's settings: their defaults, how each flag is read and checked, and what they build.
+
+A setting is read from the command line by ``PARSE[name]`` (or one of ``CHOICES[name]``), and a
+checkpoint's saved settings are checked by the same rules. ``configure`` gives a new run's settings,
+``resumed`` a resumed run's; both refuse, as a usage error (exit 2), settings the library would
+refuse together. ``build_data``, ``build_model`` and ``build_optimizer`` make what the settings
+describe (explain.py builds its model here too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+
+import data
+from checks import check_count, check_flag, check_real, check_spread
+from checks.files import unusable_path
+from layers import KINDS, BatchNorm1d, Dropout, Linear
+from layers.linear import init_std
+from models import Sequential
+from optim import SGD, Adam
+from training.checkpoint import Checkpoint, read_checkpoint
+from training.loop import DEFAULT_CHUNK_SIZE, DEFAULT_FACTOR, check_factor
+from training.runs import EXIT_USAGE, Failure, run_record
+
+# --activation's values, by the layer kinds' one registry (layers.KINDS): relu, leaky_relu, tanh, sigmoid
+ACTIVATIONS = {"relu": KINDS["ReLU"], "leaky_relu": KINDS["LeakyReLU"], "tanh": KINDS["Tanh"],
+               "sigmoid": KINDS["Sigmoid"]}
+DTYPES = {"float64": np.float64, "float32": np.float32}
+CHOICES = {"activation": tuple(ACTIVATIONS), "dtype": tuple(DTYPES), "optimizer": ("sgd", "adam")}
+# The generated data sets and each one's noise when --noise is not given; a name ending in .csv is a file.
+DATASETS = {"spiral": data.make_spiral, "moons": data.make_moons, "circles": data.make_circles,
+            "xor": data.make_xor}
+DATASET_NOISE = {"spiral": 0.5, "moons": 0.15, "circles": 0.08, "xor": 0.1}
+TWO_CLASSES = ("moons", "xor")          # --classes applies to the spiral's arms and the circles' rings
+
+# The course's two-class spiral and its network. None marks "not given": filled in by complete().
+DEFAULTS = {
+    "dataset": "spiral", "points": 400, "classes": 2, "noise": 0.5, "seed": 0, "val_fraction": 0.0,
+    "hidden": 1000, "depth": 1, "activation": "relu", "init": "auto", "dtype": "float64",
+    "batchnorm": False, "dropout": 0.0,
+    "optimizer": "sgd", "lr": None, "momentum": 0.0, "weight_decay": 0.0, "reg": 0.0,
+    "steps": 3000, "batch_size": None, "log_every": 10, "checkpoint_every": 500,
+    "chunk_size": DEFAULT_CHUNK_SIZE, "diverge_factor": DEFAULT_FACTOR, "threads": 1,
+}
+DEFAULT_LR = {"sgd": 1.0, "adam": 1e-3}
+# A resumed run may change these: they decide how long it runs, how often it saves and how it sums a
+# step's gradient (chunk_size, threads: only the rounding differs), not what it computes.
+FREE_ON_RESUME = ("steps", "checkpoint_every", "chunk_size", "diverge_factor", "threads")
+# Settings older checkpoints lack, as their runs had them (0: no chunks, no divergence rule, NumPy's threads).
+ADDED_SINCE = {"chunk_size": 0, "diverge_factor": 0, "batchnorm": False, "dropout": 0.0, "reg": 0.0,
+               "dataset": "spiral", "threads": 0}
+
+
+def flag(name: str, check, convert=float, kind: str = "a number", names: tuple = ()):
+    """An argparse ``type=`` for the setting ``name``: text -> ``convert`` -> ``check`` (a shared rule
+    from checks/), whose error becomes argparse's one-line usage error. One of ``names`` is taken as
+    it is; a value that is not text (a checkpoint's saved setting) goes to ``check`` as it is."""
+    def parse(value):
+        if value in names:
+            return value
+        if isinstance(value, str):
+            try:
+                value = convert(value)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"{name} must be {kind}, got {value!r}") from None
+        try:
+            return check(value)
+        except (ValueError, TypeError) as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return parse
+
+
+def count(name: str, minimum: int, maximum: float = float("inf"), names: tuple = ()):
+    """A whole number from ``minimum`` to ``maximum``, or one of ``names``."""
+    def check(value) -> int:
+        value = check_count(name, value, minimum=minimum)
+        if value > maximum:
+            raise ValueError(f"{name} must be at most {maximum}, got {value}")
+        return value
+    return flag(name, check, int, "a whole number" + "".join(f" or {n!r}" for n in names), names)
+
+
+def number(name: str, low: float = 0, high: float | None = None, **kwargs):
+    """A finite number with ``low`` <= value (< ``high``)."""
+    return flag(name, lambda value: check_real(name, value, low=low, high=high), **kwargs)
+
+
+def dataset_name(name: str) -> str:
+    """A generated data set's name or a path ending in .csv."""
+    if not isinstance(name, str) or not (name in DATASETS or name.lower().endswith(".csv")):
+        raise ValueError(f"dataset must be one of {', '.join(DATASETS)} or a file name ending in .csv, "
+                         f"got {name!r}")
+    return name
+
+
+# How each setting is read from the command line; a checkpoint's settings are checked the same way.
+PARSE = {
+    "dataset": flag("dataset", dataset_name, str), "points": count("points", 1),
+    "classes": count("classes", 2, 1000), "noise": number("noise"),
+    "val_fraction": number("val_fraction", 0, 1),
+    "seed": count("seed", 0), "hidden": count("hidden", 1), "depth": count("depth", 0, 1000),
+    "lr": number("lr"), "momentum": number("momentum", 0, 1), "weight_decay": number("weight_decay"),
+    "steps": count("steps", 0), "batch_size": count("batch_size", 1), "reg": number("reg"),
+    "dropout": number("dropout", 0, 1),
+    "batchnorm": flag("batchnorm", lambda value: check_flag("batchnorm", value), bool, "true or false"),
+    "log_every": count("log_every", 1), "checkpoint_every": count("checkpoint_every", 1),
+    "chunk_size": count("chunk_size", 0, names=("auto",)), "threads": count("threads", 0),
+    "diverge_factor": flag("diverge_factor", check_factor),
+    "init": number("init", names=("auto", "he", "xavier"),
+                   kind="'auto', 'he', 'xavier' or a standard deviation >= 0 such as 0.01"),
+}
+
+
+def complete(config: dict) -> dict:
+    """Settings that follow from others: the optimizer's learning rate, the activation's init."""
+    lr = DEFAULT_LR[config["optimizer"]] if config["lr"] is None else config["lr"]
+    relu_like = config["activation"] in ("relu", "leaky_relu")
+    init = ("he" if relu_like else "xavier") if config["init"] == "auto" else config["init"]
+    return dict(config, lr=lr, init=init)
+
+
+def configure(given: dict) -> dict:
+    """A new run's settings: the ``given`` flags over the defaults, refused (exit 2) if they do not fit."""
+    config = complete(dict(DEFAULTS, **given))
+    if "noise" not in given:            # each data set's own; DEFAULTS holds the spiral's
+        config["noise"] = DATASET_NOISE.get(config["dataset"], 0.0)
+    if config["dataset"] not in DATASETS:
+        decided = [f"--{name}" for name in ("points", "classes", "noise") if name in given]
+        if decided:
+            raise Failure(f"argument {decided[0]}: the CSV file {config['dataset']} decides its points, "
+                          "classes and noise; leave out --points, --classes and --noise", EXIT_USAGE)
+        X, y = read_points(config["dataset"])
+        config.update(points=len(X), classes=int(y.max()) + 1, noise=0.0)
+    refuse(problems(config))
+    return config
+
+
+def resume(name: str, given: dict, *, to_train: bool) -> tuple[dict, Checkpoint]:
+    """The checkpoint ``--resume name`` names (a file, or a run's folder and so its checkpoint.npz) and
+    the resumed run's settings: the saved ones, checked as their flags would be (a checkpoint's JSON
+    may have been edited), with the ``given`` flags that are free to change applied; any other given
+    flag must agree with them. ``to_train``: ``steps`` must exceed the updates made."""
+    path = Path(name)
+    try:
+        folder = path.is_dir()
+    except OSError as exc:                  # a name no file system takes: a usage error, as for --out
+        raise Failure(f"cannot resume from {path}: {unusable_path(path, exc)}", EXIT_USAGE) from None
+    if folder and not (path / "checkpoint.npz").is_file():
+        why = "a run writes it at its first checkpoint, see --checkpoint-every"
+        if (run_record(path) or {}).get("status") in ("running", "failed"):
+            why = f"its run was killed before its first checkpoint; start it again with --out {path}"
+        raise Failure(f"cannot resume from {path}: the folder holds no checkpoint.npz ({why})")
+    path = path / "checkpoint.npz" if folder else path
+    try:
+        checkpoint = read_checkpoint(path)
+    except ValueError as exc:
+        raise Failure(str(exc)) from None
+    saved = dict(ADDED_SINCE, **checkpoint.config)
+    found = [f"{name} is missing" for name in [*PARSE, *CHOICES] if name not in saved]
+    found += [f"{name} {saved[name]!r} is not one of {', '.join(CHOICES[name])}"
+              for name in CHOICES if name in saved and saved[name] not in CHOICES[name]]
+    for name in [] if found else PARSE:
+        if saved[name] is None and name == "batch_size":      # the full batch
+            continue
+        try:
+            if PARSE[name](saved[name]) != saved[name]:
+                found.append(f"{name} {saved[name]!r} is text, not a number")
+        except argparse.ArgumentTypeError as exc:
+            found.append(str(exc))
+    found = found or problems(saved)
+    if found:
+        raise Failure(f"cannot resume from {path}: damaged checkpoint ({'; '.join(found)})")
+    asked = complete(dict(saved, **given))
+    clashes = [f"--{name.replace('_', '-')} {asked[name]} (the checkpoint has {saved[name]})"
+               for name in given if name not in FREE_ON_RESUME and asked[name] != saved[name]]
+    if clashes:
+        free = ", ".join(f"--{name.replace('_', '-')}" for name in FREE_ON_RESUME)
+        raise Failure(f"cannot resume {path} with {', '.join(clashes)}: a resumed run keeps its data, model "
+                      f"and optimizer; leave those flags out ({free}, --out and --no-progress may change)",
+                      EXIT_USAGE)
+    config = dict(saved, **{name: given[name] for name in FREE_ON_RESUME if name in given})
+    if to_train and config["steps"] <= checkpoint.step:
+        raise Failure(f"{path} has already made {checkpoint.step} updates; pass a larger --steps (the total) "
+                      "to train further, or --plot-only to draw its figures", EXIT_USAGE)
+    return config, checkpoint
+
+
+def refuse(found: list[str]) -> None:
+    if found:
+        raise Failure(found[0], EXIT_USAGE)
+
+
+def samples(config: dict) -> int:
+    """How many points the data set holds: a CSV file's rows are recorded as its points."""
+    return config["points"] if config["dataset"] not in DATASETS else config["points"] * config["classes"]
+
+
+def problems(config: dict) -> list[str]:
+    """What the library would refuse in these settings together, by its own rules, found before the run."""
+    found = []
+    dtype = np.dtype(DTYPES[config["dtype"]])
+    rows = samples(config)
+    fraction = config["val_fraction"]
+    checks = {"init": lambda: init_std(complete(config)["init"], 1, 1, dtype),
+              "noise": lambda: check_spread("noise", config["noise"], np.float64),
+              "val-fraction": lambda: fraction and data.validation_size(fraction, rows)}
+    for name, check in checks.items():
+        try:
+            check()
+        except ValueError as exc:
+            found.append(f"argument --{name}: {exc}")
+    if config["optimizer"] == "adam" and config["momentum"]:
+        found.append("argument --momentum: applies to --optimizer sgd only (Adam keeps its own averages)")
+    if config["dataset"] in TWO_CLASSES and config["classes"] != 2:
+        found.append(f"argument --classes: {config['dataset']} has 2 classes, got {config['classes']} "
+                     "(--classes applies to the spiral and the circles)")
+    if config["batchnorm"] and not found:       # BatchNorm1d cannot train on a batch of one row
+        rows -= data.validation_size(fraction, rows) if fraction else 0
+        size = min(config["batch_size"] or rows, rows)
+        if size == 1 or rows % size == 1:
+            batches = "makes every batch 1 row" if size == 1 else \
+                f"leaves a last batch of 1 row of the {rows} training rows"
+            found.append(f"argument --batch-size: with --batchnorm, --batch-size {size} {batches} (the "
+                         "variance of one row is undefined); choose another --batch-size")
+    widths = [2] + [config["hidden"]] * config["depth"] + [config["classes"]]
+    weights = sum((d_in + 1) * d_out for d_in, d_out in zip(widths[:-1], widths[1:], strict=True))
+    needs = {"--hidden": weights * dtype.itemsize, "--points": samples(config) * (2 * dtype.itemsize + 8)}
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return found + [f"argument {name}: the run needs at least {nbytes / 1e9:.3g} GB, more than the machine's "
+                    f"{memory / 1e9:.3g} GB of memory" for name, nbytes in needs.items() if nbytes > memory]
+
+
+def read_points(path: str):
+    """``data.load_csv(path)``; a file that cannot be used is a usage error."""
+    try:
+        return data.load_csv(path)
+    except (OSError, ValueError) as exc:
+        raise Failure(f"argument --dataset: {exc}", EXIT_USAGE) from None
+
+
+# Data, model, optimizer -------------------------------------------------------------------
+
+def generators(config: dict) -> dict[str, np.random.Generator]:
+    """Independent streams from the one seed; the first two are ``spawn_generators(seed, 2)``'s."""
+    names = ("data", "init", "split", "shuffle", "dropout")
+    return dict(zip(names, data.spawn_generators(config["seed"], len(names)), strict=True))
+
+
+def build_data(config: dict):
+    """The data set, split into training and validation sets: X, y and (X_val, y_val) or None."""
+    name, dtype, rng = config["dataset"], DTYPES[config["dtype"]], generators(config)["data"]
+    if name in ("spiral", "circles"):
+        X, y = DATASETS[name](config["points"], config["classes"], config["noise"], rng=rng, dtype=dtype)
+    elif name in DATASETS:
+        X, y = DATASETS[name](config["points"], config["noise"], rng=rng, dtype=dtype)
+    else:
+        X, y = read_points(name)
+        X = X.astype(dtype)
+        if len(X) != config["points"] or y.max() + 1 != config["classes"]:
+            raise Failure(f"argument --dataset: {name} has changed since the run began: it now holds "
+                          f"{len(X)} points in {y.max() + 1} classes, the run has {config['points']} in "
+                          f"{config['classes']}", EXIT_USAGE)
+    if not config["val_fraction"]:
+        return X, y, None
+    X_train, y_train, X_val, y_val = data.train_val_split(X, y, config["val_fraction"],
+                                                     rng=generators(config)["split"])
+    return X_train, y_train, (X_val, y_val)
+
+
+def build_model(config: dict, features: int = 2) -> Sequential:
+    """Linear, [BatchNorm1d], activation, [Dropout] per hidden layer, then the output Linear."""
+    rng, dropout_rng = generators(config)["init"], generators(config)["dropout"]   # masks: one stream
+    dtype = DTYPES[config["dtype"]]
+    widths = [features] + [config["hidden"]] * config["depth"]
+    Activation = ACTIVATIONS[config["activation"]]
+    model = Sequential()
+    for d_in, d_out in zip(widths[:-1], widths[1:], strict=True):
+        model.append(Linear(d_in, d_out, rng=rng, init=config["init"], dtype=dtype))
+        if config["batchnorm"]:
+            model.append(BatchNorm1d(d_out, dtype=dtype))
+        model.append(Activation())
+        if config["dropout"]:
+            model.append(Dropout(config["dropout"], rng=dropout_rng))
+    model.append(Linear(widths[-1], config["classes"], rng=rng, init=config["init"], dtype=dtype))
+    return model
+
+
+def build_optimizer(config: dict, model: Sequential):
+    if config["optimizer"] == "adam":
+        return Adam(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
+    return SGD(model.parameters(), lr=config["lr"], momentum=config["momentum"],
+               weight_decay=config["weight_decay"])

@@ -1,0 +1,279 @@
+"""One training step, explained line by line: what explain.py prints, and what the notebook shows of it.
+
+``run_step`` takes one step of any model part by part and keeps every value it computes, named
+"0.y" (what model[0].forward returned), "2.W" (model[2]'s ∂L/∂W), "L", "P" or "dS" (∂L/∂S).
+``walk_through`` runs the two-class network's step both as the course loop (``course_step``) and as
+the parts, from the same weights, and prints each quantity with its formula, the loop's lines, the
+part's formula, its values and max |loop − parts|. ``explain_model`` explains any other model part
+by part, every gradient checked against central differences. The parts' formulas come from their
+classes (``FORWARD``, ``FORMULAS``), never from prose.
+"""
+
+import inspect
+import sys
+from typing import NamedTuple
+
+import numpy as np
+
+from data import make_spiral
+from layers import Linear, ReLU, SoftmaxCrossEntropy, check_loss_gradient
+from models import Sequential
+from optim import SGD
+from training.course_loop import course_step
+
+# Rounding level: a difference passes if it is at most TOLERANCE and at most RELATIVE times the
+# quantity's largest entry. Gradients here are about 1e-5, so the absolute bound alone would let a
+# float32-sized error (1e-7 relative) through. RELATIVE leaves room for cancellation: db2 is a sum of
+# 800 terms of both signs that nearly cancel, and float64 rounding then reaches ~5e-12 of it.
+TOLERANCE, RELATIVE = 1e-12, 1e-10
+WIDTH = 100             # every printed line fits a terminal this wide (file names aside)
+# The step of the central differences. 1e-5, not check_gradients' 1e-6: through saturated sigmoid
+# layers the gradients are tiny next to L, and rounding in L would then dominate a 1e-6 step.
+EPS = 1e-5
+
+# The small example, picked by hand so that every product can be checked on paper: four points on
+# the two arms of a spiral, one decimal each, none at the origin (where A = b for every unit);
+# weights with one decimal, chosen so that every pre-activation A is clearly positive or negative
+# (no ReLU kink) and the classes differ.
+HAND = {
+    "X": np.array([[0.5, 1.0], [1.0, -0.5], [-0.5, -1.0], [-1.0, 0.5]]),
+    "y": np.array([0, 0, 1, 1]),
+    "W": np.array([[1.0, -0.5, 0.2], [0.5, 1.0, -0.3]]),
+    "b": np.array([0.1, -0.2, 0.0]),
+    "W2": np.array([[0.6, -0.4], [-0.5, 0.3], [0.2, 0.7]]),
+    "b2": np.array([0.0, 0.1]),
+}
+
+
+class Quantity(NamedTuple):
+    """A quantity of the course loop: its step (as in the README), the loop's name, the formula, its
+    name in run_step's record, what finds the loop's statements, and the parts' call if not cite's."""
+
+    step: str
+    name: str
+    formula: str
+    key: str
+    loop: tuple[str, ...]
+    part: str = ""
+
+
+UPDATE = "optimizer.step(): SGD.update (4) θ = θ − η·g  (optim/sgd.py)"
+QUANTITIES = (
+    Quantity("1", "(unnamed)", "A = X W + b", "0.y", ("np.dot(X, W) + b",)),
+    Quantity("2", "hidden_layer", "H = max(0, A)", "1.y", ("hidden_layer =",)),
+    Quantity("3", "scores", "S = H W2 + b2", "2.y", ("scores =",)),
+    Quantity("4", "probs", "P = softmax(S), row by row", "P", ("exp_scores =", "probs ="),
+             "loss_fn.probs: P, kept by SoftmaxCrossEntropy.forward (via log-sum-exp)"),
+    Quantity("5", "data_loss", "L = (1/N) Σ_n −log P[n, y_n]", "L", ("correct_logprobs =", "data_loss =")),
+    Quantity("6", "dscores", "dS = (P − onehot(y)) / N", "dS", ("dscores = probs", "-= 1", "dscores /=")),
+    Quantity("7", "dW2", "dW2 = Hᵀ dS", "2.W", ("dW2 =",)),
+    Quantity("7", "db2", "db2 = Σ_n dS[n]", "2.b", ("db2 =",)),
+    Quantity("8", "dhidden", "dH = dS W2ᵀ", "2.x", ("dhidden =",)),
+    Quantity("9", "mask", "1[A > 0], the ReLU switch (0 at A = 0)", "mask", ("dhidden[",),
+             "model[1].backward(np.ones_like(dH)): ReLU.backward (1) with dy = 1 is the switch"),
+    Quantity("9", "dhidden, masked", "dA = dH ⊙ 1[A > 0]", "1.x", ("dhidden[",)),
+    Quantity("10", "dW", "dW = Xᵀ dA", "0.W", ("dW =",)),
+    Quantity("10", "db", "db = Σ_n dA[n]", "0.b", ("db =",)),
+    Quantity("11", "W", "W ← W − η dW", "new 0.W", ("W += -step",), UPDATE),
+    Quantity("11", "b", "b ← b − η db", "new 0.b", ("b += -step",), UPDATE),
+    Quantity("11", "W2", "W2 ← W2 − η dW2", "new 2.W", ("W2 += -step",), UPDATE),
+    Quantity("11", "b2", "b2 ← b2 − η db2", "new 2.b", ("b2 += -step",), UPDATE),
+)
+TITLES = {"0.y": "forward: steps 1 to 5", "dS": "backward: steps 6 to 10, in the order backprop runs them",
+          "new 0.W": "update: step 11, with η = step_size = lr"}
+
+# The statements of course_step's body, comments left out: listing line n is LISTING[n - 1].
+BODY = inspect.getsource(course_step).split('"""')[2].split("    return {")[0]
+LISTING = tuple(statement for line in BODY.splitlines() if (statement := line.split("#")[0].strip()))
+
+
+def line_of(code: str) -> int:
+    """The number of the first listing line that contains ``code``."""
+    return next(number for number, statement in enumerate(LISTING, 1) if code in statement)
+
+
+# One step, part by part ---------------------------------------------------------------------
+
+def run_step(model: Sequential, X: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+    """One step of ``model`` with SoftmaxCrossEntropy, one call at a time (no update). Every value, as
+    a copy (a part may reuse its arrays), in the order computed: "i.y" what model[i].forward returned,
+    then "L", "P", "dS" = ∂L/∂S, then from the last layer each one's "i.W", "i.b", … and "i.x" = ∂L/∂x."""
+    loss_fn = SoftmaxCrossEntropy()
+    seen, x = {}, X
+    for i, layer in enumerate(model):
+        x = seen[f"{i}.y"] = np.array(layer.forward(x))
+    seen.update(L=np.asarray(loss_fn.forward(x, y)), P=loss_fn.probs, dS=loss_fn.backward())
+    dy = seen["dS"]
+    for i in reversed(range(len(model))):
+        dy = np.array(model[i].backward(dy.copy()))
+        seen.update({f"{i}.{key}": model[i].grads[key].copy() for key in model[i].params})
+        seen[f"{i}.x"] = dy
+    return seen
+
+
+def cite(key: str, model: Sequential) -> tuple[str, str, str]:
+    """Who computes run_step's value ``key``, by which formula of its class, and in which file:
+    "2.W" -> ("model[2]", "Linear.backward (1) ∂L/∂W = xᵀ dy", "layers/linear.py")."""
+    owner, name = key.split(".") if "." in key else ("loss_fn", {"L": "y", "dS": "S", "P": "P"}[key])
+    part = SoftmaxCrossEntropy if owner == "loss_fn" else type(model[int(owner)])
+    found = [f"backward ({n}) {formula}" for n, formula in part.FORMULAS.items() if f"∂L/∂{name} " in formula]
+    text = f"forward {part.FORWARD}" if name == "y" else found[0] if found else "forward, P = softmax(S)"
+    who = owner if owner == "loss_fn" else f"model[{owner}]"
+    return who, f"{part.__name__}.{text}", part.__module__.replace(".", "/") + ".py"
+
+
+def shape(array) -> str:
+    """``[800 x 1000]``, ``[1000]`` or ``scalar``."""
+    return "[" + " x ".join(map(str, np.shape(array))) + "]" if np.ndim(array) else "scalar"
+
+
+def values(array, full: bool, indent: int = 10) -> list[str]:
+    """``array``'s entries: every one (``full``), or its corners, the first and last two along each axis.
+    Four decimals, or three significant digits when every entry is below 0.01."""
+    array = np.asarray(array)
+    array = array + 0.0 if array.dtype.kind == "f" else array     # −0.0 + 0.0 is 0.0: no "-0.0000"
+    tiny = array.dtype.kind == "f" and 0 < np.max(np.abs(array), initial=0.0) < 1e-2
+    text = np.array2string(array, max_line_width=WIDTH - indent, threshold=sys.maxsize if full else 30,
+                           edgeitems=2, formatter={"float_kind": ("{: .2e}" if tiny else "{: .4f}").format})
+    return [" " * indent + line for line in text.splitlines()]
+
+
+def inputs(arrays: dict, full: bool) -> list[str]:
+    """Each array's name and shape, then its values."""
+    return [line for name, x in arrays.items() for line in (f"{name} {shape(x)}", *values(x, full, 4))]
+
+
+# The two-class network: the course loop against the parts -------------------------------------
+
+class Row(NamedTuple):
+    """A quantity with both sides' values."""
+
+    quantity: Quantity
+    loop: np.ndarray
+    parts: np.ndarray
+
+    @property
+    def difference(self) -> float:
+        """max |loop − parts|; infinite when the shapes differ (broadcasting would hide it)."""
+        same = self.loop.shape == self.parts.shape
+        return float(np.max(np.abs(self.loop - self.parts), initial=0.0)) if same else float("inf")
+
+    @property
+    def ok(self) -> bool:
+        """At rounding level: ≤ TOLERANCE and ≤ RELATIVE × the loop value's largest entry (False for NaN)."""
+        return self.difference <= min(TOLERANCE, RELATIVE * np.max(np.abs(self.loop), initial=0.0))
+
+
+def loop_step(X, y, initial: dict) -> dict:
+    """One iteration of the course loop from copies of ``initial`` (step_size 1), its values by run_step's
+    names. Four the loop does not keep are derived from its record and the initial weights by the
+    expressions the loop evaluates: they are the loop's values to the last bit."""
+    W, b, W2, b2 = (initial[name].copy() for name in ("W", "b", "W2", "b2"))
+    record = course_step(X, y, W, b, W2, b2, step_size=1.0)
+    return {"1.y": record["hidden_layer"], "2.y": record["scores"], "L": np.asarray(record["data_loss"]),
+            "dS": record["dscores"], "2.W": record["dW2"], "2.b": record["db2"], "1.x": record["dhidden"],
+            "0.W": record["dW"], "0.b": record["db"], "new 0.W": W, "new 0.b": b, "new 2.W": W2,
+            "new 2.b": b2,
+            "0.y": np.dot(X, initial["W"]) + initial["b"],         # step 1, inside step 2's statement
+            # probs as step 4 made it: the loop's probs was edited by step 6 (it is dscores now)
+            "P": record["exp_scores"] / np.sum(record["exp_scores"], axis=1, keepdims=True),
+            "2.x": np.dot(record["dscores"], initial["W2"].T),     # dhidden before step 9's mask
+            "mask": (record["hidden_layer"] > 0).astype(X.dtype),  # where step 9 keeps dhidden
+            "dscores is probs": record["dscores"] is record["probs"]}
+
+
+def walk_through(small: bool = False, seed: int = 0) -> tuple[list[Row], list[str]]:
+    """One step of the two-class network both ways from the same weights, every quantity paired, and
+    the printout. 800 spiral points (``seed``), 1000 hidden units, weights 0.01 · N(0, 1) (``seed``);
+    ``small``: HAND's 4 points and weights, 3 hidden units, and every value printed (else corners)."""
+    X, y = (HAND["X"], HAND["y"]) if small else make_spiral(n_per_class=400, n_classes=2, noise=0.5, rng=seed)
+    h, rng = 3 if small else 1000, np.random.default_rng(seed)
+    model = Sequential(Linear(2, h, rng=rng, init=0.01), ReLU(), Linear(h, 2, rng=rng, init=0.01))
+    if small:
+        model.load_state_dict({"0.W": HAND["W"], "0.b": HAND["b"], "2.W": HAND["W2"], "2.b": HAND["b2"]})
+    initial = dict(zip(("W", "b", "W2", "b2"), model.state_dict().values(), strict=True))
+    loop = loop_step(X, y, initial)
+    parts = run_step(model, X, y)
+    parts["mask"] = model[1].backward(np.ones_like(parts["2.x"]))   # with dy = 1, ReLU's (1) is the switch
+    SGD(model.parameters(), lr=1.0).step()
+    parts.update({f"new {name}": value for name, value in model.state_dict().items()})
+    rows = [Row(q, np.asarray(loop[q.key]), np.asarray(parts[q.key])) for q in QUANTITIES]
+
+    reg = [str(number) for number, statement in enumerate(LISTING, 1) if "reg" in statement]
+    data = ("picked by hand (HAND in training/walkthrough.py), none at the origin" if small
+            else f"make_spiral(n_per_class=400, n_classes=2, noise=0.5, rng={seed})")
+    lines = ["One training step of the two-class network, run twice from the same weights:",
+             "  loop   course_step in training/course_loop.py: the course's loop, statement for statement",
+             f"  parts  model = Sequential(Linear(2, {h}), ReLU(), Linear({h}, 2)), one part at a time,",
+             "         loss_fn = SoftmaxCrossEntropy(), optimizer = SGD(model.parameters(), lr=1.0)",
+             f"data   {data}: X {shape(X)}, y {shape(y)}",
+             f"sizes  N = num_examples = {len(X)}, h = {h}, K = 2, η = step_size = lr = 1.0",
+             f"       reg = λ = 0: lines {', '.join(reg[:-1])} and {reg[-1]} add nothing here (the course "
+             "uses reg = 1e-3)", "", "the loop, comments left out", "=" * WIDTH,
+             *(f"{number:>4} | {statement}" for number, statement in enumerate(LISTING, 1)),
+             "", "inputs, the same on both sides", "=" * WIDTH, *inputs({"X": X, "y": y, **initial}, small)]
+    for row in rows:
+        q = row.quantity
+        if q.key in TITLES:
+            lines += ["", TITLES[q.key], "=" * WIDTH,
+                      f"step  {'loop name':<17}{'formula':<40}{'shape':>14}  max |loop − parts|"]
+        lines += step_6_by_hand(loop, y, small) if q.key == "dS" else []
+        flag = "" if row.ok else f"  TOO LARGE (> {TOLERANCE:.0e}, or > {RELATIVE:.0e} relative)"
+        lines.append(f"{q.step:>2}    {q.name:<17}{q.formula:<40}{shape(row.parts):>14}  {row.difference:.1e}"
+                     + flag)
+        for i, number in enumerate(map(line_of, q.loop)):
+            lines.append(f"    {'loop' if i == 0 else '':<6}{number:>2} | {LISTING[number - 1]}")
+        part = q.part or "{}: {}  ({})".format(*cite(q.key, model))
+        lines += [f"    parts {part}", *values(row.loop, small)]
+    failed = [f"FAILED: {row.quantity.name} (step {row.quantity.step})" for row in rows if not row.ok]
+    return rows, lines + ["", *failed] if failed else lines + [
+        "", f"all {len(rows)} differences ≤ {TOLERANCE:.0e}, and ≤ {RELATIVE:.0e} relative to the values:",
+        "the parts compute what the loop computes."]
+
+
+def step_6_by_hand(loop: dict, y: np.ndarray, full: bool) -> list[str]:
+    """Step 6 for a learner, on the loop's side: the aliasing of dscores and probs, the array's four
+    states, why −1 and /N, and one entry checked by a central difference."""
+    P, onehot = loop["P"], np.eye(2, dtype=int)[y]
+    first, minus, divide = line_of("dscores = probs"), line_of("-= 1"), line_of("dscores /=")
+    report = check_loss_gradient(SoftmaxCrossEntropy(), loop["2.y"], y, eps=EPS)
+    return [f" 6    step 6 by hand, on the loop's side: lines {first} to {divide}",
+            f"      line {first}, dscores = probs, copies nothing: both names refer to one array, so lines "
+            f"{minus} and {divide}",
+            f"      edit probs too. dscores is probs  ->  {loop['dscores is probs']}",
+            f"      (a) probs before line {minus}: P = softmax(S)", *values(P, full),
+            f"      (b) onehot(y): 1 in each row's true class, the entries (n, y_n) line {minus} selects",
+            *values(onehot, full),
+            f"      (c) probs after line {minus}, dscores[range(num_examples), y] -= 1:  P − onehot(y)",
+            *values(P - onehot, full),
+            f"      (d) probs after line {divide}, dscores /= num_examples:  (P − onehot(y)) / N",
+            *values(loop["dS"], full),
+            "      Why: L = (1/N) Σ_n ℓ_n, ℓ_n = −log P[n, y_n] = −S[n, y_n] + log Σ_j e^S[n, j], so",
+            "      ∂L/∂S[n, k] = (P[n, k] − 1[k = y_n]) / N: −1 in the true class's column, 1/N for the mean",
+            f"      central differences of L (check_loss_gradient) agree: {verdict(report, 'scores')}", ""]
+
+
+def verdict(report, name: str) -> str:
+    """gradcheck's verdict on one array: ok within what a correct float64 backward achieves or within
+    the rounding of L (``report.passes``), else its word for how far off (suspicious, WRONG)."""
+    word = "ok" if report.passes(name) else report.verdict(name)
+    return f"relative error {report.errors[name]:.1e}  {word}"
+
+
+# Output that any console can print ------------------------------------------------------------
+
+# Plain ASCII for the math symbols, for consoles that cannot encode them (cp1252, ascii).
+PLAIN = str.maketrans({"η": "eta", "∂": "d", "Σ": "sum", "⊙": "*", "−": "-", "≤": "<=", "←": "<-", "ᵀ": "^T",
+                       "ε": "eps", "ℓ": "l", "·": "*", "λ": "lambda", "θ": "theta", "α": "alpha", "μ": "mu",
+                       "σ": "sigma", "²": "^2", "√": "sqrt", "≈": "~", "\u0302": "^"})
+
+
+def emit(lines: list[str], stream=None) -> None:
+    """Write ``lines`` to ``stream`` (stdout), in plain ASCII if its encoding cannot show them."""
+    stream = sys.stdout if stream is None else stream
+    text = "".join(line + "\n" for line in lines)
+    try:
+        text.encode(stream.encoding or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        text = text.translate(PLAIN).encode("ascii", errors="replace").decode("ascii")
+    stream.write(text)

@@ -17,7 +17,6 @@ Ctrl-C and exit codes in training/runs.py.
 from __future__ import annotations
 
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -117,20 +116,25 @@ def run(args) -> int:
     # The run's folder: locked, this process its only writer, until the end -----------------------
     with runs.run_folder(args.out, checkpoint and Path(checkpoint.path)) as out:
         args.folder = out               # named if an unexpected error ends the run
-        if args.plot_only:
-            return plot_only(config, checkpoint, model, X, y, val, state, out)
         n_val = 0 if val is None else len(val[0])
         parameters = sum(p.value.size for p in model.parameters())
-        batches = "full batch" if config["batch_size"] is None else f"mini-batches of {config['batch_size']}"
-        print(f"data       {describe_data(config, X)}: {len(X)} for training, {n_val} for validation")
-        print("model      " + repr(model).replace("\n", "\n           "))
-        print(f"           {parameters:,} parameters, {config['dtype']}, init {config['init']}")
-        print(f"optimizer  {optimizer!r}, {batches}")
-        where = "" if resumed is None else f"resuming at step {state.step} from {checkpoint.path}\n{' ' * 11}"
-        print(f"run        {config['steps']} steps, {where}files in {out}", flush=True)
         record = runs.new_record(config, model=repr(model), optimizer=repr(optimizer), parameters=parameters,
                                  samples={"train": len(X), "validation": n_val}, resumed_from=resumed)
-        runs.write_record(out, record, "running", state)
+        if args.plot_only and (out / "checkpoint.npz").exists():       # the figures of the run in ``out``
+            record = runs.run_record(out)
+        elif args.plot_only:            # a new folder (or a killed --plot-only's own leftovers): a copy
+            runs.write_record(out, record, "running", state)
+            kept = Path(checkpoint.path).read_bytes()
+            write_atomically(out / "checkpoint.npz", lambda file: file.write(kept))
+        else:
+            batches = f"mini-batches of {config['batch_size']}" if config["batch_size"] else "full batch"
+            where = f"resuming at step {state.step} from {checkpoint.path}\n{' ' * 11}" if resumed else ""
+            print(f"data       {describe_data(config, X)}: {len(X)} for training, {n_val} for validation")
+            print("model      " + repr(model).replace("\n", "\n           "))
+            print(f"           {parameters:,} parameters, {config['dtype']}, init {config['init']}")
+            print(f"optimizer  {optimizer!r}, {batches}")
+            print(f"run        {config['steps']} steps, {where}files in {out}", flush=True)
+            runs.write_record(out, record, "running", state)
         recorder = BoundaryRecorder(model, X, y, steps=config["steps"], start=state.step) if args.animate \
             else None
 
@@ -149,57 +153,37 @@ def run(args) -> int:
         with blas_threads(config["threads"] or None), runs.stop_flag() as stop:
             state.on_step, state.should_stop = on_step, stop
             try:
-                history = fit(model, loss_fn, optimizer, X, y, steps=config["steps"],
-                              batch_size=config["batch_size"], val=val, log_every=config["log_every"],
-                              reg=config["reg"], state=state)
-                save()
+                if not args.plot_only:
+                    fit(model, loss_fn, optimizer, X, y, steps=config["steps"], val=val, state=state,
+                        batch_size=config["batch_size"], log_every=config["log_every"], reg=config["reg"])
+                    save()
+                    record["seconds"] = time.perf_counter() - started
             except Diverged as exc:
                 raise runs.diverged(out, record, state, exc) from None
             except Exception as exc:    # a full disk, say: the record says so, if it still can
                 runs.write_record(out, record, "failed", state, message=f"{type(exc).__name__}: {exc}")
                 raise
-        seconds = time.perf_counter() - started
-        history.to_csv(out / "history.csv")
-        finished = state.step >= config["steps"]
-        runs.write_record(out, record, "completed" if finished else "interrupted", state, seconds=seconds)
-        if not finished:
+        state.history.to_csv(out / "history.csv")
+        status = "completed" if state.step >= config["steps"] else "interrupted"
+        status = status if record["status"] == "running" else record["status"]     # --plot-only: the run's
+        runs.write_record(out, record, status, state)
+        if status == "interrupted" and not args.plot_only:
             print(f"interrupted at step {state.step}: saved; continue with python train.py --resume "
                   f"{out / 'checkpoint.npz'}", file=sys.stderr)
             return runs.EXIT_INTERRUPTED
 
         # Figures: after a Ctrl-C in the last step, left to --plot-only --------------------------------
-        figures = draw_figures(config, history, model, X, y, val, out, "completed", recorder, skip=stop())
-        runs.write_record(out, record, "completed", state, figures=figures)
+        figures = draw_figures(config, model, X, y, val, out, status, state.history, recorder, skip=stop())
+        runs.write_record(out, record, status, state, figures=figures)
     if runs.NOT_DRAWN in figures.values():
         return runs.EXIT_INTERRUPTED
-    print(f"saved in   {out}")         # the folder on a line of its own: the lines stay within 100 columns
-    saved = ", ".join(["checkpoint.npz", "history.csv", "config.json", *drawn(figures)])
-    print(textwrap.fill(saved, width=100, initial_indent=" " * 11, subsequent_indent=" " * 11))
-    last = history[-1]
+    drawn = [name for name, outcome in figures.items() if outcome == "drawn"]
+    print(f"saved in   {out}: {', '.join(['checkpoint.npz', 'history.csv', 'config.json', *drawn])}")
+    last = state.history[-1]
     val_row = f"  val loss {last['val_loss']:.4g}  val accuracy {last['val_accuracy']:.1%}" if val else ""
+    seconds = "" if args.plot_only else f"  ({record['seconds']:.1f} s of training)"
     print(f"done       step {state.step}  loss {last['loss']:.4g}  train accuracy "
-          f"{last['train_accuracy']:.1%}{val_row}  ({seconds:.1f} s of training)")
-    return runs.EXIT_OK
-
-
-def plot_only(config: dict, checkpoint, model, X, y, val, state: TrainingState, out: Path) -> int:
-    """--plot-only: the run's history.csv and figures from its checkpoint. A new folder gets the run's
-    record first (saying "running" until the end), then a copy of the checkpoint."""
-    record = runs.run_record(out)
-    if not (out / "checkpoint.npz").exists():     # a new folder, or a killed --plot-only's own leftovers
-        record = runs.new_record(config, resumed_from={"path": checkpoint.path, "step": checkpoint.step})
-        runs.write_record(out, record, "running", state)
-        kept = Path(checkpoint.path).read_bytes()
-        write_atomically(out / "checkpoint.npz", lambda file: file.write(kept))
-    state.history.to_csv(out / "history.csv")
-    status = record["status"]
-    if status == "running":             # new, or its run was killed (this process holds the lock)
-        status = "completed" if state.step >= config["steps"] else "interrupted"
-    figures = draw_figures(config, state.history, model, X, y, val, out, status)
-    runs.write_record(out, record, status, state, figures=figures)
-    if runs.NOT_DRAWN in figures.values():
-        return runs.EXIT_INTERRUPTED
-    print(f"saved      {', '.join(['history.csv', *drawn(figures)])} in {out} (step {state.step})")
+          f"{last['train_accuracy']:.1%}{val_row}{seconds}")
     return runs.EXIT_OK
 
 
@@ -211,12 +195,13 @@ def describe_data(config: dict, X) -> str:
     return f"{name}, {classes} classes x {points} points, noise {noise}, seed {seed}"
 
 
-def draw_figures(config: dict, history, model, X, y, val, out: Path, status: str, recorder=None,
+def draw_figures(config: dict, model, X, y, val, out: Path, status: str, history, recorder=None,
                  skip=False) -> dict[str, str]:
     """loss.png; boundary.png for points in the plane; hidden.png for one hidden layer; training.gif
     from the ``recorder``. A figure that cannot be drawn is one line on stderr, never a failure."""
     model.eval()                        # predictions from here on: no dropout, running statistics
-    title = f"{describe_model(model)}, {config['optimizer']} lr {config['lr']}"
+    optimizer = "SGD" if config["optimizer"] == "sgd" else "Adam"
+    title = f"{describe_model(model)}, {optimizer} lr {config['lr']}"
     data = describe_data(config, X).split(", seed")[0]
     accuracy = f"train accuracy {history[-1]['train_accuracy']:.1%} after {history[-1]['step']} steps"
     figures = {"loss.png": lambda path: plot_curves(history, path, title=f"{title}\n{data}")}
@@ -228,10 +213,6 @@ def draw_figures(config: dict, history, model, X, y, val, out: Path, status: str
     if recorder is not None:
         figures["training.gif"] = lambda path: recorder.write_gif(path, title=f"{title}: {data}")
     return runs.draw_figures(out, figures, status, skip=skip)
-
-
-def drawn(figures: dict[str, str]) -> list[str]:
-    return [name for name, outcome in figures.items() if outcome == "drawn"]
 
 
 def main(argv: list[str] | None = None) -> int:

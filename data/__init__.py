@@ -3,9 +3,8 @@
 from data.batching import BatchStream, minibatches
 from data.csv_file import load_csv
 from data.seeding import spawn_generators
-from data.spiral import make_spiral
 from data.split import train_val_split, validation_size
-from data.toy import make_circles, make_moons, make_xor
+from data.toy import make_circles, make_moons, make_spiral, make_xor
 
 __all__ = ["make_spiral", "make_moons", "make_circles", "make_xor", "load_csv", "minibatches",
            "BatchStream", "spawn_generators", "train_val_split", "validation_size"]

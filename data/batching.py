@@ -66,8 +66,10 @@ class BatchStream:
         try:
             order, position = np.asarray(state["order"]), np.asarray(state["position"])
             rng_state = json.loads(str(state["rng"]))
-        except (KeyError, TypeError, ValueError, RecursionError) as exc:
-            raise ValueError(f"batch state is incomplete or damaged ({exc!r})") from exc
+            type(self.rng.bit_generator)().state = rng_state     # a fresh generator: ours is untouched
+        except Exception as exc:            # NumPy raises TypeError, ValueError, KeyError, OverflowError, ...
+            raise ValueError(f"batch state is incomplete or damaged, or its generator state is another "
+                             f"generator's ({type(exc).__name__}: {exc})") from exc
         if order.size and (order.ndim != 1 or order.dtype.kind not in "iu"
                            or not np.array_equal(np.sort(order), np.arange(len(self.X)))):
             raise ValueError(f"batch state does not fit: its order is not a permutation of {len(self.X)} "
@@ -75,9 +77,4 @@ class BatchStream:
         if position.size != 1 or position.dtype.kind not in "iu" or not 0 <= position.item() <= len(order):
             raise ValueError(f"batch state does not fit: position {position} is outside its pass of "
                              f"{len(order)} or not a whole number")
-        try:                                # tried on a fresh generator of the same kind: ours is untouched
-            type(self.rng.bit_generator)().state = rng_state
-        except Exception as exc:            # NumPy raises TypeError, ValueError, KeyError, OverflowError, ...
-            raise ValueError(f"batch state does not fit: the generator state is for another generator or "
-                             f"damaged ({type(exc).__name__}: {exc})") from exc
         return order, int(position.item()), rng_state

@@ -1,7 +1,8 @@
-"""Three more toy data sets in the plane, each hard for a linear classifier in its own way.
+"""The toy data sets in the plane, each hard for a linear classifier in its own way.
 
-They follow ``make_spiral``: P points per class, drawn from ``rng`` (a Generator, an int seed or
-None), with Gaussian ``noise``; they return X [N x 2] (``dtype``) and y [N] int64, class by class.
+Each one draws P points per class from ``rng`` (a Generator, which is advanced, an int seed, or None for
+fresh randomness; NumPy's global random state is never used), with Gaussian ``noise``, and returns
+X [N x 2] (``dtype``, float64 by default) and y [N] int64, class by class.
 """
 
 from __future__ import annotations
@@ -9,6 +10,28 @@ from __future__ import annotations
 import numpy as np
 
 from checks import as_generator, check_count, check_float_dtype, check_spread
+
+
+def make_spiral(n_per_class: int = 100, n_classes: int = 3, noise: float = 0.2,
+                rng: np.random.Generator | int | None = None, *, dtype=np.float64):
+    """K interleaved spiral arms, one per class: the data set of the course loop (docs/course_loop.md).
+
+    For class c = 0 … K−1, with P = n_per_class points:
+      r = linspace(0, 1, P)                                   radius, from the centre outwards
+      t = linspace(4c, 4(c + 1), P) + noise · N(0, 1)         angle, in radians
+      x = (r · sin t, r · cos t)
+
+    Returns X [P·K x 2] and y [P·K]. The course page uses P = 100, K = 3, noise = 0.2; the learner's
+    question P = 400, K = 2, noise = 0.5.
+    """
+    n_per_class, noise, dtype, rng = _check(n_per_class, noise, dtype, rng)
+    n_classes = check_count("n_classes", n_classes)
+    r = np.linspace(0.0, 1.0, n_per_class)
+    arms = []
+    for c in range(n_classes):
+        t = np.linspace(4.0 * c, 4.0 * (c + 1), n_per_class) + noise * rng.standard_normal(n_per_class)
+        arms.append(np.column_stack([r * np.sin(t), r * np.cos(t)]).astype(dtype))     # angles in float64
+    return np.concatenate(arms), np.repeat(np.arange(n_classes, dtype=np.int64), n_per_class)
 
 
 def make_moons(n_per_class: int = 100, noise: float = 0.1,

@@ -32,8 +32,6 @@ class Parameter:
     ``grad`` is ``None`` until the first ``backward`` (and after ``optimizer.zero_grad()``).
     """
 
-    __slots__ = ("name", "_params", "_grads", "_key")
-
     def __init__(self, name: str, params: dict, grads: dict, key: str):
         self.name, self._params, self._grads, self._key = name, params, grads, key
 
@@ -84,9 +82,9 @@ class Layer:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)
 
-    def parameters(self, prefix: str = "") -> list[Parameter]:
-        """This layer's trainable arrays, named ``prefix + key``."""
-        return [Parameter(prefix + key, self.params, self.grads, key) for key in self.params]
+    def parameters(self) -> list[Parameter]:
+        """This layer's trainable arrays, named by their keys."""
+        return [Parameter(key, self.params, self.grads, key) for key in self.params]
 
     def config(self) -> dict:
         """The constructor arguments that say what this layer computes, as JSON-ready values.
@@ -103,21 +101,17 @@ class Layer:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"
 
-    # Helpers for subclasses: each check is one call into the shared rules of checks/ -------------
-
-    def _check_input(self, x, *, features: int | None = None, dtype=None) -> np.ndarray:
-        """``x`` if it is a floating-point array ([N x features] and of ``dtype``, if given)."""
-        return check_floats(self, x, features=features, dtype=dtype)
+    # Helpers for subclasses: each check is one call into the shared rules of checks/, the layer the owner.
+    # self._check_input(x, features=..., dtype=...): x if it is a floating-point array ([N x features] and
+    # of dtype, if given); self._require_cache(cache): cache, or the error for backward before forward.
+    _check_input = check_floats
+    _require_cache = require_cache
 
     def _check_upstream(self, dy, cache, dtype=None) -> np.ndarray:
         """``dy`` if forward has filled ``cache`` and dy has its shape (and ``dtype``, default the
         cache's): an elementwise layer's cache has the shape of its output."""
         cache = require_cache(self, cache)
         return check_upstream(self, dy, cache.shape, cache.dtype if dtype is None else dtype)
-
-    def _require_cache(self, cache):
-        """Return ``cache``, or raise if ``forward`` has not filled it yet."""
-        return require_cache(self, cache)
 
 
 class Loss:
@@ -138,9 +132,7 @@ class Loss:
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
-    def _require_cache(self, cache):
-        """Return ``cache``, or raise if ``forward`` has not filled it yet."""
-        return require_cache(self, cache)
+    _require_cache = require_cache      # self._require_cache(cache), as in Layer
 
     def _check_input(self, scores, y) -> tuple[np.ndarray, np.ndarray]:
         """Scores [N x K]: finite floats, N ≥ 1; labels y [N]: integers in 0 … K−1."""

@@ -51,14 +51,18 @@ def model_entries(model) -> dict[str, np.ndarray]:
 
 
 def read_architecture(path, arrays: dict[str, np.ndarray]) -> list[dict]:
-    """The architecture entry of a file read from ``path``, or a ``ValueError`` if it is damaged."""
+    """The architecture entry of a file read from ``path``, or a ``ValueError`` if it is damaged.
+
+    Files written before 2026-12-06 hold ``inplace`` for ReLU and LeakyReLU: it said how a layer
+    computed, not what, and is left out here.
+    """
     try:
         layers = json.loads(str(arrays["architecture"]))
     except (KeyError, ValueError, RecursionError):      # missing, not JSON, or nested beyond parsing
         layers = None
     if not isinstance(layers, list) or not all(isinstance(one, dict) and "kind" in one for one in layers):
         raise ValueError(f"cannot load {path}: damaged file (its architecture is not a JSON list of layers)")
-    return layers
+    return [{field: value for field, value in layer.items() if field != "inplace"} for layer in layers]
 
 
 def load_into(model, saved: list[dict], weights: dict) -> None:

@@ -156,10 +156,10 @@ class Sequential:
         """Raise unless ``layer`` may stand at ``position`` (replacing the layer there): it follows the layer
         contract (forward, backward, params/grads dicts), and is not there already (its cache would clash).
         The commonest slips (a class, not a layer made from it; a loss inside the model) are named."""
-        name = layer.__name__ if isinstance(layer, type) else type(layer).__name__
+        kind = layer if isinstance(layer, type) else type(layer)
+        name = kind.__name__
         what = f"the class {name}" if isinstance(layer, type) else f"{layer!r:.60} (type {name})"
         methods = callable(getattr(layer, "forward", None)) and callable(getattr(layer, "backward", None))
-        kind = layer if isinstance(layer, type) else type(layer)
         if issubclass(kind, Sequential):
             raise TypeError("a Sequential cannot hold another Sequential: list the layers in one model, "
                             "e.g. Sequential(*first, *second)")

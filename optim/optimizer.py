@@ -75,22 +75,20 @@ class Optimizer:
 
 def _check_params(params, owner: str) -> list:
     """``model.parameters()``: a non-empty list of Parameters with floating-point arrays, each once."""
-    if isinstance(params, np.ndarray) or not hasattr(params, "__iter__") or hasattr(params, "forward"):
-        raise TypeError(f"{owner} expects the list returned by model.parameters(), "
-                        f"got {type(params).__name__}")
-    params = list(params)
-    if not params:
-        raise ValueError(f"{owner} got an empty parameter list: the model has nothing to train")
-    seen = set()
-    for i, p in enumerate(params):
+    whole = isinstance(params, np.ndarray) or hasattr(params, "forward") or not hasattr(params, "__iter__")
+    params = [params] if whole else list(params)
+    for p in params:
         value = getattr(p, "value", None)
         if not (hasattr(p, "grad") and isinstance(value, np.ndarray) and value.dtype.kind == "f"):
-            raise TypeError(f"{owner} parameter {i} is {p!r:.40} (type {type(p).__name__}), expected a "
-                            "Parameter of a floating-point array: pass model.parameters(), not the arrays")
-        if id(p.value) in seen:
-            raise ValueError(f"{owner} got parameter {p.name!r} twice: pass each parameter once, "
-                             "as model.parameters() lists them")
-        seen.add(id(p.value))
+            shown = type(p).__name__ if hasattr(p, "forward") else f"{p!r:.50}"
+            raise TypeError(f"{owner} expects model.parameters(), a list of Parameters of floating-point "
+                            f"arrays; got {shown}")
+    if not params:
+        raise ValueError(f"{owner} got an empty parameter list: the model has nothing to train")
+    twice = [p.name for i, p in enumerate(params) if any(p.value is q.value for q in params[:i])]
+    if twice:
+        raise ValueError(f"{owner} got parameter {twice[0]!r} twice: pass each parameter once, "
+                         "as model.parameters() lists them")
     return params
 
 

@@ -1,9 +1,11 @@
 """The spiral data set and mini-batching."""
 
+import json
+
 import numpy as np
 import pytest
 
-from data import make_spiral, minibatches
+from data import BatchStream, make_spiral, minibatches
 from tests.helpers import raises
 
 
@@ -102,3 +104,15 @@ def test_minibatch_options_are_checked_even_without_shuffling():
         minibatches(X, y, 2, shuffle="no")
     with raises(TypeError, "rng", "np.random.Generator", "'seed'"):
         minibatches(X, y, 2, shuffle=False, rng="seed")
+
+
+def test_a_batch_state_for_another_kind_of_generator_is_refused_and_changes_nothing():
+    X, y = np.zeros((10, 2)), np.zeros(10, dtype=np.int64)
+    saved = BatchStream(X, y, 3, rng=1)
+    saved.next_batch()
+    stream = BatchStream(X, y, 3, rng=2)
+    before = stream.state_dict()
+    foreign = np.array(json.dumps({"bit_generator": "MT19937", "state": {"key": [0] * 624, "pos": 624}}))
+    with raises(ValueError, "batch state", "generator state", "PCG64"):
+        stream.load_state_dict(dict(saved.state_dict(), rng=foreign))
+    assert all(np.array_equal(before[name], value) for name, value in stream.state_dict().items())

@@ -37,7 +37,6 @@ from layers import (
     Linear,
     Loss,
     MSELoss,
-    Parameter,
     ReLU,
     SoftmaxCrossEntropy,
     Tanh,
@@ -420,8 +419,6 @@ TRIGGERS = {
     # Optimizers
     "E-opt-params-model": lambda: SGD(two_layer(), lr=0.1),
     "E-opt-params-empty": lambda: SGD(Sequential(ReLU()).parameters(), lr=0.1),
-    "E-opt-param-item": lambda: SGD([np.ones(2)], lr=0.1),
-    "E-opt-param-dtype": lambda: SGD([Parameter("w", {"w": np.arange(3)}, {}, "w")], lr=0.1),
     "E-opt-param-twice": lambda: (lambda ps: SGD(ps + ps[:1], lr=0.1))(two_layer().parameters()),
     "E-opt-lr-type": lambda: SGD(two_layer().parameters(), lr="0.1"),
     "E-opt-lr-value": lambda: SGD(two_layer().parameters(), lr=-0.1),
@@ -470,8 +467,6 @@ TRIGGERS = {
     "E-csv-label-column": lambda: load_csv(a_csv("x1,x2,class\n0.5,1,0\n")),
     "E-csv-label-whole": lambda: load_csv(a_csv("0.5,1,0\n0.5,1,0.5\n")),
     "E-csv-labels": lambda: load_csv(a_csv("0.5,1,1\n0.5,1,2\n")),
-    "E-stream-state-generator": lambda: load_into_a_stream(
-        rng=np.array(json.dumps({"bit_generator": "MT19937", "state": {}}))),
     # Gradient checker
     "E-gradcheck-module": lambda: check_gradients(np.tanh, np.ones(3)),
     "E-gradcheck-x": lambda: check_gradients(Tanh(), [1.0, 2.0]),
@@ -562,7 +557,7 @@ TRIGGERS = {
     "E-cli-diverged-stuck": Cli([*SMALL, "--lr", "1e10", "--steps", "600", "--log-every", "1",
                                  "--checkpoint-every", "10", "--out", "run"]),
     "E-cli-unexpected": Cli([*SMALL, "--steps", "2", "--out", "run"], lambda mp: mp.setattr(
-        train, "drawn", Mock(side_effect=ZeroDivisionError("boom")))),
+        train, "draw_figures", Mock(side_effect=ZeroDivisionError("boom")))),
     "E-cli-figures-interrupted": Cli([*SMALL, "--steps", "2", "--out", "run"], lambda mp: mp.setattr(
         train, "plot_curves", Mock(side_effect=KeyboardInterrupt))),
     "E-cli-interrupted-early": Cli(SMALL, lambda mp: mp.setattr(settings, "build_data",

@@ -175,3 +175,18 @@ def test_report_reads_like_a_table():
     assert lines[0] == "gradient check: central differences with eps=1e-06"
     assert [line.split()[0] for line in lines[1:]] == ["x", "W", "b"]
     assert all(line.endswith("ok") for line in lines[1:])
+
+
+def test_a_window_checks_only_the_first_entries_of_each_weight():
+    class WrongPastRow3(Linear):
+        def backward(self, dy):
+            dx = super().backward(dy)
+            self.grads["W"][3:] *= 2            # a bug outside the window
+            return dx
+
+    layer, x = WrongPastRow3(5, 4, rng=0), np.random.default_rng(1).standard_normal((6, 5))
+    assert not check_gradients(layer, x).passed
+    report = check_gradients(layer, x, window=3)
+    assert report.passed and set(report.errors) == {"x", "W", "b"}
+    np.testing.assert_array_equal(check_gradients(Linear(5, 4, rng=0), x, window=3).errors["x"],
+                                  check_gradients(Linear(5, 4, rng=0), x).errors["x"])

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from layers import Layer, Linear, ReLU, SoftmaxCrossEntropy
+from layers import Layer, Linear, Parameter, ReLU, SoftmaxCrossEntropy
 from models import Sequential
 from optim import SGD, Adam
 from tests.helpers import raises
@@ -121,8 +121,11 @@ def test_a_gradient_of_the_wrong_shape_is_rejected():
 
 @pytest.mark.parametrize("params, error, words", [
     (Linear(2, 2, rng=np.random.default_rng(0)), TypeError, ("SGD", "model.parameters()", "Linear")),
+    (Sequential(ReLU()), TypeError, ("SGD", "model.parameters()", "Sequential")),
     ([], ValueError, ("SGD", "empty parameter list")),
-    ([np.zeros(2)], TypeError, ("SGD parameter 0", "array([0., 0.])", "ndarray", "Parameter")),
+    ([np.zeros(2)], TypeError, ("SGD", "model.parameters()", "array([0., 0.])")),
+    (Sequential(Linear(2, 2, rng=0)).parameters() + [1.0], TypeError, ("SGD", "Parameters", "1.0")),
+    ([Parameter("w", {"w": np.arange(3)}, {}, "w")], TypeError, ("floating-point", "dtype=int64")),
 ])
 def test_bad_parameter_lists(params, error, words):
     with raises(error, *words):

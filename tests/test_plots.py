@@ -2,15 +2,19 @@
 
 import time
 import warnings
+from types import SimpleNamespace
 
 import matplotlib.image
 import numpy as np
 import pytest
+from PIL import Image
 
 from data import make_spiral
 from layers import Linear
 from models import Sequential
+from tests.helpers import raises
 from training import History, plot_curves, plot_decision_boundary
+from training.animation import BoundaryRecorder
 
 
 def history_of(losses) -> History:
@@ -43,3 +47,24 @@ def test_a_thousand_classes_are_drawn_quickly_without_a_legend_or_a_warning(tmp_
         plot_decision_boundary(model, X, y, tmp_path / "boundary.png", val=(X[:5], y[:5]), resolution=60)
     assert time.perf_counter() - started < 10   # it took 30 s with the legend
     assert matplotlib.image.imread(tmp_path / "boundary.png").std() > 0.05
+
+
+@pytest.mark.parametrize("losses", [[0.7, 0.3, 0.1], [0.69, 5e292, 1.7e308]])
+def test_the_gif_shows_the_boundary_beside_the_loss_so_far_for_any_finite_losses(tmp_path, losses):
+    X, y = make_spiral(10, 2, rng=0)
+    recorder = BoundaryRecorder(Sequential(Linear(2, 2, rng=0)), X, y, steps=2, frames=3, resolution=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for step in (1, 2):
+            recorder(SimpleNamespace(step=step, history=history_of(losses)))
+        assert recorder.write_gif(tmp_path / "training.gif") == 3
+    with Image.open(tmp_path / "training.gif") as gif:
+        assert gif.n_frames == 3
+
+
+def test_the_recorder_names_its_slips():
+    X, y = make_spiral(10, 2, rng=0)
+    with raises(ValueError, "BoundaryRecorder", "[N x 2]", "(20, 3)"):
+        BoundaryRecorder(Sequential(Linear(3, 2, rng=0)), np.zeros((20, 3)), y, steps=2)
+    with raises(RuntimeError, "no history yet", "on_step=recorder"):
+        BoundaryRecorder(Sequential(Linear(2, 2, rng=0)), X, y, steps=2).write_gif("never.gif")

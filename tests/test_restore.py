@@ -40,7 +40,7 @@ def entry(name, value):
 
 
 MALFORMED = {                                       # edit of the saved arrays -> words of the ValueError
-    "config nested 100,000 deep": (entry("config", np.array("[" * 100_000)), ("nested too deeply",)),
+    "config nested 100,000 deep": (entry("config", np.array("[" * 100_000)), ("recursion depth",)),
     "architecture nested 100,000 deep": (entry("architecture", np.array("[" * 100_000)), ("architecture",)),
     "step 7.9": (entry("step", np.array(7.9)), ("step count", "7.9")),
     "step -5": (entry("step", np.array(-5)), ("step count", "-5")),

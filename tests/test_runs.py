@@ -131,7 +131,7 @@ def test_steps_must_exceed_the_updates_already_made_unless_only_drawing(checkpoi
 
 @pytest.mark.parametrize("changes, words", [
     (dict(hidden=None), ("hidden is missing",)),
-    (dict(optimizer="rmsprop"), ("optimizer 'rmsprop'", "sgd, adam")),
+    (dict(optimizer="rmsprop"), ("optimizer", "'rmsprop'", "sgd, adam")),
     (dict(hidden="4"), ("hidden '4'", "text, not a number")),
     (dict(hidden=4.0), ("hidden", "positive int", "4.0 (float)")),
     (dict(lr=float("nan")), ("lr", "nan", "finite number")),

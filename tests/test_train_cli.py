@@ -186,8 +186,8 @@ def test_divergence_stops_with_the_step_and_keeps_the_last_good_checkpoint(cli, 
     (["--classes", "1"], ("argument --classes", "int >= 2", "got 1")),
     (["--classes", "1001"], ("argument --classes", "at most 1000", "got 1001")),
     (["--hidden", "wide"], ("argument --hidden", "whole number", "'wide'")),
-    (["--activation", "gelu"], ("argument --activation", "invalid choice", "'gelu'")),
-    (["--dtype", "float16"], ("argument --dtype", "invalid choice", "'float16'")),
+    (["--activation", "gelu"], ("argument --activation", "one of relu, leaky_relu", "'gelu'")),
+    (["--dtype", "float16"], ("argument --dtype", "one of float64, float32", "'float16'")),
     (["--val-fraction", "1"], ("argument --val-fraction", "1.0", "0 <= val_fraction < 1")),
     (["--batch-size", "0"], ("argument --batch-size", "positive int", "got 0")),
     (["--init", "kaiming"], ("argument --init", "'auto', 'he', 'xavier' or a standard deviation",
@@ -222,11 +222,11 @@ def damaged_checkpoint(finished_run, tmp_path, **changes):
 
 @pytest.mark.parametrize("changes, fragments", [
     (dict(hidden=None), ("hidden is missing",)),
-    (dict(activation="gelu"), ("activation 'gelu'", "relu, leaky_relu, tanh, sigmoid")),
+    (dict(activation="gelu"), ("activation", "'gelu'", "relu, leaky_relu, tanh, sigmoid")),
     (dict(hidden="16"), ("hidden '16'", "text, not a number")),
     (dict(hidden=16.0), ("hidden", "positive int", "16.0 (float)")),
     (dict(checkpoint_every=0), ("checkpoint_every", "positive int", "got 0")),
-    (dict(optimizer="rmsprop"), ("optimizer 'rmsprop'", "sgd, adam")),
+    (dict(optimizer="rmsprop"), ("optimizer", "'rmsprop'", "sgd, adam")),
     (dict(lr=float("inf")), ("lr: inf", "finite number")),
     (dict(step=-5), ("step count", "-5")),
 ])
@@ -294,7 +294,7 @@ def test_a_run_without_out_gets_a_dated_folder_and_resumes_into_it(cli, tmp_path
     assert len(folder.name) == len("20261128-120000")
     resumed = cli("--resume", Path("runs", folder.name, "checkpoint.npz"), "--steps", 4, "--no-progress")
     assert resumed.returncode == 0, resumed.stderr
-    assert f"files in {Path('runs', folder.name)}" in resumed.stdout.splitlines()[-4]
+    assert f"files in {Path('runs', folder.name)}" in resumed.stdout.splitlines()[-3]
     assert read_npz(folder / "checkpoint.npz")["step"] == 4
     assert json.loads((folder / "config.json").read_text())["resumed_from"]["step"] == 2
 
@@ -384,7 +384,7 @@ def test_an_unexpected_error_is_one_line_naming_it_and_the_folder_and_debug_show
         cli, monkeypatch):
     def broken(*args, **kwargs):
         raise ZeroDivisionError("boom")
-    monkeypatch.setattr(train_module, "drawn", broken)            # after the run, outside any guard
+    monkeypatch.setattr(train_module, "draw_figures", broken)     # after the run, outside any guard
     result = cli(*SMALL, "--steps", "2", "--out", "run")
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1 and len(lines) == 1, result.stderr
@@ -457,8 +457,9 @@ def test_plot_only_draws_the_figures_of_a_run_again(cli, tmp_path):
     checkpoint = (out / "checkpoint.npz").read_bytes()
     drawn = cli("--resume", out, "--plot-only")
     assert drawn.returncode == 0, drawn.stderr
-    assert drawn.stdout.strip() == (f"saved      history.csv, loss.png, boundary.png, hidden.png in {out} "
-                                    "(step 4)")
+    assert drawn.stdout.splitlines()[0] == (f"saved in   {out}: checkpoint.npz, history.csv, config.json, "
+                                            "loss.png, boundary.png, hidden.png")
+    assert drawn.stdout.splitlines()[1].startswith("done       step 4  loss")
     assert (out / "loss.png").exists() and (out / "boundary.png").exists()
     assert (out / "history.csv").read_bytes() == history
     assert (out / "checkpoint.npz").read_bytes() == checkpoint          # nothing trained, nothing saved
@@ -591,9 +592,8 @@ def test_a_figure_that_cannot_be_drawn_is_one_warning_and_the_run_completes(cli,
     assert result.returncode == 0
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("train.py: warning: cannot draw loss.png (OverflowError")
-    assert result.stdout.splitlines()[-3] == f"saved in   {tmp_path / 'run'}"
-    assert result.stdout.splitlines()[-2] == "           checkpoint.npz, history.csv, config.json, " \
-                                             "boundary.png, hidden.png"
+    assert result.stdout.splitlines()[-2] == f"saved in   {tmp_path / 'run'}: checkpoint.npz, history.csv, " \
+                                             "config.json, boundary.png, hidden.png"
     record = json.loads((tmp_path / "run" / "config.json").read_text())
     assert record["status"] == "completed" and record["figures"]["loss.png"].startswith("not drawn")
     assert record["figures"]["boundary.png"] == "drawn"

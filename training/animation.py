@@ -15,11 +15,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from checks import check_count
+from checks import check_count, check_floats
 from checks.files import write_atomically
-from training.plots import class_colours, describe_model, new_figure, plane_grid, probabilities, shading
-
-DEFAULT_FRAMES = 40
+from training import plots
 
 
 class BoundaryRecorder:
@@ -31,15 +29,13 @@ class BoundaryRecorder:
     """
 
     def __init__(self, model, X: np.ndarray, y: np.ndarray, *, steps: int, start: int = 0,
-                 frames: int = DEFAULT_FRAMES, resolution: int = 50):
+                 frames: int = 40, resolution: int = 50):
         steps = check_count("steps", steps, minimum=0)
         start = check_count("start", start, minimum=0)
         frames = check_count("frames", frames, minimum=2)
         self.resolution = check_count("resolution", resolution, minimum=2)
-        if X.ndim != 2 or X.shape[1] != 2:
-            raise ValueError(f"BoundaryRecorder draws points in the plane, X [N x 2]; got shape {X.shape}")
-        self.model, self.X, self.y = model, X, y
-        self.extent, self.grid = plane_grid([X], self.resolution, X.dtype)
+        self.model, self.X, self.y = model, check_floats("BoundaryRecorder", X, what="X", features=2), y
+        self.extent, self.grid = plots.plane_grid([X], self.resolution, X.dtype)
         self.planned = set(np.linspace(start, max(steps, start), frames).round().astype(int).tolist())
         self.frames: list[tuple[int, np.ndarray]] = []      # (step, probabilities [resolution² x K])
         self.history = None
@@ -51,7 +47,7 @@ class BoundaryRecorder:
             self._snapshot(state.step)
 
     def _snapshot(self, step: int) -> None:
-        self.frames.append((step, probabilities(self.model, self.grid).astype(np.float32)))
+        self.frames.append((step, plots.probabilities(self.model, self.grid).astype(np.float32)))
 
     def write_gif(self, path, *, fps: int = 8, title: str | None = None, dpi: int = 72) -> int:
         """Write the frames as an animated GIF (atomically); returns the number of frames.
@@ -60,30 +56,28 @@ class BoundaryRecorder:
         if self.history is None or len(self.history) == 0:
             raise RuntimeError("BoundaryRecorder has no history yet: pass it to fit as "
                                "state=TrainingState(on_step=recorder) and train before write_gif")
-        fig = new_figure((8.0, 3.7), dpi)
+        fig = plots.new_figure((8.0, 3.7), dpi)
         board, curve = fig.subplots(1, 2, width_ratios=[1, 1.15])
-        colours = class_colours(max(self.frames[0][1].shape[1], int(self.y.max()) + 1))
+        colours = plots.class_colours(max(self.frames[0][1].shape[1], int(self.y.max()) + 1))
         shape = (self.resolution, self.resolution)
-        image = board.imshow(shading(self.frames[-1][1], colours, shape), origin="lower", extent=self.extent,
-                             interpolation="bilinear", aspect="equal")
+        image = board.imshow(plots.shading(self.frames[-1][1], colours, shape), origin="lower",
+                             extent=self.extent, interpolation="bilinear", aspect="equal")
         board.scatter(self.X[:, 0], self.X[:, 1], s=4, c=[colours[c] for c in self.y], linewidths=0)
         board.set(xticks=[], yticks=[], title=" ")
         steps, losses, accuracies = (self.history.column(c) for c in ("step", "loss", "train_accuracy"))
+        losses = plots.drawable(losses)
         (line,) = curve.plot(steps, losses, color=colours[0])
-        (dot,) = curve.plot([], [], "o", color=colours[0])
-        finite = losses[np.isfinite(losses) & (losses > 0)]
         curve.set(xlabel="step (updates made)", ylabel="training loss", title="Loss so far",
-                  yscale="log" if finite.size == len(losses) else "linear")
+                  yscale="log" if plots.log_axis(losses) else "linear")
         curve.grid(True, alpha=0.3)
-        fig.suptitle(title or describe_model(self.model))
+        fig.suptitle(title or plots.describe_model(self.model))
         fig.canvas.draw()                   # laid out once, with the whole curve: the axes stay put
         fig.set_layout_engine(None)
         pictures = []
         for step, probs in self.frames:
-            image.set_data(shading(probs, colours, shape))
+            image.set_data(plots.shading(probs, colours, shape))
             shown = steps <= step
             line.set_data(steps[shown], losses[shown])
-            dot.set_data(steps[shown][-1:], losses[shown][-1:])
             board.set_title(f"step {step}: training accuracy {accuracies[shown][-1]:.1%}" if shown.any() else
                             f"step {step}", fontsize=10)
             fig.canvas.draw()

@@ -63,10 +63,7 @@ def read_checkpoint(path) -> Checkpoint:
         config = json.loads(str(arrays["config"]))
         step = step_count(arrays["step"])
         history = History.from_arrays(entries_under(arrays, "history/"))
-    except RecursionError:                  # e.g. 100,000 nested "[": Python's parser gives up
-        raise ValueError(f"cannot resume from {path}: damaged checkpoint (its config is nested too "
-                         "deeply)") from None
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, RecursionError) as exc:     # RecursionError: 100,000 "["
         raise ValueError(f"cannot resume from {path}: damaged checkpoint ({exc!r})") from exc
     if not isinstance(config, dict):
         raise ValueError(f"cannot resume from {path}: damaged checkpoint (its config is not a JSON object)")
@@ -90,7 +87,16 @@ def restore(checkpoint: Checkpoint, model, optimizer, state) -> None:
         if state.batches is not None:
             state.batches.check_state_dict(part("batches/"))
         step_count(checkpoint.step)
-        states = generator_states(part("rng/"), generators)
+        if set(part("rng/")) != set(generators):
+            raise ValueError(f"its random layers are at positions {sorted(part('rng/')) or 'none'}, this "
+                             f"model's at {sorted(generators) or 'none'}")
+        states = {}
+        for position, rng in generators.items():
+            try:
+                states[position] = json.loads(str(part("rng/")[position]))
+                type(rng.bit_generator)().state = states[position]      # refused if it is not such a state
+            except (TypeError, ValueError, RecursionError) as exc:
+                raise ValueError(f"the generator state of layer {position} is damaged ({exc!r})") from exc
     except (TypeError, ValueError) as exc:
         raise ValueError(f"cannot resume from {checkpoint.path}: {exc}") from exc
     buffers = [array for arrays in optimizer.buffers.values() for array in arrays]
@@ -129,17 +135,3 @@ def layer_generators(model) -> dict[str, np.random.Generator]:
     return {str(position): layer.rng for position, layer in enumerate(model)
             if isinstance(getattr(layer, "rng", None), np.random.Generator)}
 
-
-def generator_states(saved: dict, generators: dict) -> dict[str, dict]:
-    """The saved generator states (JSON text by position), checked to fit ``generators`` one for one."""
-    if set(saved) != set(generators):
-        raise ValueError(f"its random layers are at positions {sorted(saved) or 'none'}, this model's at "
-                         f"{sorted(generators) or 'none'}")
-    states = {}
-    for position, rng in generators.items():
-        try:
-            states[position] = json.loads(str(saved[position]))
-            type(rng.bit_generator)().state = states[position]      # refused if it is not such a state
-        except (TypeError, ValueError, KeyError, RecursionError) as exc:
-            raise ValueError(f"the generator state of layer {position} is damaged ({exc!r})") from exc
-    return states

@@ -129,9 +129,10 @@ def chunks(n: int, rows: int | None) -> list[slice]:
     return [slice(start, min(start + size, n)) for start in range(0, n, size)]
 
 
-def chunked_backward(model, loss_fn, X, y, rows: int, totals: list, labels: list | None = None) -> float:
-    """Forward and backward over (X, y) in chunks of ``rows``, leaving the batch's gradient in the
-    parameters (summed in ``totals``, arrays made once per fit); the batch's loss. Each chunk's predicted
+def chunked_step(model, loss_fn, optimizer, X, y, rows: int, totals: list, reg: float = 0.0,
+                 labels: list | None = None) -> float:
+    """``train_step`` with the batch in chunks of ``rows``, the gradients summed in ``totals`` (arrays made
+    once per fit) before the update; the loss (with R) of the weights before it. Each chunk's predicted
     labels are appended to ``labels`` if given."""
     N = len(X)
     params = model.parameters()
@@ -152,22 +153,14 @@ def chunked_backward(model, loss_fn, X, y, rows: int, totals: list, labels: list
             labels.append(scores.argmax(axis=1))
     for p, total in zip(params, totals, strict=True):
         p.grad = total
+    if reg:
+        penalty = L2(reg)
+        loss += penalty.value(params)
+        penalty.add_gradient(params)
+    optimizer.step()
     return loss
 
 
 def layers_of(model) -> list:
     """The layers of a ``Sequential`` (or of any iterable model); none for another kind of model."""
     return list(model) if hasattr(model, "__iter__") else []
-
-
-def chunked_step(model, loss_fn, optimizer, X, y, rows: int, totals: list, reg: float = 0.0,
-                 labels: list | None = None) -> float:
-    """``train_step`` with the batch in chunks of ``rows``: the loss (with R) of the weights before the
-    update."""
-    loss = chunked_backward(model, loss_fn, X, y, rows, totals, labels)
-    if reg:
-        penalty = L2(reg)
-        loss += penalty.value(model.parameters())
-        penalty.add_gradient(model.parameters())
-    optimizer.step()
-    return loss

@@ -15,7 +15,6 @@ from PIL import Image
 from checks.files import write_atomically
 from training.loop import evaluation_mode
 
-LOG_AXIS_RANGE = (1e-250, 1e250)    # losses a log axis draws; beyond, the axis shows their log₁₀
 MAX_LEGEND_CLASSES = 10             # more classes get no legend: 1000 entries take minutes to lay out
 DPI = 110
 CLASS_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
@@ -47,33 +46,26 @@ def new_figure(size: tuple[float, float], dpi: int = DPI) -> Figure:
 
 
 def plot_curves(history, path, *, title: str = "") -> None:
-    """Loss (log scale; beyond LOG_AXIS_RANGE its log₁₀) and accuracy against the step, training and
-    validation together. The accuracy axis is zoomed to what the curves reach after the first tenth
-    of the run, since an axis from 0 squashes the last few per cent where a trained model's curves live."""
+    """Loss (on a log scale if ``log_axis`` allows) and accuracy against the step, training and validation
+    together."""
     fig = new_figure((8.2, 3.6))
     loss_ax, acc_ax = fig.subplots(1, 2)
     steps = history.column("step")
     columns = {"training": ("loss", "train_accuracy"), "validation": ("val_loss", "val_accuracy")}
     curves = {name: (history.column(loss), 100 * history.column(accuracy))
               for name, (loss, accuracy) in columns.items() if name == "training" or history.has_validation}
-    first = curves["training"][0]
-    log_axis = bool(np.all(np.isfinite(first) & (first > 0)))      # a perfect fit (loss 0) stays linear
-    # matplotlib's log axis computes its ticks as powers of ten, which overflow near 1e308: beyond
-    # LOG_AXIS_RANGE the axis is linear and shows the losses' exponents, log₁₀ of the loss
-    every = np.concatenate([loss for loss, _ in curves.values()])
-    every = every[np.isfinite(every)]
-    exponents = log_axis and not np.all((every > LOG_AXIS_RANGE[0]) & (every < LOG_AXIS_RANGE[1]))
+    log = log_axis(np.concatenate([loss for loss, _ in curves.values()]))
     for (name, (loss, accuracy)), colour in zip(curves.items(), ("#1f77b4", "#ff7f0e"), strict=False):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            loss_ax.plot(steps, np.log10(loss) if exponents else loss, color=colour, label=name)
+        loss_ax.plot(steps, drawable(loss), color=colour, label=name)
         acc_ax.plot(steps, accuracy, color=colour, label=name)
-    if log_axis and not exponents:
-        loss_ax.set_yscale("log")
-    loss_ax.set(xlabel="step (updates made)", title="Loss (log scale)" if loss_ax.get_yscale() == "log" else
-                "Loss", ylabel=("log₁₀ of the " if exponents else "") + "mean cross-entropy loss")
+    loss_ax.set(xlabel="step (updates made)", ylabel="mean cross-entropy loss",
+                title="Loss (log scale)" if log else "Loss", yscale="log" if log else "linear")
+    # zoomed to what the curves reach after the first tenth of the run: from 0, the last per cent a
+    # trained model's curves live in is squashed flat
     later = np.concatenate([accuracy[len(accuracy) // 10:] for _, accuracy in curves.values()])
-    low = max(0.0, np.floor(np.nanmin(later, initial=100.0) - 1.0))      # zoomed to where the curves end
-    acc_ax.set(xlabel="step (updates made)", ylabel="accuracy (%)", ylim=(low, 101),
+    low = float(np.nanmin(later)) if np.isfinite(later).any() else 0.0
+    low = max(0.0, np.floor(low - max(0.5, 0.08 * (100 - low))))
+    acc_ax.set(xlabel="step (updates made)", ylabel="accuracy (%)", ylim=(low, 101 if low < 90 else 100),
                title="Accuracy" + (f" (axis from {low:g} %)" if low > 0 else ""))
     for ax in (loss_ax, acc_ax):
         ax.grid(True, which="both", alpha=0.3)
@@ -83,17 +75,27 @@ def plot_curves(history, path, *, title: str = "") -> None:
     save_png(fig, path)
 
 
+def log_axis(losses: np.ndarray) -> bool:
+    """Whether a log axis can draw these losses: none is 0, negative, not finite, or beyond 1e±250, where
+    matplotlib's log ticks overflow (a diverged run's losses go on a linear axis)."""
+    return bool(np.all((losses > 1e-250) & (losses < 1e250)))
+
+
+def drawable(losses: np.ndarray) -> np.ndarray:
+    """The losses with those beyond 1e300 left out (nan), as inf and nan are: near the largest float
+    matplotlib's linear ticks overflow too."""
+    return np.where(np.abs(losses) < 1e300, losses, np.nan)
+
+
 def plane_grid(points: list[np.ndarray], resolution: int, dtype) -> tuple[np.ndarray, np.ndarray]:
     """A resolution x resolution grid of the plane around the points, 10 % of their extent beyond
     them: the extent (x_low, x_high, y_low, y_high) and the grid's points [resolution² x 2]."""
     everything = np.concatenate(points)
     low, high = everything.min(axis=0), everything.max(axis=0)
     margin = 0.1 * max(*(high - low), 1e-3)
-    xs = np.linspace(low[0] - margin, high[0] + margin, resolution)
-    ys = np.linspace(low[1] - margin, high[1] + margin, resolution)
-    grid_x, grid_y = np.meshgrid(xs, ys)
-    extent = np.array([xs[0], xs[-1], ys[0], ys[-1]])
-    return extent, np.column_stack([grid_x.ravel(), grid_y.ravel()]).astype(dtype)
+    xs, ys = (np.linspace(low[i] - margin, high[i] + margin, resolution) for i in (0, 1))
+    grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
+    return np.array([xs[0], xs[-1], ys[0], ys[-1]]), grid.astype(dtype)
 
 
 def probabilities(model, points: np.ndarray) -> np.ndarray:

@@ -182,22 +182,18 @@ def versions() -> dict:
     return found
 
 
-def now() -> str:
-    return datetime.datetime.now().isoformat(timespec="seconds")
-
-
 def new_record(config: dict, **fields) -> dict:
     """What ran: the settings, the library versions, the command, and ``fields``."""
     return dict(config=config, versions=versions(), command=" ".join(["train.py", *sys.argv[1:]]),
-                started=now(), **fields)
+                started=datetime.datetime.now().isoformat(timespec="seconds"), **fields)
 
 
 def write_record(folder: Path, record: dict, status: str, state, **fields) -> None:
     """config.json, atomically: the ``record`` with how the run stands (``status``, the ``state``'s step
     and last history row, NaN written as null) and ``fields``."""
     final = {k: None if v != v else v for k, v in state.history[-1].items()} if len(state.history) else None
-    record.update(fields, status=status, finished=None if status == "running" else now(),
-                  steps_done=state.step, final=final)
+    finished = None if status == "running" else datetime.datetime.now().isoformat(timespec="seconds")
+    record.update(fields, status=status, finished=finished, steps_done=state.step, final=final)
     text = json.dumps(record, indent=2, allow_nan=False, default=str) + "\n"
     write_atomically(folder / "config.json", lambda file: file.write(text.encode("utf-8")))
 

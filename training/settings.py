@@ -75,13 +75,13 @@ def flag(name: str, check, convert=float, kind: str = "a number", names: tuple =
 
 
 def count(name: str, minimum: int, maximum: float = float("inf"), names: tuple = ()):
-    """A whole number from ``minimum`` to ``maximum``, or one of ``names``."""
+    """A whole number from ``minimum`` to ``maximum``, or one of ``names`` (None: a saved "not given")."""
     def check(value) -> int:
         value = check_count(name, value, minimum=minimum)
         if value > maximum:
             raise ValueError(f"{name} must be at most {maximum}, got {value}")
         return value
-    return flag(name, check, int, "a whole number" + "".join(f" or {n!r}" for n in names), names)
+    return flag(name, check, int, "a whole number" + "".join(f" or {n!r}" for n in names if n), names)
 
 
 def number(name: str, low: float = 0, high: float | None = None, **kwargs):
@@ -89,22 +89,28 @@ def number(name: str, low: float = 0, high: float | None = None, **kwargs):
     return flag(name, lambda value: check_real(name, value, low=low, high=high), **kwargs)
 
 
-def dataset_name(name: str) -> str:
-    """A generated data set's name or a path ending in .csv."""
-    if not isinstance(name, str) or not (name in DATASETS or name.lower().endswith(".csv")):
-        raise ValueError(f"dataset must be one of {', '.join(DATASETS)} or a file name ending in .csv, "
-                         f"got {name!r}")
-    return name
+def one_of(name: str, values, kind: str = ""):
+    """One of ``values`` (or, with ``kind``, a file name ending in .csv)."""
+    values = tuple(values)
+
+    def check(value):
+        if not (value in values or kind and isinstance(value, str) and value.lower().endswith(".csv")):
+            raise ValueError(f"{name} must be one of {', '.join(values)}{kind}, got {value!r}")
+        return value
+    return flag(name, check, str)
 
 
 # How each setting is read from the command line; a checkpoint's settings are checked the same way.
 PARSE = {
-    "dataset": flag("dataset", dataset_name, str), "points": count("points", 1),
-    "classes": count("classes", 2, 1000), "noise": number("noise"),
+    "dataset": one_of("dataset", DATASETS, " or a file name ending in .csv"), "points": count("points", 1),
+    "activation": one_of("activation", ACTIVATIONS), "dtype": one_of("dtype", DTYPES),
+    "optimizer": one_of("optimizer", CHOICES["optimizer"]),
+    "classes": count("classes", 2, 1000),
+    "noise": flag("noise", lambda value: check_spread("noise", value, np.float64)),     # drawn in float64
     "val_fraction": number("val_fraction", 0, 1),
     "seed": count("seed", 0), "hidden": count("hidden", 1), "depth": count("depth", 0, 1000),
     "lr": number("lr"), "momentum": number("momentum", 0, 1), "weight_decay": number("weight_decay"),
-    "steps": count("steps", 0), "batch_size": count("batch_size", 1), "reg": number("reg"),
+    "steps": count("steps", 0), "batch_size": count("batch_size", 1, names=(None,)), "reg": number("reg"),
     "dropout": number("dropout", 0, 1),
     "batchnorm": flag("batchnorm", lambda value: check_flag("batchnorm", value), bool, "true or false"),
     "log_every": count("log_every", 1), "checkpoint_every": count("checkpoint_every", 1),
@@ -135,7 +141,9 @@ def configure(given: dict) -> dict:
                           "classes and noise; leave out --points, --classes and --noise", EXIT_USAGE)
         X, y = read_points(config["dataset"])
         config.update(points=len(X), classes=int(y.max()) + 1, noise=0.0)
-    refuse(problems(config))
+    found = problems(config)
+    if found:
+        raise Failure(found[0], EXIT_USAGE)
     return config
 
 
@@ -159,16 +167,13 @@ def resume(name: str, given: dict, *, to_train: bool) -> tuple[dict, Checkpoint]
         checkpoint = read_checkpoint(path)
     except ValueError as exc:
         raise Failure(str(exc)) from None
-    saved = dict(ADDED_SINCE, **checkpoint.config)
-    found = [f"{name} is missing" for name in [*PARSE, *CHOICES] if name not in saved]
-    found += [f"{name} {saved[name]!r} is not one of {', '.join(CHOICES[name])}"
-              for name in CHOICES if name in saved and saved[name] not in CHOICES[name]]
-    for name in [] if found else PARSE:
-        if saved[name] is None and name == "batch_size":      # the full batch
-            continue
+    saved, found = dict(ADDED_SINCE, **checkpoint.config), []
+    for name, parse in PARSE.items():
         try:
-            if PARSE[name](saved[name]) != saved[name]:
+            if parse(saved[name]) != saved[name]:
                 found.append(f"{name} {saved[name]!r} is text, not a number")
+        except KeyError:
+            found.append(f"{name} is missing")
         except argparse.ArgumentTypeError as exc:
             found.append(str(exc))
     found = found or problems(saved)
@@ -189,25 +194,15 @@ def resume(name: str, given: dict, *, to_train: bool) -> tuple[dict, Checkpoint]
     return config, checkpoint
 
 
-def refuse(found: list[str]) -> None:
-    if found:
-        raise Failure(found[0], EXIT_USAGE)
-
-
-def samples(config: dict) -> int:
-    """How many points the data set holds: a CSV file's rows are recorded as its points."""
-    return config["points"] if config["dataset"] not in DATASETS else config["points"] * config["classes"]
-
-
 def problems(config: dict) -> list[str]:
     """What the library would refuse in these settings together, by its own rules, found before the run."""
     found = []
     dtype = np.dtype(DTYPES[config["dtype"]])
-    rows = samples(config)
+    # the points: a CSV file's rows are recorded as its points
+    total = config["points"] * (config["classes"] if config["dataset"] in DATASETS else 1)
     fraction = config["val_fraction"]
     checks = {"init": lambda: init_std(complete(config)["init"], 1, 1, dtype),
-              "noise": lambda: check_spread("noise", config["noise"], np.float64),
-              "val-fraction": lambda: fraction and data.validation_size(fraction, rows)}
+              "val-fraction": lambda: fraction and data.validation_size(fraction, total)}
     for name, check in checks.items():
         try:
             check()
@@ -219,7 +214,7 @@ def problems(config: dict) -> list[str]:
         found.append(f"argument --classes: {config['dataset']} has 2 classes, got {config['classes']} "
                      "(--classes applies to the spiral and the circles)")
     if config["batchnorm"] and not found:       # BatchNorm1d cannot train on a batch of one row
-        rows -= data.validation_size(fraction, rows) if fraction else 0
+        rows = total - (data.validation_size(fraction, total) if fraction else 0)
         size = min(config["batch_size"] or rows, rows)
         if size == 1 or rows % size == 1:
             batches = "makes every batch 1 row" if size == 1 else \
@@ -228,7 +223,7 @@ def problems(config: dict) -> list[str]:
                          "variance of one row is undefined); choose another --batch-size")
     widths = [2] + [config["hidden"]] * config["depth"] + [config["classes"]]
     weights = sum((d_in + 1) * d_out for d_in, d_out in zip(widths[:-1], widths[1:], strict=True))
-    needs = {"--hidden": weights * dtype.itemsize, "--points": samples(config) * (2 * dtype.itemsize + 8)}
+    needs = {"--hidden": weights * dtype.itemsize, "--points": total * (2 * dtype.itemsize + 8)}
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     return found + [f"argument {name}: the run needs at least {nbytes / 1e9:.3g} GB, more than the machine's "
                     f"{memory / 1e9:.3g} GB of memory" for name, nbytes in needs.items() if nbytes > memory]

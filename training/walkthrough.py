@@ -11,7 +11,7 @@ classes (``FORWARD``, ``FORMULAS``), never from prose.
 
 import inspect
 import sys
-from typing import NamedTuple
+from collections import namedtuple
 
 import numpy as np
 
@@ -45,17 +45,9 @@ HAND = {
 }
 
 
-class Quantity(NamedTuple):
-    """A quantity of the course loop: its step (as in the README), the loop's name, the formula, its
-    name in run_step's record, what finds the loop's statements, and the parts' call if not cite's."""
-
-    step: str
-    name: str
-    formula: str
-    key: str
-    loop: tuple[str, ...]
-    part: str = ""
-
+# A quantity of the course loop: its step (as in the README), the loop's name, the formula, its name in
+# run_step's record, what finds the loop's statements (line_of), and the parts' call if not cite's.
+Quantity = namedtuple("Quantity", "step name formula key loop part", defaults=("",))
 
 UPDATE = "optimizer.step(): SGD.update (4) θ = θ − η·g  (optim/sgd.py)"
 QUANTITIES = (
@@ -130,7 +122,6 @@ def shape(array) -> str:
 def values(array, full: bool, indent: int = 10) -> list[str]:
     """``array``'s entries: every one (``full``), or its corners, the first and last two along each axis.
     Four decimals, or three significant digits when every entry is below 0.01."""
-    array = np.asarray(array)
     array = array + 0.0 if array.dtype.kind == "f" else array     # −0.0 + 0.0 is 0.0: no "-0.0000"
     tiny = array.dtype.kind == "f" and 0 < np.max(np.abs(array), initial=0.0) < 1e-2
     text = np.array2string(array, max_line_width=WIDTH - indent, threshold=sys.maxsize if full else 30,
@@ -145,23 +136,16 @@ def inputs(arrays: dict, full: bool) -> list[str]:
 
 # The two-class network: the course loop against the parts -------------------------------------
 
-class Row(NamedTuple):
-    """A quantity with both sides' values."""
+# A quantity with both sides' values, max |loop − parts|, and whether that is at rounding level.
+Row = namedtuple("Row", "quantity loop parts difference ok")
 
-    quantity: Quantity
-    loop: np.ndarray
-    parts: np.ndarray
 
-    @property
-    def difference(self) -> float:
-        """max |loop − parts|; infinite when the shapes differ (broadcasting would hide it)."""
-        same = self.loop.shape == self.parts.shape
-        return float(np.max(np.abs(self.loop - self.parts), initial=0.0)) if same else float("inf")
-
-    @property
-    def ok(self) -> bool:
-        """At rounding level: ≤ TOLERANCE and ≤ RELATIVE × the loop value's largest entry (False for NaN)."""
-        return self.difference <= min(TOLERANCE, RELATIVE * np.max(np.abs(self.loop), initial=0.0))
+def compare(loop: np.ndarray, parts: np.ndarray) -> tuple[float, bool]:
+    """max |loop − parts|, infinite when the shapes differ (broadcasting would hide it), and whether it
+    is at rounding level: ≤ TOLERANCE and ≤ RELATIVE × the loop value's largest entry (False for NaN)."""
+    same = loop.shape == parts.shape
+    difference = float(np.max(np.abs(loop - parts), initial=0.0)) if same else float("inf")
+    return difference, difference <= min(TOLERANCE, RELATIVE * np.max(np.abs(loop), initial=0.0))
 
 
 def loop_step(X, y, initial: dict) -> dict:
@@ -197,7 +181,8 @@ def walk_through(small: bool = False, seed: int = 0) -> tuple[list[Row], list[st
     parts["mask"] = model[1].backward(np.ones_like(parts["2.x"]))   # with dy = 1, ReLU's (1) is the switch
     SGD(model.parameters(), lr=1.0).step()
     parts.update({f"new {name}": value for name, value in model.state_dict().items()})
-    rows = [Row(q, np.asarray(loop[q.key]), np.asarray(parts[q.key])) for q in QUANTITIES]
+    pairs = [(q, np.asarray(loop[q.key]), np.asarray(parts[q.key])) for q in QUANTITIES]
+    rows = [Row(q, one, other, *compare(one, other)) for q, one, other in pairs]
 
     reg = [str(number) for number, statement in enumerate(LISTING, 1) if "reg" in statement]
     data = ("picked by hand (HAND in training/walkthrough.py), none at the origin" if small
@@ -212,19 +197,18 @@ def walk_through(small: bool = False, seed: int = 0) -> tuple[list[Row], list[st
              "uses reg = 1e-3)", "", "the loop, comments left out", "=" * WIDTH,
              *(f"{number:>4} | {statement}" for number, statement in enumerate(LISTING, 1)),
              "", "inputs, the same on both sides", "=" * WIDTH, *inputs({"X": X, "y": y, **initial}, small)]
-    for row in rows:
-        q = row.quantity
+    for q, expected, got, difference, ok in rows:
         if q.key in TITLES:
             lines += ["", TITLES[q.key], "=" * WIDTH,
                       f"step  {'loop name':<17}{'formula':<40}{'shape':>14}  max |loop − parts|"]
         lines += step_6_by_hand(loop, y, small) if q.key == "dS" else []
-        flag = "" if row.ok else f"  TOO LARGE (> {TOLERANCE:.0e}, or > {RELATIVE:.0e} relative)"
-        lines.append(f"{q.step:>2}    {q.name:<17}{q.formula:<40}{shape(row.parts):>14}  {row.difference:.1e}"
+        flag = "" if ok else f"  TOO LARGE (> {TOLERANCE:.0e}, or > {RELATIVE:.0e} relative)"
+        lines.append(f"{q.step:>2}    {q.name:<17}{q.formula:<40}{shape(got):>14}  {difference:.1e}"
                      + flag)
         for i, number in enumerate(map(line_of, q.loop)):
             lines.append(f"    {'loop' if i == 0 else '':<6}{number:>2} | {LISTING[number - 1]}")
         part = q.part or "{}: {}  ({})".format(*cite(q.key, model))
-        lines += [f"    parts {part}", *values(row.loop, small)]
+        lines += [f"    parts {part}", *values(expected, small)]
     failed = [f"FAILED: {row.quantity.name} (step {row.quantity.step})" for row in rows if not row.ok]
     return rows, lines + ["", *failed] if failed else lines + [
         "", f"all {len(rows)} differences ≤ {TOLERANCE:.0e}, and ≤ {RELATIVE:.0e} relative to the values:",
@@ -234,20 +218,18 @@ def walk_through(small: bool = False, seed: int = 0) -> tuple[list[Row], list[st
 def step_6_by_hand(loop: dict, y: np.ndarray, full: bool) -> list[str]:
     """Step 6 for a learner, on the loop's side: the aliasing of dscores and probs, the array's four
     states, why −1 and /N, and one entry checked by a central difference."""
-    P, onehot = loop["P"], np.eye(2, dtype=int)[y]
+    P, Y = loop["P"], np.eye(2, dtype=int)[y]          # Y = onehot(y)
     first, minus, divide = line_of("dscores = probs"), line_of("-= 1"), line_of("dscores /=")
     report = check_loss_gradient(SoftmaxCrossEntropy(), loop["2.y"], y, eps=EPS)
+    states = {f"(a) probs before line {minus}: P = softmax(S)": P,
+              f"(b) onehot(y): 1 in each row's true class, the entries (n, y_n) line {minus} selects": Y,
+              f"(c) probs after line {minus}, dscores[range(num_examples), y] -= 1:  P − onehot(y)": P - Y,
+              f"(d) probs after line {divide}, dscores /= num_examples:  (P − onehot(y)) / N": loop["dS"]}
     return [f" 6    step 6 by hand, on the loop's side: lines {first} to {divide}",
             f"      line {first}, dscores = probs, copies nothing: both names refer to one array, so lines "
             f"{minus} and {divide}",
             f"      edit probs too. dscores is probs  ->  {loop['dscores is probs']}",
-            f"      (a) probs before line {minus}: P = softmax(S)", *values(P, full),
-            f"      (b) onehot(y): 1 in each row's true class, the entries (n, y_n) line {minus} selects",
-            *values(onehot, full),
-            f"      (c) probs after line {minus}, dscores[range(num_examples), y] -= 1:  P − onehot(y)",
-            *values(P - onehot, full),
-            f"      (d) probs after line {divide}, dscores /= num_examples:  (P − onehot(y)) / N",
-            *values(loop["dS"], full),
+            *(line for label, state in states.items() for line in (f"      {label}", *values(state, full))),
             "      Why: L = (1/N) Σ_n ℓ_n, ℓ_n = −log P[n, y_n] = −S[n, y_n] + log Σ_j e^S[n, j], so",
             "      ∂L/∂S[n, k] = (P[n, k] − 1[k = y_n]) / N: −1 in the true class's column, 1/N for the mean",
             f"      central differences of L (check_loss_gradient) agree: {verdict(report, 'scores')}", ""]

@@ -14,16 +14,17 @@ import argparse
 
 import numpy as np
 
-import train
+import train  # noqa: F401  (the same start-up as train.py)
+from training import settings
 from training.course_loop import course_initial_weights, course_loop
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=train.DEFAULTS["steps"])
+    parser.add_argument("--steps", type=int, default=settings.DEFAULTS["steps"])
     args = parser.parse_args()
-    config = train.DEFAULTS
-    X, y, _ = train.build_data(config)
+    config = settings.DEFAULTS
+    X, y, _ = settings.build_data(config)
     rng = np.random.default_rng(config["seed"])
     init = course_initial_weights(2, config["hidden"], config["classes"], rng)
     losses, _, _ = course_loop(X, y, **init, iterations=args.steps)

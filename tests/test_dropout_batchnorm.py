@@ -12,7 +12,16 @@ from models import Sequential
 from optim import SGD
 from tests.helpers import SMALL, assert_passes, assert_same_files, edited_checkpoint, raises
 from tests.test_train_cli import cli  # noqa: F401  (cli is a fixture)
-from training import TrainingState, evaluate, fit, read_checkpoint, restore, save_checkpoint, settings
+from training import (
+    TrainingState,
+    evaluate,
+    fit,
+    read_checkpoint,
+    restore,
+    save_checkpoint,
+    settings,
+    walkthrough,
+)
 from training.machine import chunk_rows
 
 
@@ -146,7 +155,7 @@ def test_a_bias_before_batchnorm_has_gradient_0_and_passes_at_rounding_level_in_
         assert report.errors[name] > 0.5 and report.verdict(name) == "ok at rounding level"
         assert report.notes[name].startswith("≈ 0, no effect on L, as for a bias before BatchNorm1d")
         assert np.abs(model[int(name[0])].grads["b"]).max() < 1e-14
-        assert explain.verdict(report, name).endswith("  ok")       # explain.py by the same rule
+        assert walkthrough.verdict(report, name).endswith("  ok")       # explain.py by the same rule
     others = [error for name, error in report.errors.items() if name not in report.at_rounding]
     assert max(others) <= 1e-8                                           # the ordinary bar, as it was
     assert "WRONG" not in str(report)
@@ -169,7 +178,7 @@ def test_a_wrong_gradient_for_a_bias_before_batchnorm_still_fails():
     assert not report.passed and not report.passed_at(1e-2)
     assert report.verdict("0.b") == "WRONG" and report.errors["0.b"] > 0.99
     assert "0.b" not in report.at_rounding
-    assert explain.verdict(report, "0.b").endswith("WRONG")
+    assert walkthrough.verdict(report, "0.b").endswith("WRONG")
 
 
 # Modes, parameters and state ----------------------------------------------------------------

@@ -136,6 +136,15 @@ LOOP = [
     loop("dhidden-missing-transpose", "dH", lambda v: v.dscores @ v.W2,
          "dscores times W2, without the .T: [N x K] times [h x K] does not line up",
          "dH = dS W2ᵀ: [N x K] times [K x h] gives one gradient per example and hidden unit, [N x h]"),
+    Mistake("dhidden-before-divide-by-N", "dhidden", {"dH": lambda v: (v.N * v.dscores) @ v.W2.T},
+            "N times dA: dscores W2ᵀ taken before dscores /= num_examples, so dW and db come out N "
+            "times too big while dW2 and db2, computed after the /N, are right",
+            "dscores /= num_examples; dhidden = np.dot(dscores, W2.T); "
+            "dhidden[hidden_layer <= 0] = 0",
+            "dA = (dS W2ᵀ) ⊙ 1[A > 0] (steps 8, 9), from dscores after its /N",
+            "statement order. The loop divides dscores by N (step 6) before step 8 reads it; "
+            "`dscores /= num_examples` edits dscores in place, so a dhidden computed earlier never "
+            "gets the 1/N"),
     loop("relu-mask-from-gradient", "dhidden", lambda v: v.dH * (v.dH > 0),
          "dscores W2ᵀ zeroed where the gradient is ≤ 0 (dhidden[dhidden <= 0] = 0), not where the unit "
          "was off", SWITCH + "; the gradient's sign says nothing about it"),
@@ -262,10 +271,40 @@ IN_PLACE = {
                                    "twice and must give the same answer: start from self._probs.copy()"),
 }
 
+# found in the loop by what the code does, not by its gradients: the checker writes the message from
+# ``what`` and ``why`` with the array's name (``{name}``) or the dtypes the error gave
+ALIAS = ("`{alias} = {name}` does not copy (as `dscores = probs` does not). Both names are one "
+         "array, so an in-place edit through {alias} changes {name}, which later formulas read "
+         "({reads})")
+BEHAVIOUR = {
+    "input-changed-in-place": Mistake(
+        "input-changed-in-place", "", {}, "Your backward changed {name} in place: after the call "
+        "{count} of its {size} entries differ from what was handed in", "", "",
+        "backward reads its inputs and returns new arrays; it must leave X, y, W, b, W2, b2 and "
+        "hidden_layer as they were given"),
+    "weights-updated-in-backward": Mistake(
+        "weights-updated-in-backward", "", {}, "Your backward updated the weight {name}: after the "
+        "call {count} of its {size} entries differ from what was handed in", "", "",
+        "backward computes the gradients and must not update the weights. The update "
+        "`{name} += -step_size * d{name}` is step 11, after backward returns, in the training "
+        "loop"),
+    "integer-array-in-place": Mistake(
+        "integer-array-in-place", "", {}, "an {to} array, so it holds whole numbers only", "", "",
+        "an in-place operator (+=, -=, *=, /=) stores its result in the array itself and keeps its "
+        "dtype. A {frm} result cannot go into an {to} array; only a new array takes the float "
+        "result"),
+    "precision-lost": Mistake(
+        "precision-lost", "", {}, "close to the right ones, but each is off by about {error} of "
+        "its size (the checker allows {tol} in {dtype} inputs)", "", "", "the checker passes "
+        "float64 (then float32) arrays. A quantity computed in a lower precision carries its "
+        "rounding into every formula after it; {digits}"),
+}
+
 
 def all_ids() -> list[str]:
     """Every id of the catalogue, in order, each once."""
-    mistakes = LOOP + [m for group in LAYER.values() for m in group] + list(IN_PLACE.values())
+    mistakes = (LOOP + [m for group in LAYER.values() for m in group] + list(IN_PLACE.values())
+                + list(BEHAVIOUR.values()))
     return list(dict.fromkeys(m.id for m in mistakes))
 
 

@@ -29,7 +29,19 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from exercises.catalogue import GRADIENTS, IN_PLACE, LAYER, LINES, LOOP, QUANTITIES, STAGES, Mistake, onehot
+from exercises.catalogue import (
+    ALIAS,
+    BEHAVIOUR,
+    GRADIENTS,
+    IN_PLACE,
+    LAYER,
+    LINES,
+    LOOP,
+    QUANTITIES,
+    STAGES,
+    Mistake,
+    onehot,
+)
 from layers import Layer, Linear, ReLU, SoftmaxCrossEntropy
 from training.course_loop import course_step
 
@@ -52,8 +64,16 @@ class Finding:
     pattern: str = ""
 
     def __str__(self) -> str:
-        head = f"{self.quantity}: {self.mistake}" if self.quantity else self.mistake
+        label = self.mistake if self.mistake != "unknown" else PROBLEMS.get(self.pattern, UNKNOWN)
+        head = f"{self.quantity}: {label}" if self.quantity else label
         return head + "\n" + textwrap.indent(self.message, "    ")
+
+
+UNKNOWN = "not a mistake in the catalogue"      # how an unknown mistake is headed when printed
+PROBLEMS = {"raised": "your code raised an error", "missing": "missing", "not finite": "NaN or inf",
+            "not numbers": "not numbers", "not a dict": "not a dict",
+            "no known key": "no known key",
+            "not a layer": "not a layer"}
 
 
 @dataclass
@@ -65,6 +85,7 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     blank: bool = False                 # the exercise is untouched: nothing to check yet
+    checked: tuple = ()                 # on a pass: the quantities found equal to the reference
 
     def __str__(self) -> str:
         if self.blank:
@@ -80,8 +101,36 @@ class Report:
 
 
 def _wrap(*paragraphs: str) -> str:
-    return "\n".join(textwrap.fill(p, WIDTH, subsequent_indent="  ", break_on_hyphens=False)
-                     for p in paragraphs if p)
+    """The paragraphs filled to WIDTH, each on its own lines; a paragraph of code (``_code``) as it
+    is, and code in backticks within a paragraph kept on one line (the backticks dropped)."""
+    return "\n".join(p if p.startswith(CODE) else _fill(p) for p in paragraphs if p)
+
+
+def _fill(paragraph: str) -> str:
+    kept = KEEP.sub(lambda m: (m[2] or m[1]).replace(" ", NBSP), paragraph)
+    return textwrap.fill(kept, WIDTH, subsequent_indent="  ", break_on_hyphens=False).replace(NBSP, " ")
+
+
+# kept on one line: code in backticks (the backticks dropped) and a shape such as [N x K]
+KEEP, NBSP = re.compile(r"`([^`]*)`|(\[\w+ x \w+\])"), "\xa0"   # textwrap never breaks at NBSP
+
+
+CODE = "    "                           # a quoted statement: indented, never wrapped
+
+
+def _code(statements: str) -> str:
+    """Statements joined by "; " as lines of code, one a line, without trailing comments."""
+    lines = [s.split("  #")[0].split(" # ")[0].strip() for s in statements.split("; ")]
+    return "\n".join(CODE + line for line in lines if line)
+
+
+def _should(spec) -> list[str]:
+    """The "It should be" paragraphs: ``spec`` is a formula, or (formula, the loop's statements)."""
+    if isinstance(spec, tuple) and spec[1]:
+        formula, line = spec
+        return [f"It should be {formula}, in the loop:", _code(line)]
+    spec = spec[0] if isinstance(spec, tuple) else spec
+    return [f"It should be {spec}."] if spec else []
 
 
 # Running the learner's code --------------------------------------------------------------------------
@@ -120,12 +169,13 @@ SHAPES = re.compile(r"\((\d+),\s*(\d+)\)")
 
 
 def _explain_error(error, code, mistakes, formulas, shapes, returns="x") -> Finding:
-    """A Finding for the learner's exception: what raised, on which line, the shapes that did not line up,
-    and the catalogue mistake it is when the line and the error say so (a missing .T, a transposed array)."""
+    """A Finding for the learner's exception: what raised, on which line, the shapes that did not
+    line up, and the catalogue mistake it is when the line and the error say so (a missing .T, a
+    transposed array, an integer array edited in place)."""
     lineno, line = _where(error, code)
     assigned = ASSIGNED.match(line)
-    quantity = (assigned.group(1) or assigned.group(2)) if assigned else (returns if line.startswith("return")
-                                                                           else "")
+    quantity = (assigned.group(1) or assigned.group(2)) if assigned else (
+        returns if line.startswith("return") else "")
     quantity = quantity if quantity in formulas else ""
     text = str(error).split("\n")[0]
     mistake = None
@@ -139,21 +189,56 @@ def _explain_error(error, code, mistakes, formulas, shapes, returns="x") -> Find
                 mistake = m
                 break
     if lineno:
-        parts = [f"Your code raised {type(error).__name__} at line {lineno}: {line}", f"The error: {text}"]
+        parts = [f"Your code raised {type(error).__name__} at line {lineno}:", _code(line),
+                 f"The error: {text}"]
     else:                               # raised before any line of theirs ran: the call itself
-        parts = [f"Calling your code raised {type(error).__name__}: {text}. The checker calls "
-                 "backward(X, y, W, b, W2, b2, hidden_layer, probs), with reg=λ if it takes a keyword reg; "
-                 "a layer's backward(dy) (a loss's backward()) after its forward."]
-    if mistake:
-        loop_line = f", in the loop: {mistake.line}" if mistake.line else "."
-        parts += [f"Your {quantity} is {mistake.what}.", f"It should be {mistake.formula}{loop_line}",
-                  f"Why: {mistake.why}."]
-    elif quantity:
-        parts.append(f"{quantity} should be {formulas[quantity]}.")
+        parts = [f"Calling your code raised {type(error).__name__}: {text}.",
+                 "The checker calls backward(X, y, W, b, W2, b2, hidden_layer, probs), with reg=λ "
+                 "if it takes a keyword reg; a layer's backward(dy) (a loss's backward()) after its "
+                 "forward."]
     if isinstance(error, ValueError) and ("align" in text or "broadcast" in text or "matmul" in text
                                           or "shape" in text):
         parts.append(f"The shapes you were given: {shapes}.")
-    return Finding(quantity, mistake.id if mistake else "unknown", _wrap(*parts), "" if mistake else "raised")
+    cast = CAST.search(text) if isinstance(error, TypeError) else None
+    if cast and quantity and np.dtype(cast.group(2)).kind in "biu":
+        return _integer_finding(quantity, cast.group(1), cast.group(2), code, parts, formulas)
+    if mistake:
+        parts += [f"Your {quantity} is {mistake.what}.", *_should((mistake.formula, mistake.line)),
+                  f"Why: {mistake.why}."]
+    elif quantity:
+        parts += _should(formulas[quantity])
+    return Finding(quantity, mistake.id if mistake else "unknown", _wrap(*parts),
+                   "" if mistake else "raised")
+
+
+CAST = re.compile(r"output from dtype\('(\w+)'\) to dtype\('(\w+)'\)")
+
+
+def _integer_finding(quantity, frm, to, code, parts, formulas) -> Finding:
+    """NumPy refused to store a float result in an integer array edited in place (a += on an array
+    made with dtype=int): say where the integers came from, if a line of the learner's says so."""
+    m = BEHAVIOUR["integer-array-in-place"]
+    origin = [(n, text) for n, text in _source_lines(code) if "dtype=int" in text.replace(" ", "")
+              or "astype(int" in text.replace(" ", "")]
+    parts += [f"Your {quantity} is {m.what.format(to=to)}."]
+    if origin:
+        (n, text), *_ = origin
+        parts += [f"It came from an integer array, made at line {n}:", _code(text)]
+    else:
+        parts += ["It came from an integer array (np.zeros(..., dtype=int), say, or its negative)."]
+    parts += [f"Make it a float array: {quantity} = probs - onehot builds a new one, float because "
+              "probs is (or leave out dtype=int).", *_should(formulas[quantity]),
+              f"Why: {m.why.format(frm=frm, to=to)}."]
+    return Finding(quantity, m.id, _wrap(*parts))
+
+
+def _source_lines(code) -> list[tuple[int, str]]:
+    """The learner's function as (line number, stripped text) pairs; [] without its source."""
+    try:
+        lines, first = inspect.getsourcelines(code)
+    except (OSError, TypeError):
+        return []
+    return [(first + i, text.strip()) for i, text in enumerate(lines)]
 
 
 # Comparing -------------------------------------------------------------------------------------------
@@ -179,11 +264,17 @@ def _close(a, b, scale: float, tol: float) -> bool:
 
 FACTORS = {"N": N, "1/N": 1 / N, "K": K, "1/K": 1 / K, "2": 2, "1/2": 0.5, "N/K": N / K, "K/N": K / N,
            "N²": N * N, "1/N²": 1 / (N * N)}
-HINTS = {"N": "a /N missing: L is the mean of N losses, so the 1/N belongs in dscores, once",
-         "1/N": "a /N too many: the 1/N of the mean belongs in dscores, once",
-         "-1": "the sign flipped: a step along it climbs the loss",
-         "2": "a factor 2 too many (the ½ of (λ/2)ΣW² cancels the 2 of the square)",
-         "1/2": "a factor ½ too many"}
+HINTS = {"N": "A /N missing? L is the mean of N losses, so the 1/N belongs in dscores, once.",
+         "1/N": "A /N too many? The 1/N of the mean belongs in dscores, once.",
+         "-1": "The sign is flipped, so a step along it climbs the loss.",
+         "2": "A factor 2 too many? The ½ of (λ/2)ΣW² cancels the 2 of the square.",
+         "1/2": "A factor ½ too many?"}
+
+
+def _hint(pattern: str) -> str:
+    """The sentence that goes with a constant factor ("factor N" -> a /N missing?), if any."""
+    return HINTS.get(pattern.removeprefix("factor ").replace("−", "-"), "") \
+        if pattern.startswith("factor") else ""
 
 
 def _factor_name(c: float) -> str:
@@ -220,8 +311,7 @@ def _pattern(quantity, got, want, shape: Shape, scale, tol) -> tuple[str, str]:
         c = float(np.sum(got * want) / np.sum(want * want))
         if _close(got, c * want, scale, tol):
             name = _factor_name(c)
-            hint = HINTS.get(name.replace("−", "-"), "")
-            return f"factor {name}", (f"{name} times the right {quantity}" + (f": {hint}" if hint else ""))
+            return f"factor {name}", f"{name} times the right {quantity}"
     wrong = np.abs(got - want) > tol * scale
     for mask, where in shape.masks:
         if np.any(wrong) and not np.any(wrong & ~mask):
@@ -239,14 +329,14 @@ def _mistake_finding(m: Mistake, returned, shown, also=()) -> Finding:
         parts.append(f"(and your {other.quantity} is {other.what})")
     if m.quantity not in returned and shown:
         parts.append(f"You did not return {m.quantity}: it shows in {', '.join(shown)}.")
-    parts.append(f"It should be {m.formula}" + (f", in the loop: {m.line}" if m.line else "."))
+    parts += _should((m.formula, m.line))
     parts.append(f"Why: {m.why}.")
     return Finding(m.quantity, m.id, _wrap(*parts))
 
 
-def _generic_finding(quantity, sentence, pattern, formula, upstream="") -> Finding:
-    parts = [f"Your {quantity} matches no mistake the checker knows: it is {sentence}.",
-             upstream, f"It should be {formula}."]
+def _generic_finding(quantity, sentence, pattern, formula) -> Finding:
+    parts = [f"Your {quantity} matches no mistake the checker knows.", f"It is {sentence}.",
+             _hint(pattern), *_should(formula)]
     return Finding(quantity, "unknown", _wrap(*parts), pattern)
 
 
@@ -260,10 +350,10 @@ class Blank:
 LOOP_BLANK = Blank("Write the loop's backward, steps 6 to 10 (the README's table, training/course_loop.py), "
                    "and return {'dW': dW, 'db': db, 'dW2': dW2, 'db2': db2}; add 'dscores' and 'dhidden' "
                    "to have them checked too.")
-FORMULAS = {q: f"{formula}, in the loop: {line}" for q, (line, formula) in LINES.items()}
-REG_FORMULAS = {"dW2": "dW2 = Hᵀ dS + λ W2, in the loop: dW2 = np.dot(hidden_layer.T, dscores); "
-                       "dW2 += reg * W2",
-                "dW": "dW = Xᵀ dA + λ W, in the loop: dW = np.dot(X.T, dhidden); dW += reg * W"}
+FORMULAS = {q: (formula, line) for q, (line, formula) in LINES.items()}      # for _should
+REG_FORMULAS = {"dW2": ("dW2 = Hᵀ dS + λ W2",
+                        "dW2 = np.dot(hidden_layer.T, dscores); dW2 += reg * W2"),
+                "dW": ("dW = Xᵀ dA + λ W", "dW = np.dot(X.T, dhidden); dW += reg * W")}
 
 
 def loop_inputs(dtype=np.float64) -> dict:
@@ -313,9 +403,10 @@ def check_backward(fn) -> Report:
         takes_reg = False
     reg = REG if takes_reg else 0.0
     title = f"check_backward({name})"
+    agreed = set(QUANTITIES)
     for dtype in (np.float64, np.float32):
         inputs = loop_inputs(dtype)
-        args = [inputs[k].copy() for k in ("X", "y", "W", "b", "W2", "b2", "hidden_layer", "probs")]
+        args = [inputs[k].copy() for k in LOOP_ARGS]
         shapes = ", ".join(f"{k} {tuple(inputs[k].shape)}" for k in inputs)
         mistakes = [m for m in LOOP if takes_reg or not m.needs_reg]
         formulas = FORMULAS | (REG_FORMULAS if takes_reg else {})
@@ -327,12 +418,88 @@ def check_backward(fn) -> Report:
         except _Raised as raised:
             return raised.report
         report = _diagnose_loop(result, inputs, reg, mistakes, np.dtype(dtype), title)
+        after = dict(zip(LOOP_ARGS, args, strict=True))
+        changed = [k for k in LOOP_ARGS if k != "probs" and not np.array_equal(after[k], inputs[k])]
+        if changed and not report.blank:            # the earliest cause: before any wrong gradient
+            return _inputs_changed(report, changed, after, inputs, reg, fn, result)
         if not report.passed:
             return report
-    checked = "The four gradients" + (" (reg terms included)" if takes_reg else "")
+        agreed &= set(report.checked)
+    checked = "the four gradients" + (" (reg terms included)" if takes_reg else "")
+    also = [q for q in ("dscores", "dhidden") if q in agreed]
+    checked += f", and {' and '.join(also)}," if also else ""
     report.title = title
-    report.notes.insert(0, f"{checked} equal the course loop's, in float64 and float32 inputs.")
+    report.notes.insert(0, f"In float64 and float32 inputs, {checked} equal the course loop's.")
     return report
+
+
+LOOP_ARGS = ("X", "y", "W", "b", "W2", "b2", "hidden_layer", "probs")
+WEIGHTS = ("W", "b", "W2", "b2")
+READS = {"X": "`dW = np.dot(X.T, dhidden)`", "y": "`dscores[range(num_examples), y] -= 1`",
+         "W": "`dW += reg * W`", "b": "not backward, but the training loop",
+         "W2": "`dhidden = np.dot(dscores, W2.T)`",
+         "hidden_layer": "`dW2 = np.dot(hidden_layer.T, dscores)` and the ReLU's switch"}
+
+
+def _inputs_changed(report, changed, after, inputs, reg, fn, result) -> Report:
+    """The learner's backward edited an array it was given (``probs`` aside: the loop edits it on
+    purpose): that is the finding, first, and the gradients it spoilt are only its knock-on."""
+    name = changed[0]
+    before, now = inputs[name], after[name]
+    count = int(np.sum(before != now)) if before.shape == now.shape else before.size
+    m = BEHAVIOUR["weights-updated-in-backward" if name in WEIGHTS else "input-changed-in-place"]
+    binary = before.dtype.kind == "f" and set(np.unique(now)) <= {0, 1} \
+        and not set(np.unique(before)) <= {0, 1}
+    parts = [m.what.format(name=name, count=count, size=before.size)
+             + (", and it now holds only 0s and 1s." if binary else ".")]
+    if len(changed) > 1:
+        parts.append(f"Your backward changed {', '.join(changed[1:])} too.")
+    alias, edit = _edits(fn, name)
+    if edit:
+        parts += [f"Line {edit[0]} edits it in place:", _code(edit[1])]
+    if alias or (name not in WEIGHTS and not edit):
+        parts.append(ALIAS.format(alias=alias or "a", name=name, reads=READS[name]) + ".")
+    elif name not in WEIGHTS:
+        parts.append(f"An in-place edit changes the very array the caller handed in, and later "
+                     f"formulas read {name} ({READS[name]}).")
+    theirs = predict(inputs | {k: after[k] for k in changed}, reg)
+    ref = reference(inputs, reg)
+    returned = [q for q in GRADIENTS if isinstance(result, dict) and q in result]
+    got = {q: _as_array(result[q], ref[q]) for q in returned}
+    tol = TOLERANCE[np.dtype(inputs["X"].dtype)]
+    close = {q: {which: _close(a, want[q], max(np.abs(want[q]).max(), 1e-12), tol)
+                 for which, want in (("ref", ref), ("theirs", theirs))} for q, a in got.items()}
+    spoilt = [q for q, c in close.items() if not c["ref"]]
+    follows = spoilt and all(c["theirs"] or c["ref"] for c in close.values())
+    if follows:
+        verb = "is" if len(spoilt) == 1 else "are"
+        parts.append(f"Your {', '.join(spoilt)} {verb} what the right formulas give from {name} as "
+                     f"your backward left it. The formulas are right, {name} is not.")
+    if name in WEIGHTS:
+        parts.append(f"It should be left as it was given: backward returns d{name}, and the "
+                     "training loop's step 11 applies it.")
+    else:
+        a = alias or "a"
+        copy = f"`{a} = (hidden_layer > 0)` for a 0/1 mask, or " if name == "hidden_layer" else ""
+        parts.append(f"It should be left as it was given. Build a new array: {copy}`{a} = "
+                     f"{name}.copy()` before editing it.")
+    parts.append(f"Why: {m.why.format(name=name)}.")
+    finding = Finding(name, m.id, _wrap(*parts))
+    if report.passed or report.blank or follows:
+        return Report(report.title, False, [finding], report.notes)
+    note = f"The findings after the first may follow from the changed {name}: fix it first."
+    return Report(report.title, False, [finding, *report.findings], [*report.notes, note])
+
+
+def _edits(fn, name) -> tuple[str, tuple[int, str] | None]:
+    """From the learner's source, if at hand: a name that aliases ``name`` (``mask = hidden_layer``)
+    and the first line that edits either in place (``mask[mask > 0] = 1``, ``W2 -= dW2``)."""
+    lines = [(n, text.split("#")[0].strip()) for n, text in _source_lines(fn)]
+    alias = next((m.group(1) for _, text in lines
+                  if (m := re.fullmatch(rf"(\w+)\s*=\s*{name}", text))), "")
+    names = "|".join(re.escape(n) for n in (name, alias) if n)
+    edit = re.compile(rf"({names})\s*(\[.*\]\s*(?:[-+*/@]|//)?|(?:[-+*/@]|//))=(?!=)")
+    return alias, next(((n, text) for n, text in lines if edit.match(text)), None)
 
 
 def _diagnose_loop(result, inputs, reg, mistakes, dtype, title) -> Report:
@@ -356,15 +523,15 @@ def _diagnose_loop(result, inputs, reg, mistakes, dtype, title) -> Report:
     got = {q: _as_array(result[q], ref[q]) for q in returned}
     for q in returned:
         if got[q] is None:
-            return _problem(title, q, f"Your {q} is {type(result[q]).__name__} {result[q]!r:.60}, not an "
-                            f"array of numbers: {q} should be {FORMULAS[q]}.", "not numbers")
+            what = f"Your {q} is {type(result[q]).__name__} {result[q]!r:.60}, not an array of numbers."
+            return _problem(title, q, (what, *_should(FORMULAS[q])), "not numbers")
     bad = [q for q in returned if not np.all(np.isfinite(got[q]))]
     if bad:
         q = bad[0]
         count = int(np.sum(~np.isfinite(got[q])))
-        return _problem(title, q, f"Your {' and '.join(bad)} hold{'s' if len(bad) == 1 else ''} NaN or inf "
-                        f"({count} of {got[q].size} entries of {q}): a division by 0 or the log of 0? "
-                        f"{q} should be {FORMULAS[q]}.", "not finite")
+        what = (f"Your {' and '.join(bad)} hold{'s' if len(bad) == 1 else ''} NaN or inf ({count} "
+                f"of {got[q].size} entries of {q}). A division by 0 or the log of 0?")
+        return _problem(title, q, (what, *_should(FORMULAS[q])), "not finite")
     scale = {q: max(np.abs(ref[q]).max(), 1e-12) for q in QUANTITIES}
     notes = [f"The checker reads the keys {', '.join(QUANTITIES)}; it ignored {', '.join(ignored)}."
              ] if ignored else []
@@ -379,29 +546,41 @@ def _diagnose_loop(result, inputs, reg, mistakes, dtype, title) -> Report:
         if missing:
             return _problem(title, missing[0], f"{', '.join(returned)} right so far; now return "
                             f"{' and '.join(missing)} too.", "missing", notes)
-        return Report(title, True, notes=notes)
+        return Report(title, True, notes=notes, checked=tuple(q for q in returned if right[q]))
 
     def matches(prediction, quantities):
         return prediction is not None and all(_close(got[q], prediction[q], scale[q], tol)
                                               for q in quantities)
+
+    def cancels(group):                 # a pair where one undoes the other (N too many, N too few)
+        alone = [predict(inputs, reg, (m,)) for m in group]
+        both = predict(inputs, reg, group)
+        return len(group) > 1 and both is not None and None not in alone and any(
+            _close(both[q], ref[q], scale[q], tol) and not all(_close(a[q], ref[q], scale[q], tol)
+                                                                for a in alone) for q in key)
 
     explained = ()
     singles = [(m,) for m in mistakes]
     pairs = [(a, b) for i, a in enumerate(mistakes) for b in mistakes[i + 1:]
              if not set(a.changes) & set(b.changes)]
     for group in (singles, pairs):
-        found = [g for g in group if matches(predict(inputs, reg, g), key)]
+        found = [g for g in group if matches(predict(inputs, reg, g), key) and not cancels(g)]
         found.sort(key=lambda g: not matches(predict(inputs, reg, g), returned))   # intermediates agree too
         if found:
             explained = found[0]
             break
+    lost = None if explained else _precision(got, ref, result, key, right, scale, tol, dtype)
+    if lost:
+        return Report(title, False, [lost], notes)
     if not explained:                   # the known mistakes that explain the most, the rest by pattern
         count = sum(right[q] for q in key)
         for group in singles + pairs:
             prediction = predict(inputs, reg, group)
             n = prediction is not None and sum(_close(got[q], prediction[q], scale[q], tol) for q in key)
-            if n > count and all(q in key and not right[q] and _close(got[q], prediction[q], scale[q], tol)
-                                 for m in group for q in [m.quantity] if m.quantity in returned):
+            own = [m.quantity for m in group if m.quantity in returned]
+            if n > count and all(q in key and not right[q]
+                                 and _close(got[q], prediction[q], scale[q], tol) for q in own) \
+                    and not cancels(group):
                 explained, count = group, n
     expected = predict(inputs, reg, explained) if explained else ref
     findings = []
@@ -414,6 +593,40 @@ def _diagnose_loop(result, inputs, reg, mistakes, dtype, title) -> Report:
     order = {q: i for i, q in enumerate(QUANTITIES)}
     findings.sort(key=lambda f: order.get(f.quantity, -1))
     return Report(title, False, findings, notes)
+
+
+def _precision(got, ref, result, key, right, scale, tol, dtype) -> Finding | None:
+    """Every wrong gradient off by a similar small relative error (about 1e-3 for float16), or one
+    of lower precision than the inputs: lost precision, not a wrong formula."""
+    wrong = [q for q in key if not right[q]]
+    if not wrong or any(got[q].shape != ref[q].shape for q in wrong):
+        return None
+    errors = [float(np.abs(got[q] - ref[q]).max() / scale[q]) for q in wrong]
+    low = [q for q in result if q in QUANTITIES and np.asarray(result[q]).dtype.kind == "f"
+           and np.asarray(result[q]).dtype.itemsize < dtype.itemsize]
+    if max(errors) > 1e-2 or (len(wrong) < 2 and not low) or max(errors) > 30 * min(errors):
+        return None
+    m = BEHAVIOUR["precision-lost"]
+    half = max(errors) > 1e-5 or dtype == np.float32
+    lower, digits = ("float16", "float16 keeps about 3 significant digits") if half else \
+        ("float32", "float32 keeps about 7 significant digits")
+    names = ", ".join(wrong[:-1]) + f" and {wrong[-1]}" if len(wrong) > 1 else wrong[0]
+    parts = [f"Your {names} {'are' if len(wrong) > 1 else 'is'} "
+             + m.what.format(error=_sci(max(errors)), tol=_sci(tol), dtype=dtype.name) + ".",
+             f"Your {' and '.join(low)} {'is' if len(low) == 1 else 'are'} "
+             f"{np.asarray(result[low[0]]).dtype.name}." if low else "",
+             "Off by a similar small amount everywhere looks like lost precision, not a wrong "
+             "formula.",
+             f"Did an array become {lower} (astype(np.{lower}), dtype=np.{lower})?",
+             f"It should be {dtype.name}, the inputs' dtype, throughout: dscores = probs (or "
+             "probs.copy()) keeps it.", f"Why: {m.why.format(digits=digits)}."]
+    quantity = ("dscores" if {"dW2", "db2"} & set(wrong) else
+                "dhidden" if len(wrong) > 1 else wrong[0])
+    return Finding(quantity, m.id, _wrap(*parts))
+
+
+def _sci(x: float) -> str:
+    return f"{x:.0e}".replace("e-0", "e-")
 
 
 def _intermediate_note(q, got, ref, inputs, scale, tol) -> str:
@@ -478,11 +691,13 @@ def _generic_loop(got, expected, returned, key, inputs, scale, tol, reg) -> list
         c = pattern.split()[1]
         for upstream, below in (("dscores", GRADIENTS), ("dhidden", ("dW", "db"))):
             if upstream not in returned and set(patterns) == set(below) & set(key) and len(patterns) > 1:
+                right = "(P − onehot(y)) / N" if upstream == "dscores" else "dA"
                 names = ", ".join(patterns)
-                sentence = (f"not returned, but {names} are all {c} times the right ones, so your {upstream} "
-                            f"is {c} times {'(P − onehot(y)) / N' if upstream == 'dscores' else 'dA'}"
-                            + (f": {HINTS[c.replace('−', '-')]}" if c.replace("−", "-") in HINTS else ""))
-                return [_generic_finding(upstream, sentence, pattern, FORMULAS[upstream])]
+                parts = [f"You did not return {upstream}, but {names} are all {c} times the right "
+                         f"ones, so your {upstream} is {c} times {right}.",
+                         f"That matches no mistake the checker knows. {_hint(pattern)}",
+                         *_should(FORMULAS[upstream])]
+                return [Finding(upstream, "unknown", _wrap(*parts), pattern)]
     formulas = FORMULAS | (REG_FORMULAS if reg else {})
     return [_generic_finding(q, sentence, pattern, formulas[q])
             for q, (pattern, sentence) in patterns.items()]
@@ -513,14 +728,17 @@ def _infer_dscores(got, returned, patterns, v, inputs, scale, tol) -> Finding | 
     want = reference(inputs, v["reg"])["dscores"]
     pattern, sentence = _pattern("dscores", solution.reshape(N, K), want, _loop_shape("dscores", inputs),
                                  scale["dscores"], 1e3 * tol)
-    parts = ["You did not return dscores, but your dW2, db2, dW and db are what the correct formulas give "
-             f"from one dscores, and that dscores matches no mistake the checker knows: it is {sentence}.",
-             f"It should be {FORMULAS['dscores']}."]
+    parts = ["You did not return dscores, but your dW2, db2, dW and db are what the correct "
+             "formulas give from one dscores, and that dscores matches no mistake the checker knows.",
+             f"It is {sentence}.", _hint(pattern), *_should(FORMULAS["dscores"])]
     return Finding("dscores", "unknown", _wrap(*parts), pattern)
 
 
 def _problem(title, quantity, message, pattern, notes=None) -> Report:
-    return Report(title, False, [Finding(quantity, "unknown", _wrap(message), pattern)], notes or [])
+    """A report of one problem; ``message`` is a paragraph or a tuple of them."""
+    message = message if isinstance(message, tuple) else (message,)
+    finding = Finding(quantity, "unknown", _wrap(*message), pattern)
+    return Report(title, False, [finding], notes or [])
 
 
 # Layers ----------------------------------------------------------------------------------------------
@@ -624,15 +842,16 @@ def _check_subclass(cls, kind, dtype, title) -> Report:
     for q in order:
         name = "backward's return value" if q == "x" else f"self.grads[{q!r}]"
         if got_raw[q] is None:
-            findings.append(Finding(q, "unknown", _wrap(f"{name} is None: backward must "
-                                                        f"{'return' if q == 'x' else 'set'} it, "
-                                                        f"{formulas.get(q, '')}."), "missing"))
+            must = f"{name} is None: backward must {'return' if q == 'x' else 'set'} it."
+            message = _wrap(must, *_should(formulas.get(q)))
+            findings.append(Finding(q, "unknown", message, "missing"))
             continue
         got = _as_array(got_raw[q], ref[q])
         if got is None or not np.all(np.isfinite(got)):
             what = "not numbers" if got is None else "NaN or inf"
-            findings.append(Finding(q, "unknown", _wrap(f"{name} is {what}: it should be {formulas.get(q)}."),
-                                    "not numbers" if got is None else "not finite"))
+            message = _wrap(f"{name} is {what}.", *_should(formulas.get(q)))
+            findings.append(Finding(q, "unknown", message, "not numbers" if got is None else
+                                    "not finite"))
             continue
         tol, scale = TOLERANCE[dtype], max(np.abs(ref[q]).max(), 1e-12)
         if _close(got, ref[q], scale, tol):

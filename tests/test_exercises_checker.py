@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from exercises import check_backward, check_layer, main
-from exercises.catalogue import LOOP, all_ids
+from exercises.catalogue import BEHAVIOUR, LOOP, all_ids
 from exercises.checker import GRADIENTS, REG, loop_inputs, predict, reference
 from layers import Linear, ReLU, SoftmaxCrossEntropy, Tanh
 from tests.helpers import ROOT
@@ -51,6 +51,9 @@ def planted(tmp_path, *edits, reg=False, extra=""):
 MASK = "    dhidden[hidden_layer <= 0] = 0\n"
 DW = "    dW = np.dot(X.T, dhidden)\n"
 DB = "    db = np.sum(dhidden, axis=0)\n"
+DIVIDE = "    dscores /= num_examples\n"
+DB2 = "    db2 = np.sum(dscores, axis=0)\n"
+DHIDDEN = "    dhidden = np.dot(dscores, W2.T)\n"
 PLANTS = {       # id: the edits that make the mistake, and whether it is the reg exercise
     "dscores-missing-minus-one": [("    dscores[range(num_examples), y] -= 1\n", "")],
     "dscores-missing-divide-by-N": [("    dscores /= num_examples\n", "")],
@@ -63,6 +66,7 @@ PLANTS = {       # id: the edits that make the mistake, and whether it is the re
     "db2-wrong-axis": [("np.sum(dscores, axis=0)", "np.sum(dscores, axis=1)")],
     "db2-mean-not-sum": [("np.sum(dscores, axis=0)", "np.mean(dscores, axis=0)")],
     "dhidden-missing-transpose": [("np.dot(dscores, W2.T)", "np.dot(dscores, W2)")],
+    "dhidden-before-divide-by-N": [(DB2 + DHIDDEN + MASK, DB2), (DIVIDE, DHIDDEN + MASK + DIVIDE)],
     "relu-mask-from-gradient": [("dhidden[hidden_layer <= 0]", "dhidden[dhidden <= 0]")],
     "relu-mask-inverted": [("dhidden[hidden_layer <= 0]", "dhidden[hidden_layer > 0]")],
     "relu-mask-missing": [("dhidden[hidden_layer <= 0]", "dhidden[hidden_layer < 0]")],
@@ -113,6 +117,98 @@ def test_a_planted_mistake_is_named_with_its_quantity_first(mistake, tmp_path):
     assert (first.mistake, first.quantity) == (mistake, QUANTITY[mistake]), str(report)
     assert "Why: " in first.message and "Traceback" not in str(report)
     assert max(len(line) for line in str(report).splitlines()) <= 100
+
+
+# found by what the code does (an input edited, a crash, the precision), not by a wrong formula: the
+# planted edits and the quantity named first (the array's name for an input)
+BEHAVIOUR_PLANTS = {
+    "input-changed-in-place": ([(DIVIDE, DIVIDE + "    mask = hidden_layer\n"
+                                            "    mask[mask > 0] = 1\n"),
+                                (MASK, "    dhidden = dhidden * mask\n")], "hidden_layer"),
+    "weights-updated-in-backward": ([(DB, DB + "    W2 -= dW2\n")], "W2"),
+    "integer-array-in-place": ([("    dscores = probs\n    dscores[range(num_examples), y] -= 1\n",
+                                 "    onehot = np.zeros(probs.shape, dtype=int)\n"
+                                 "    onehot[range(num_examples), y] = 1\n"
+                                 "    dscores = -onehot\n"
+                                 "    dscores += probs   # P − onehot(y)\n")], "dscores"),
+    "precision-lost": ([("dscores = probs", "dscores = probs.astype(np.float16)")], "dscores"),
+}
+
+
+@pytest.mark.parametrize("mistake", BEHAVIOUR_PLANTS)
+def test_a_mistake_found_by_behaviour_is_named_first_and_alone(mistake, tmp_path):
+    edits, quantity = BEHAVIOUR_PLANTS[mistake]
+    report = check_backward(planted(tmp_path, *edits))
+    finding = one_message(report)
+    assert (finding.mistake, finding.quantity) == (mistake, quantity), str(report)
+    assert "Why: " in finding.message
+    assert max(len(line) for line in str(report).splitlines()) <= 100
+
+
+def test_an_alias_that_overwrites_hidden_layer_is_named_not_the_right_dW2_line(tmp_path):
+    edits, _ = BEHAVIOUR_PLANTS["input-changed-in-place"]
+    message = check_backward(planted(tmp_path, *edits)).findings[0].message
+    assert "mask = hidden_layer does not copy" in message and "mask[mask > 0] = 1" in message
+    assert "only 0s and 1s" in message and "Your dW2 is what the right formulas give" in message
+    hidden = planted(tmp_path, (DIVIDE, DIVIDE + "    hidden_layer[hidden_layer > 0] = 1\n"))
+    message = check_backward(hidden).findings[0].message       # edited directly: no alias to blame
+    assert "does not copy" not in message and "the very array the caller handed in" in message
+
+
+def test_an_input_changed_comes_first_and_a_stray_weight_update_fails(tmp_path):
+    report = check_backward(planted(tmp_path, *BEHAVIOUR_PLANTS["weights-updated-in-backward"][0]))
+    assert not report.passed and "must not update the weights" in report.findings[0].message
+    both = planted(tmp_path, (DIVIDE, DIVIDE + "    y[:] = 0\n"), *PLANTS["dW-transposed"])
+    report = check_backward(both)          # the edit does not explain dW: both named, the edit first
+    assert [(f.quantity, f.mistake) for f in report.findings] == [("y", "input-changed-in-place"),
+                                                                  ("dW", "dW-transposed")]
+    assert "fix it first" in str(report)
+
+
+def test_dhidden_before_the_divide_is_named_as_statement_order_with_dscores_returned(tmp_path):
+    fn = planted(tmp_path, *PLANTS["dhidden-before-divide-by-N"], extra=', "dscores": dscores')
+    finding = one_message(check_backward(fn))
+    assert (finding.quantity, finding.mistake) == ("dhidden", "dhidden-before-divide-by-N")
+    assert "statement order" in finding.message and "/N missing" not in finding.message
+
+
+def test_an_integer_array_edited_in_place_is_explained_and_its_line_quoted_whole(tmp_path):
+    edits, _ = BEHAVIOUR_PLANTS["integer-array-in-place"]
+    finding = check_backward(planted(tmp_path, *edits)).findings[0]
+    assert "int64" in finding.message and "dtype=int" in finding.message
+    assert "probs - onehot" in finding.message
+    assert "\n    dscores += probs\n" in finding.message and "# P" not in finding.message
+
+
+def test_precision_lost_is_one_finding_not_four_unknowns(tmp_path):
+    finding = one_message(check_backward(planted(tmp_path, *BEHAVIOUR_PLANTS["precision-lost"][0])))
+    assert finding.mistake == "precision-lost" and "float16" in finding.message
+
+
+def paragraphs(message):
+    """A finding's prose, one string a paragraph (wrapped lines joined), quoted code left out."""
+    out = []
+    for line in message.splitlines():
+        if line.startswith("  ") and not line.startswith("    ") and out:
+            out[-1] += " " + line.strip()
+        elif not line.startswith("    "):
+            out.append(line)
+    return out
+
+
+def test_every_verdict_ends_alike_and_no_sentence_chains_three_colons(tmp_path):
+    cases = [(edits, mistake.startswith("reg")) for mistake, edits in PLANTS.items()]
+    cases += [(edits, False) for edits, _ in BEHAVIOUR_PLANTS.values()]
+    cases += [(edits, False) for edits, _, _ in GENERIC.values()]
+    for edits, reg in cases:
+        report = check_backward(planted(tmp_path, *edits, reg=reg))
+        assert ": unknown" not in str(report)
+        for finding in report.findings:
+            prose = paragraphs(finding.message)
+            last = "Why: " if finding.mistake != "unknown" else "It should be "
+            assert prose[-1].startswith(last), str(report)
+            for sentence in (s for p in prose for s in re.split(r"(?<=[.?])\s", p)):
+                assert sentence.count(":") < 3, sentence
 
 
 def test_a_missing_divide_by_N_is_placed_at_dscores_and_says_it_shows_in_all_four(tmp_path):
@@ -171,7 +267,7 @@ CORRECT = {     # spellings of the right backward: each must pass in float64 and
 def test_every_correct_spelling_passes_in_float64_and_float32(spelling, reg, tmp_path):
     report = check_backward(planted(tmp_path, *CORRECT[spelling], reg=reg, extra=', "dscores": dscores'))
     assert report.passed and report.findings == [], str(report)
-    assert "float64 and float32" in str(report)
+    assert "float64 and float32" in str(report) and "and dscores, equal" in str(report)
 
 
 def test_intermediates_spelt_otherwise_pass_with_a_note(tmp_path):
@@ -186,6 +282,10 @@ def test_intermediates_spelt_otherwise_pass_with_a_note(tmp_path):
                                   "    db = dA.sum(axis=0)\n"), extra=', "dhidden": dhidden')
     report = check_backward(unmasked)
     assert report.passed and "before the ReLU's switch" in str(report)
+    assert "gradients, and dhidden" not in str(report)      # only what agrees is claimed
+    both = planted(tmp_path, extra=', "dscores": dscores, "dhidden": dhidden')
+    printed = " ".join(str(check_backward(both)).split())
+    assert "the four gradients, and dscores and dhidden, equal" in printed
 
 
 # What is not an answer: one clear message, never a traceback -----------------------------------------
@@ -388,7 +488,8 @@ def test_a_planted_layer_mistake_is_named(mistake):
     report = check_layer(layer)
     first = report.findings[0]
     assert not report.passed and (first.mistake, first.quantity) == (mistake, quantity), str(report)
-    assert "Traceback" not in str(report)
+    assert "Traceback" not in str(report) and paragraphs(first.message)[-1].startswith("Why: ")
+    assert "in the loop:" not in first.message              # a layer has no loop line to quote
 
 
 def test_layer_patterns_the_blank_and_central_differences():
@@ -413,4 +514,5 @@ def test_the_docs_list_every_catalogue_id_once_with_its_lesson():
     page = (ROOT / "docs" / "exercises.md").read_text(encoding="utf-8").split("## The catalogue")[1]
     listed = re.findall(r"^\| `([\w-]+)` \|", page, flags=re.M)
     assert sorted(listed) == sorted(all_ids()) and len(listed) == len(set(listed))
-    assert set(PLANTS) | set(LAYER_PLANTS) == set(all_ids())
+    assert set(PLANTS) | set(LAYER_PLANTS) | set(BEHAVIOUR_PLANTS) == set(all_ids())
+    assert set(BEHAVIOUR_PLANTS) == set(BEHAVIOUR)

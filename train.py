@@ -21,14 +21,17 @@ import time
 from pathlib import Path
 
 try:                # a Ctrl-C while NumPy and matplotlib load (about a second): one line, exit 130
+    import numpy as np
+
     from checks.files import write_atomically
     from data import BatchStream
     from layers import SoftmaxCrossEntropy
+    from models.architecture import describe
     from training import Diverged, TrainingState, blas_threads, fit, runs, settings
     from training.animation import BoundaryRecorder
     from training.checkpoint import restore, save_checkpoint
     from training.loop import PATIENCE, require_finite_state
-    from training.plots import describe_model, plot_curves, plot_decision_boundary, plot_hidden_units
+    from training.plots import plot_curves, plot_decision_boundary, plot_hidden_units
     from training.settings import CHOICES, DEFAULTS, PARSE
 except KeyboardInterrupt:
     print("train.py: interrupted while starting; nothing was written", file=sys.stderr)
@@ -184,6 +187,10 @@ def run(args) -> int:
     seconds = "" if args.plot_only else f"  ({record['seconds']:.1f} s of training)"
     print(f"done       step {state.step}  loss {last['loss']:.4g}  train accuracy "
           f"{last['train_accuracy']:.1%}{val_row}{seconds}")
+    chance = np.bincount(y).max() / len(y)      # always answering the largest class: 1/K for K even classes
+    risen = last["loss"] > 1.01 * state.history[0]["loss"]        # not by rounding: --init 0 stays at ln K
+    if not args.plot_only and last["train_accuracy"] <= chance and risen:
+        runs.warn(f"chance accuracy ({chance:.1%}) and a loss above its start: --lr is likely too large")
     return runs.EXIT_OK
 
 
@@ -201,7 +208,7 @@ def draw_figures(config: dict, model, X, y, val, out: Path, status: str, history
     from the ``recorder``. A figure that cannot be drawn is one line on stderr, never a failure."""
     model.eval()                        # predictions from here on: no dropout, running statistics
     optimizer = "SGD" if config["optimizer"] == "sgd" else "Adam"
-    title = f"{describe_model(model)}, {optimizer} lr {config['lr']}"
+    title = f"{describe(model)}, {optimizer} lr {config['lr']}"
     data = describe_data(config, X).split(", seed")[0]
     accuracy = f"train accuracy {history[-1]['train_accuracy']:.1%} after {history[-1]['step']} steps"
     figures = {"loss.png": lambda path: plot_curves(history, path, title=f"{title}\n{data}")}
@@ -216,6 +223,8 @@ def draw_figures(config: dict, model, X, y, val, out: Path, status: str, history
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):     # a name the terminal's encoding lacks: \xe9, not an error
+        getattr(stream, "reconfigure", lambda **kwargs: None)(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     return runs.exit_code(lambda: run(args), debug=args.debug, folder=lambda: getattr(args, "folder", None))
 

@@ -125,7 +125,7 @@ def check_samples(owner: str, X, y) -> None:
         raise TypeError(f"{owner} expects NumPy arrays X [N x ...] and y [N]")
     if X.ndim == 0 or y.ndim == 0 or (y.ndim > 1 and y.dtype.kind != "f"):
         raise ValueError(f"{owner} expects X [N x ...] and labels y [N] (or float targets y [N x ...]), "
-                         f"got shapes {X.shape} and {y.shape}")
+                         f"got shapes {X.shape} and {y.shape}{_flat_labels(y)}")
     if len(X) != len(y) or len(X) == 0:
         raise ValueError(f"X has {len(X)} samples and y has {len(y)}: they need the same number, at least 1")
 
@@ -160,9 +160,13 @@ def check_labels(y, n: int, k: int) -> np.ndarray:
     """Class labels: a 1-D integer array of ``n`` labels, each in 0 .. k−1."""
     y = np.asarray(y)
     if y.ndim != 1:
-        raise ValueError(f"labels must be a 1-D array with one label per row of scores, got shape {y.shape}")
+        raise ValueError(f"labels must be a 1-D array with one label per row of scores, got shape {y.shape}"
+                         f"{_flat_labels(y)}")
     if y.dtype.kind not in "iu":          # signed or unsigned integers (np.issubdtype is slower)
-        raise TypeError(f"labels must be integers (class indices), got dtype {y.dtype}")
+        whole = y.dtype.kind == "b" or (y.dtype.kind == "f" and np.array_equal(y, np.round(y)))
+        fix = ("convert them with y.astype(np.int64)" if whole else
+               "they are not whole numbers (real-valued targets need MSELoss)")
+        raise TypeError(f"labels must be integers (class indices), got dtype {y.dtype}; {fix}")
     if y.shape[0] != n:
         raise ValueError(f"got {y.shape[0]} labels for {n} rows of scores; expected one label per row")
     if y.size and (y.min() < 0 or y.max() >= k):
@@ -172,6 +176,13 @@ def check_labels(y, n: int, k: int) -> np.ndarray:
         raise ValueError(f"label {y[i]} at index {i} is out of range for {k} classes "
                          f"(expected 0 <= label < {k}{hint})")
     return y
+
+
+def _flat_labels(y) -> str:
+    """The fix for labels that are not flat: a column raveled, one-hot rows turned into class indices."""
+    if y.ndim == 2:
+        return "; pass y.ravel()" if y.shape[1] == 1 else "; for one-hot labels pass y.argmax(axis=1)"
+    return ""
 
 
 class NonFiniteError(ValueError):

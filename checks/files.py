@@ -1,10 +1,10 @@
 """Files: every file the project writes is written atomically, and ``.npz`` files are read without unpickling.
 
 ``write_atomically`` never leaves a half-written file: it writes a temporary file
-``.<name>.<random>.tmp`` beside the target, flushes and fsyncs it, then renames it over the target in
-one step (``os.replace``). If anything fails on the way, the temporary file is removed and the old
-target is untouched. A new file gets the permissions any new file gets (0666 less the umask); a
-replaced file keeps its own.
+``.<name>.backprop-<16 hex digits>.tmp`` beside the target, flushes and fsyncs it, then renames it
+over the target in one step (``os.replace``). If anything fails on the way, the temporary file is
+removed and the old target is untouched. A new file gets the permissions any new file gets (0666
+less the umask); a replaced file keeps its own.
 
 ``write_npz`` writes arrays as an uncompressed ``.npz`` and refuses Python objects (they would need
 pickling). ``read_npz`` never unpickles (``allow_pickle=False``) and turns every way a file can be
@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -32,7 +33,7 @@ def write_atomically(path, write) -> None:
     """
     path = Path(path)
     folder = path.parent
-    temporary = folder / f".{path.name}.{secrets.token_hex(4)}.tmp"     # see is_temporary
+    temporary = folder / f".{path.name}.backprop-{secrets.token_hex(8)}.tmp"     # see is_temporary
     try:
         if not folder.is_dir():
             raise FileNotFoundError(f"cannot save {path}: the folder {folder} does not exist")
@@ -67,8 +68,8 @@ def write_atomically(path, write) -> None:
 
 def is_temporary(name: str, target: str) -> bool:
     """Whether the file ``name`` is a temporary file of ``write_atomically`` for a file named ``target``
-    (one that a hard kill left behind, say)."""
-    return name.startswith(f".{target}.") and name.endswith(".tmp")
+    (one that a hard kill left behind, say). The name is exact, so a user's ``.<target>.mine.tmp`` is not."""
+    return re.fullmatch(rf"\.{re.escape(target)}\.backprop-[0-9a-f]{{16}}\.tmp", name) is not None
 
 
 def write_npz(path, arrays: dict[str, np.ndarray]) -> None:

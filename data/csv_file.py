@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from checks import check_float_dtype
+from checks.files import unusable_path
 
 LABEL = "label"
 
@@ -26,21 +27,25 @@ def load_csv(path, *, dtype=np.float64):
     column is a coordinate; without one, the last column holds the labels. Labels are whole numbers
     0 … K−1, each class at least once (the classes a model's K outputs stand for).
 
-    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for an empty file, a cell that
-    is not a finite number, a line with too few or too many cells, a header without ``label``, or
-    labels that are not 0 … K−1; each message names the file, the line and column, and what was
-    expected.
+    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for a file that cannot be opened
+    or read as CSV, an empty file, a cell that is not a finite number, a line with too few or too many
+    cells, a header without ``label``, or labels that are not 0 … K−1; each message names the file,
+    the line and column, and what was expected.
     """
     dtype = check_float_dtype("dtype", dtype)
     cannot = f"cannot load {Path(path)}"
     try:
         with open(path, newline="", encoding="utf-8-sig") as file:     # -sig: a spreadsheet's BOM
-            rows = enumerate(csv.reader(file), start=1)
-            lines = [(number, row) for number, row in rows if "".join(row).strip()]
+            reader = csv.reader(file)
+            lines = [(reader.line_num, row) for row in reader if "".join(row).strip()]
     except FileNotFoundError:
         raise FileNotFoundError(f"{cannot}: no such file") from None
     except (IsADirectoryError, UnicodeDecodeError) as exc:
         raise ValueError(f"{cannot}: it is not a text file ({exc})") from None
+    except csv.Error as exc:                # a cell over csv's field limit (131,072 characters), ...
+        raise ValueError(f"{cannot}: line {reader.line_num} is not a line of CSV cells ({exc})") from None
+    except OSError as exc:                  # a name too long, no permission, ...
+        raise ValueError(f"{cannot}: {unusable_path(Path(path), exc)}") from None
     header = None
     if lines and not any(_is_number(cell) for cell in lines[0][1]):
         header = [cell.strip() for cell in lines.pop(0)[1]]
@@ -67,9 +72,9 @@ def load_csv(path, *, dtype=np.float64):
         row = int(np.flatnonzero(labels != np.round(labels))[0])
         raise ValueError(f"{cannot}: line {lines[row][0]}: label {labels[row]:g} is not a whole number "
                          "(expected class labels 0 … K−1)")
-    found = np.unique(labels).astype(np.int64)
+    found = np.unique(labels)               # floats: a label of 1e30 is not cast, nor allocated for
     if found[0] != 0 or found[-1] != len(found) - 1:
-        shown = ", ".join(str(c) for c in found[:10]) + (", …" if len(found) > 10 else "")
+        shown = ", ".join(f"{c:g}" for c in found[:10]) + (", …" if len(found) > 10 else "")
         hint = "; they look numbered from 1: subtract 1" if found[0] == 1 and found[-1] == len(found) else ""
         raise ValueError(f"{cannot}: the labels are {shown}; expected the classes 0 … K−1, each at least "
                          f"once{hint}")

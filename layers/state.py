@@ -37,6 +37,8 @@ def convert_state(expected: dict, state: dict, *, whole_numbers=(), nonnegative=
                 converted[name] = value.astype(np.asarray(current).dtype)
             if not np.isfinite(converted[name]).all():
                 problems.append(f"{name} contains NaN or infinity (as {converted[name].dtype})")
+            elif name in whole_numbers and (converted[name] != value).any():     # 2**64 − 1 wraps to −1
+                problems.append(f"{name} holds {value.max()}, too large for {converted[name].dtype}")
             elif name in nonnegative and (converted[name] < 0).any():
                 problems.append(f"{name} must not be negative")
     return converted, problems

@@ -18,6 +18,19 @@ def architecture(model) -> list[dict]:
     return [{"kind": type(layer).__name__, **getattr(layer, "config", dict)()} for layer in model]
 
 
+def describe(model) -> str:
+    """The model in words, its layers counted as Linear layers (CS231n's "2-layer neural network" has
+    two): "2-layer MLP, 1000 ReLU units", "4-layer MLP, 3 x 100 Tanh units", "linear classifier"."""
+    spec = architecture(model)
+    linears = [layer for layer in spec if layer["kind"] == "Linear"]
+    if len(linears) < 2:
+        return "linear classifier" if linears else "no Linear layer"
+    widths = "/".join(str(w) for w in sorted({layer["out_features"] for layer in linears[:-1]}))
+    units = widths if len(linears) == 2 else f"{len(linears) - 1} x {widths}"
+    activations = sorted({layer["kind"] for layer in spec} & {"ReLU", "LeakyReLU", "Tanh", "Sigmoid"})
+    return f"{len(linears)}-layer MLP, {units} {'/'.join(activations) or 'linear'} units"
+
+
 def build(spec: list[dict], *, rng=0) -> list:
     """The layers of the architecture ``spec`` (as ``read_architecture`` gives it from a file), new:
     ``Sequential(*build(spec))``.

@@ -1,5 +1,7 @@
 """The other toy data sets (moons, circles, XOR) against their formulas, and a learner's CSV file."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -100,8 +102,19 @@ def test_csv_of_more_than_two_coordinates_and_float32(tmp_path):
     ("0.5,1,0\n0.5,1,2\n", ValueError, ("labels are 0, 2", "0 … K−1")),
     ("0.5,1,1\n0.5,1,2\n", ValueError, ("labels are 1, 2", "numbered from 1: subtract 1")),
     ("0.5,1,-1\n0.5,1,0\n", ValueError, ("labels are -1, 0", "0 … K−1")),
+    ("0.5,1,0\n0.5,1,1e18\n", ValueError, ("labels are 0, 1e+18", "0 … K−1")),        # no array of 1e18
+    ("0.5,1,0\n0.5,1,-1e300\n", ValueError, ("labels are -1e+300, 0", "0 … K−1")),    # not cast to int64
+    ("x1,x2,label\n0.5," + "1" * 131_073 + ",0\n", ValueError, ("points.csv", "line 2",
+                                                               "not a line of CSV cells", "field limit")),
 ])
 def test_csv_errors_name_the_file_the_place_and_the_expectation(tmp_path, text, error, words):
     path = tmp_path / "missing.csv" if text is None else write(tmp_path, text)
-    with raises(error, *words):
-        load_csv(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")      # a RuntimeWarning of a cast would be a bug
+        with raises(error, *words):
+            load_csv(path)
+
+
+def test_a_csv_path_too_long_for_the_file_system_is_one_clear_error(tmp_path):
+    with raises(ValueError, "cannot load", "the path is too long for the file system", "at most 255"):
+        load_csv(tmp_path / ("x" * 300 + ".csv"))

@@ -1,14 +1,17 @@
-"""Divergence beyond NaN: the loss stuck above diverge_factor x its start for PATIENCE logged rows."""
+"""Divergence beyond NaN: the loss stuck above diverge_factor x its start for PATIENCE logged rows, or
+jumped above it and not coming down at the EARLY_ROWS-th row."""
 
 import numpy as np
 import pytest
 
+import train
 from data import make_spiral
-from layers import SoftmaxCrossEntropy
+from layers import Linear, ReLU, SoftmaxCrossEntropy
+from models import Sequential
 from optim import SGD, Adam
 from tests.helpers import raises, two_layer
 from training import Diverged, History, TrainingState, fit
-from training.loop import PATIENCE, check_factor, stuck_loss
+from training.divergence import EARLY_ROWS, PATIENCE, check_factor, stuck_loss
 
 
 def history_of(losses):
@@ -26,6 +29,51 @@ def test_the_rule_fires_after_patience_rows_above_factor_times_the_first_loss():
     assert stuck_loss(history_of([1.0] + [2.01] * 30 + [1.99] + [2.01] * 40), 2.0) is None   # reset
     assert stuck_loss(history_of([1.0] + [2.0] * 60), 2.0) is None           # at, not above
     assert stuck_loss(history_of([1.0] + [1e300] * 60), 0.0) is None         # 0: off
+
+
+def test_the_early_rule_fires_at_the_fifth_row_when_the_loss_jumped_and_is_not_coming_down():
+    assert EARLY_ROWS == 5
+    reason = stuck_loss(history_of([0.92, 6.669, 6.670, 6.670, 6.671]), 2.0)    # --lr 50: the net died
+    assert "jumped above 2 x its first value 0.92" in reason and "not coming down" in reason
+    assert "6.669, 6.67, 6.67, 6.671" in reason
+    assert stuck_loss(history_of([1.0, 15.0, 20.5, 6.6, 12.2]), 2.0) is not None    # up and down, no new low
+    assert stuck_loss(history_of([1.0, 7.0, 7.0, 7.0]), 2.0) is None                # a row short
+    assert stuck_loss(history_of([1.0] + [7.0] * 5), 2.0) is None                   # only at the fifth row
+    assert stuck_loss(history_of([1.0] + [7.0] * 4), 0.0) is None                   # 0: off
+    assert stuck_loss(history_of([1.0] + [7.0] * 4), 8.0) is None                   # the factor applies
+    for losses in ([1.0, 117, 96, 63, 50],          # --activation sigmoid: falling; it reaches 95 %
+                   [1.0, 2.26, 0.47, 16.35, 0.43],  # the moons default: 16 x at step 30, 0.02 x at 300
+                   [1.0, 2003, 456, 141, 12.2],     # Adam at lr 10: climbs, then falls to 0.05 x
+                   [1.0, 7.0, 7.0, 7.0, 6.6]):      # a new low, by more than 5 %
+        assert stuck_loss(history_of(losses), 2.0) is None, losses
+
+
+def test_fit_stops_a_dead_network_at_the_fifth_row():
+    X, y = make_spiral(20, 2, rng=0)
+    model = Sequential(Linear(2, 16, rng=0), ReLU(), Linear(16, 2, rng=1))
+    with raises(Diverged, "step 40", "jumped above 2 x", "not coming down", "learning rate") as caught:
+        fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=50), X, y, steps=300)
+    assert caught.value.what == "the training loss" and caught.value.value > 2 * 0.6482
+
+
+def test_train_py_lr_50_ends_diverged_at_step_40(tmp_path, capsys):
+    assert train.main(["--lr", "50", "--steps", "300", "--no-progress", "--out", str(tmp_path / "r")]) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("train.py: error: training diverged at step 40: the training loss jumped")
+    assert "not coming down" in last and "smaller learning rate" in last
+
+
+@pytest.mark.parametrize("flags", [
+    [], ["--optimizer", "adam"], ["--dataset", "moons"], ["--dataset", "circles"], ["--dataset", "xor"],
+    ["--batch-size", "64"], ["--activation", "sigmoid"],
+    ["--depth", "3", "--activation", "tanh", "--hidden", "64", "--lr", "0.5"],
+    ["--optimizer", "adam", "--lr", "0.01", "--batch-size", "64", "--val-fraction", "0.2"],
+])
+def test_train_py_defaults_and_the_readme_runs_pass_the_early_rule(flags, tmp_path, monkeypatch):
+    """The fifth row is at step 40, so 41 steps meet the early rule (the README's runs and the data
+    sets' defaults; the default moons run is 16 x its start at step 30). Figures are not drawn."""
+    monkeypatch.setattr(train, "draw_figures", lambda *args, **kwargs: {})
+    assert train.main([*flags, "--steps", "41", "--no-progress", "--out", str(tmp_path / "r")]) == 0
 
 
 @pytest.mark.parametrize("factor, error, words", [

@@ -180,6 +180,18 @@ def small_problem(lr=0.5, activation=Tanh):
     return model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=lr), X, y
 
 
+def fit_on(change):
+    """fit of the small problem on its data changed by ``change(X, y)``."""
+    model, loss_fn, optimizer, X, y = small_problem()
+    fit(model, loss_fn, optimizer, *change(X, y), steps=2)
+
+
+def fit_a_dead_network():
+    """SGD at lr 50 kills a two-class ReLU model's units at once: the early divergence rule."""
+    model = Sequential(linear(2, 16), ReLU(), linear(16, 2))
+    fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=50), *make_spiral(20, 2, rng=0), steps=300)
+
+
 def fit_with_batchnorm(n, **kwargs):
     """fit of a model with BatchNorm1d at model[1] on n rows."""
     X = np.random.default_rng(0).standard_normal((n, 2))
@@ -259,7 +271,7 @@ def killed_before_its_first_checkpoint():
     checkpoint's temporary file, no checkpoint.npz."""
     Path("run").mkdir()
     runs.write_record(Path("run"), {"versions": {"backprop-parts": "0.1.0"}}, "running", TrainingState())
-    Path("run/.checkpoint.npz.k1ll3d.tmp").write_bytes(b"PK half")
+    Path("run/.checkpoint.npz.backprop-0123456789abcdef.tmp").write_bytes(b"PK half")
 
 
 def a_copied_checkpoint(mp):
@@ -275,6 +287,14 @@ def ctrl_c_twice(mp):
         signal.raise_signal(signal.SIGINT)
         return fit(*args, **kwargs)
     mp.setattr(train, "fit", fit_after_two_interrupts)
+
+
+def a_csv_run_seen_from_elsewhere(mp):
+    """run/: a finished run on points.csv, started here; then the current folder is elsewhere/."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert train.main(["--dataset", a_csv("1,2,0\n3,4,1\n"), "--steps", "2", "--hidden", "4",
+                           "--no-progress", "--out", "run"]) == 0
+    mp.chdir(folder("elsewhere"))
 
 
 def a_csv(text: str) -> str:
@@ -359,6 +379,7 @@ TRIGGERS = {
     "E-loss-scores-empty": lambda: LOSS().forward(np.zeros((0, 3)), np.zeros(0, dtype=np.int64)),
     "E-loss-scores-nonfinite": lambda: LOSS().forward(NAN_AT_1_0, [0, 1, 1]),
     "E-loss-labels-ndim": lambda: LOSS().forward(np.zeros((3, 3)), np.zeros((3, 1), dtype=np.int64)),
+    "E-loss-labels-onehot": lambda: LOSS().forward(np.zeros((3, 3)), np.eye(3)),
     "E-loss-labels-float": lambda: LOSS().forward(np.zeros((3, 3)), np.array([0.0, 1.0, 2.0])),
     "E-loss-labels-bool": lambda: LOSS().forward(np.zeros((3, 3)), np.array([True, False, True])),
     "E-loss-labels-length": lambda: LOSS().forward(np.zeros((3, 3)), np.array([0, 1])),
@@ -437,6 +458,8 @@ TRIGGERS = {
     "E-opt-update-missing": lambda: MyOptimizer(with_gradient().parameters()).step(),
     "E-opt-state-type": lambda: SGD(two_layer().parameters(), lr=0.1).load_state_dict(None),
     "E-opt-state-fit": lambda: SGD(two_layer().parameters(), lr=0.1).load_state_dict({"step": np.array(2.5)}),
+    "E-opt-state-step-large": lambda: (lambda opt: opt.load_state_dict(
+        dict(opt.state_dict(), step=np.array(2**64 - 1, dtype=np.uint64))))(Adam(two_layer().parameters())),
     # Data
     "E-spiral-count-type": lambda: make_spiral(n_per_class=100.0),
     "E-spiral-count-value": lambda: make_spiral(n_classes=0),
@@ -467,6 +490,8 @@ TRIGGERS = {
     "E-csv-label-column": lambda: load_csv(a_csv("x1,x2,class\n0.5,1,0\n")),
     "E-csv-label-whole": lambda: load_csv(a_csv("0.5,1,0\n0.5,1,0.5\n")),
     "E-csv-labels": lambda: load_csv(a_csv("0.5,1,1\n0.5,1,2\n")),
+    "E-csv-path-too-long": lambda: load_csv("x" * 300 + ".csv"),
+    "E-csv-not-csv": lambda: load_csv(a_csv("x1,x2,label\n0.5," + "1" * 131_073 + ",0\n")),
     # Gradient checker
     "E-gradcheck-module": lambda: check_gradients(np.tanh, np.ones(3)),
     "E-gradcheck-x": lambda: check_gradients(Tanh(), [1.0, 2.0]),
@@ -480,6 +505,8 @@ TRIGGERS = {
     "E-fit-chunk-size-type": lambda: fit(*small_problem(), steps=5, state=TrainingState(chunk_size=1.5)),
     "E-fit-chunk-size-value": lambda: fit(*small_problem(), steps=5, state=TrainingState(chunk_size=0)),
     "E-fit-batchnorm-one-row": lambda: fit_with_batchnorm(9, batch_size=4),
+    "E-fit-empty": lambda: fit_on(lambda X, y: (X[:0], y[:0])),
+    "E-fit-data-nonfinite": lambda: fit_on(lambda X, y: (np.where(X == X[2, 1], np.nan, X), y)),
     "E-fit-val-type": lambda: fit(*small_problem(), steps=5, val=np.zeros((3, 2))),
     "E-fit-val-length": lambda: fit(*small_problem(), steps=5, val=(np.zeros((3, 2)), np.zeros(2, int))),
     "E-fit-backwards": lambda: fit_twice({}, {}, steps=(5, 3)),
@@ -490,6 +517,7 @@ TRIGGERS = {
     "E-fit-diverged-stuck": lambda: fit(*small_problem(lr=1e10, activation=ReLU), steps=200, log_every=1),
     "E-fit-diverged-start": lambda: (lambda m, loss, opt, X, y: fit(m, loss, opt, X * 1e308, y, steps=2))(
         *small_problem(activation=ReLU)),
+    "E-fit-diverged-early": lambda: fit_a_dead_network(),
     "E-fit-diverge-factor": lambda: fit(*small_problem(), steps=2, state=TrainingState(diverge_factor=0.5)),
     "E-history-column": lambda: History().column("accuracy"),
     "E-ckpt-weights-only": lambda: (two_layer().save(C), read_checkpoint(C)),
@@ -511,6 +539,7 @@ TRIGGERS = {
     "E-cli-maximum": Cli(["--classes", "1001"]),
     "E-cli-number": Cli(["--lr", "fast"]),
     "E-cli-number-range": Cli(["--lr", "-1"]),
+    "E-cli-negative-number": Cli(["--lr", "-inf"]),
     "E-cli-chunk-size": Cli(["--chunk-size", "-1"]),
     "E-cli-init": Cli(["--init", "kaiming"]),
     "E-cli-out-empty": Cli(["--out", ""]),
@@ -523,14 +552,20 @@ TRIGGERS = {
     "E-cli-dataset": Cli(["--dataset", "blobs"]),
     "E-cli-dataset-classes": Cli(["--dataset", "moons", "--classes", "3"]),
     "E-cli-dataset-csv": Cli(["--dataset", "points.csv"], lambda mp: a_csv("x1,x2,label\n1,2,0\n1,two,1\n")),
+    "E-cli-dataset-csv-classes": Cli(["--dataset", "points.csv"], lambda mp: a_csv("1,2,0\n3,4,0\n")),
     "E-cli-dataset-csv-flags": Cli(["--dataset", "points.csv", "--points", "10"],
                                    lambda mp: a_csv("1,2,0\n3,4,1\n")),
     "E-cli-animate": Cli(["--resume", "run", "--plot-only", "--animate"]),
     "E-cli-library-rule": Cli(["--init", "1e38", "--dtype", "float32"]),
+    "E-cli-noise-overflow": Cli(["--dataset", "moons", "--dtype", "float32", "--noise", "1e39"]),
+    "E-cli-decay": Cli(["--reg", "1e308"]),
     "E-cli-too-large": Cli(["--hidden", "1000000000000000000"]),
     "E-cli-resume-missing": Cli(["--resume", "nope.npz"]),
     "E-cli-resume-unsaved": Cli(["--resume", "run"], lambda mp: killed_before_its_first_checkpoint()),
     "E-cli-resume-folder": Cli(["--resume", "run"], lambda mp: folder("run")),
+    "E-cli-resume-data-file": Cli(["--resume", "../run", "--steps", "10"], a_csv_run_seen_from_elsewhere),
+    "E-cli-record-damaged": Cli(["--resume", "run", "--plot-only"], lambda mp: (
+        a_finished_run(), Path("run/config.json").write_text('{"versions": {"backprop-parts": "0.1.0"}}'))),
     "E-cli-resume-damaged": Cli(RESUME, lambda mp: a_finished_run({"activation": "gelu"})),
     "E-cli-resume-step": Cli(RESUME, lambda mp: a_finished_run(step=np.array(-5))),
     "E-cli-resume-clash": Cli([*RESUME, "--hidden", "32"], lambda mp: a_finished_run()),
@@ -549,11 +584,13 @@ TRIGGERS = {
     "E-cli-plot-only-in-use": Cli([*RESUME[:2], "--plot-only"], held_by_another_run),
     "E-cli-figure": Cli([*SMALL, "--steps", "2", "--out", "run"], lambda mp: mp.setattr(
         train, "plot_curves", Mock(side_effect=OverflowError("cannot convert float infinity to integer")))),
+    "E-cli-chance": Cli([*SMALL, "--lr", "50", "--steps", "30", "--diverge-factor", "0", "--out", "run"]),
     "E-cli-unwritable": Cli([*SMALL, "--out", "notes.txt/run"], lambda mp: Path("notes.txt").write_text("")),
     "E-cli-memory": Cli(SMALL,
                         lambda mp: mp.setattr(settings, "build_model", Mock(side_effect=MemoryError))),
     "E-cli-diverged": Cli([*SMALL, "--lr", "1e200", "--steps", "50", "--checkpoint-every", "1",
                            "--out", "run"]),
+    "E-cli-diverged-early": Cli([*SMALL, "--lr", "50", "--steps", "300", "--out", "run"]),
     "E-cli-diverged-stuck": Cli([*SMALL, "--lr", "1e10", "--steps", "600", "--log-every", "1",
                                  "--checkpoint-every", "10", "--out", "run"]),
     "E-cli-unexpected": Cli([*SMALL, "--steps", "2", "--out", "run"], lambda mp: mp.setattr(

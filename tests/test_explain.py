@@ -108,12 +108,29 @@ def test_small_prints_every_hand_picked_number():
     assert not np.any(np.all(walkthrough.HAND["X"] == 0, axis=1))  # no point at the origin
 
 
-def test_the_question_prints_corners_of_each_value():
-    rows, lines = walk_through()
-    text = "\n".join(lines)
-    assert "[[-6.25e-04  6.25e-04]" in text                       # dS = (0.5 − 1) / 800, three digits
-    assert text.count("          ...\n") >= 10                    # the rows of [800 x ...] values cut short
+ROW = re.compile(r"row +(\d+) \(class (\d)\)  \[ *(\S+) +(\S+)\]")
+
+
+def test_the_question_shows_rows_of_both_classes_so_the_minus_one_lands_in_both_columns():
+    text = "\n".join(walk_through()[1])
+    step_6 = text[text.index("step 6 by hand"):text.index("\n 6    dscores")]
+    probs = ROW.findall(step_6[step_6.index("(a)"):step_6.index("(b)")])
+    minus = ROW.findall(step_6[step_6.index("(c)"):step_6.index("(d)")])
+    assert [(n, k) for n, k, *_ in minus] == [("0", "0"), ("399", "0"), ("400", "1"), ("799", "1")]
+    negative = [0 if float(a) < float(b) else 1 for _, _, a, b in minus]     # the column the −1 went to
+    assert negative == [int(k) for _, k, _, _ in minus] == [0, 0, 1, 1]
+    assert {p for _, _, *row in probs for p in row} - {"0.5000"}          # P is not 0.5 everywhere shown
+    assert "[ 6.25e-04 -6.25e-04]" in text and "[-6.25e-04  6.25e-04]" in text    # dS = (0.5 − 1) / 800
+    assert text.count("          ...\n") >= 2                  # the [1000 x 2] values cut short
     assert "reg = λ = 0: lines 8, 9, 19 and 20 add nothing here" in text
+
+
+def test_the_update_is_shown_as_old_minus_lr_times_g_equals_new():
+    text = "\n".join(walk_through()[1])
+    updates = re.findall(r"(W2?|b2?)\[[\d, ]+\]:  (\S+) − 1\.0 · \(?([^ )]+)\)? = (\S+)", text)
+    assert {name for name, *_ in updates} == {"W", "b", "W2", "b2"} and len(updates) >= 5
+    for _, old, g, new in updates:
+        assert float(old) - float(g) == pytest.approx(float(new), rel=1e-5, abs=1e-9)
 
 
 def test_a_missing_relu_switch_fails_and_is_named(monkeypatch, capsys):

@@ -10,6 +10,7 @@ import pytest
 
 import explain
 import train
+from checks.files import read_npz
 from layers import Linear, ReLU, Tanh
 from models import Sequential
 from tests.helpers import ROOT
@@ -60,8 +61,8 @@ def test_from_a_checkpoint_and_a_model_file(tmp_path, capsys):
     capsys.readouterr()
     code, out, err = run(["--from", str(out_dir / "checkpoint.npz")], capsys)
     assert code == 0, err
-    assert "a training checkpoint" in out and "activation sigmoid" in out
-    assert "its float32 weights widened to float64" in out
+    assert f"run    {out_dir / 'checkpoint.npz'}\n       its weights after step 3: a 3-layer MLP" in out
+    assert "(spiral, seed 0)\n       the run's config: depth 2, hidden 5, activation sigmoid" in out
     assert " 3  Sigmoid.backward (1) ∂L/∂x = dy ⊙ y ⊙ (1 − y)" in out
 
     model = Sequential(Linear(2, 3, rng=0), ReLU(), Linear(3, 3, rng=1))
@@ -109,8 +110,10 @@ def test_a_trained_model_passes_its_gradient_check(tmp_path, capsys):
     assert train.main(["--steps", "3000", "--hidden", "200", "--points", "100", "--out", str(out_dir),
                        "--no-progress"]) == 0
     capsys.readouterr()
-    code, out, err = run(["--from", str(out_dir)], capsys)
-    assert code == 0, err
+    model, source = explain.model_from_file(out_dir, read_npz(out_dir / "checkpoint.npz"))     # part by part
+    out, failure = explain.explain_model(model, source)
+    out = "\n".join(out)
+    assert failure is None, failure
     assert "all 6 gradients agree with central differences" in out
     assert "WRONG" not in out and "kink" not in out
     assert max(len(line) for line in out.splitlines() if str(out_dir) not in line) <= 100   # but the path

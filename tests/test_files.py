@@ -43,6 +43,9 @@ def test_while_writing_only_a_temporary_file_named_for_its_target_exists(tmp_pat
     assert len(seen) == 2 and seen[1] == "history.csv"
     assert is_temporary(seen[0], "history.csv") and not is_temporary(seen[0], "loss.png")
     assert os.listdir(tmp_path) == ["history.csv"] and path.read_bytes() == b"new"
+    # a user's file of a similar shape is not one: a run removes only its own temporary files
+    for name in (".history.csv.mydata.tmp", ".history.csv.0123abcd.tmp", ".history.csv.backprop-x.tmp"):
+        assert not is_temporary(name, "history.csv"), name
 
 
 def test_npz_round_trip_and_python_objects_are_refused(tmp_path):

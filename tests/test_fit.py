@@ -155,6 +155,23 @@ def test_bad_arguments(kwargs, error, words):
         fit(model, loss_fn, opt, X, y, **kwargs)
 
 
+def test_fit_refuses_empty_or_non_finite_data_before_its_first_step():
+    model, loss_fn, opt, X, y = make_run()
+    before = model.state_dict()
+    nan_X = X.copy()
+    nan_X[4, 1] = np.nan
+    for (X_, y_), kwargs, words in [
+        ((X[:0], y[:0]), {}, ("X has 0 samples", "at least 1")),          # was a ZeroDivisionError
+        ((X[:0], y[:0]), dict(batch_size=8), ("X has 0 samples", "at least 1")),
+        ((nan_X, y), {}, ("X is nan at index (4, 1)", "data must be finite")),
+        ((X, y), dict(val=(np.full_like(X, np.inf), y)), ("X_val is inf at index (0, 0)", "data must be")),
+        ((X, np.eye(3, dtype=np.int64)[y]), {}, ("fit expects", "(90, 3)", "y.argmax(axis=1)")),
+    ]:
+        with raises(ValueError, *words):
+            fit(model, loss_fn, opt, X_, y_, steps=5, **kwargs)
+    assert all(np.array_equal(before[name], value) for name, value in model.state_dict().items())
+
+
 def test_steps_cannot_go_backwards():
     model, loss_fn, opt, X, y = make_run()
     state = TrainingState()

@@ -119,17 +119,26 @@ def wait_for_either(processes: list[subprocess.Popen], timeout: float = 60) -> s
     raise TimeoutError("neither process ended")
 
 
-def test_a_killed_plot_only_into_a_new_folder_is_never_refused_forever(tmp_path):
-    """--plot-only --out NEW killed while copying the checkpoint leaves only its own leftovers (the NEW
-    folder's record saying "running", a temporary file): the same command then works. Killed later, NEW
-    holds the run (its record and checkpoint): --resume NEW --plot-only finishes it."""
+def test_a_killed_plot_only_into_a_new_folder_is_taken_again_by_the_same_command(tmp_path):
+    """``--resume copy.npz --plot-only --out po`` killed anywhere (the issue's kill at 1.6 s came while
+    boundary.png was drawn: po held the copy, its record, history.csv, loss.png) leaves a po that the
+    same command takes again: a record saying "running" and temporary files count as empty, and a po
+    whose checkpoint.npz is the copy's, byte for byte, is the copy's run."""
     assert train_py(*RUN, "--out", tmp_path / "run", cwd=tmp_path).returncode == 0
-    for new, kill_at, again in (("a", ("checkpoint.npz", 1), ["--resume", tmp_path / "run", "--out"]),
-                                ("b", ("boundary.png", 1), ["--resume"])):
-        command = ["--resume", tmp_path / "run", "--plot-only", "--out", tmp_path / new]
+    (tmp_path / "run" / "checkpoint.npz").rename(tmp_path / "copy.npz")
+
+    def killed_then_again(kill_at: tuple[str, int]) -> Path:
+        po = tmp_path / f"po-{kill_at[0]}"
+        command = ["--resume", tmp_path / "copy.npz", "--plot-only", "--out", po]
         assert train_py(*command, kill_at=kill_at, cwd=tmp_path).returncode == -signal.SIGKILL
-        finished = train_py(*again, tmp_path / new, "--plot-only", cwd=tmp_path)
-        assert finished.returncode == 0, finished.stderr
-        folder = tmp_path / new
-        assert temporaries(folder) == [] and '"status": "completed"' in (folder / "config.json").read_text()
-        assert (folder / "checkpoint.npz").read_bytes() == (tmp_path / "run" / "checkpoint.npz").read_bytes()
+        finished = train_py(*command, cwd=tmp_path)
+        assert finished.returncode == 0 and finished.stderr == "", finished.stderr
+        return po
+    with ThreadPoolExecutor(3) as pool:
+        folders = list(pool.map(killed_then_again, [("checkpoint.npz", 1), ("history.csv", 1),
+                                                    ("boundary.png", 1)]))
+    for po in folders:
+        assert temporaries(po) == [] and '"status": "completed"' in (po / "config.json").read_text()
+        assert (po / "checkpoint.npz").read_bytes() == (tmp_path / "copy.npz").read_bytes()
+        assert sorted(os.listdir(po)) == [".lock", "boundary.png", "checkpoint.npz", "config.json",
+                                          "hidden.png", "history.csv", "loss.png"]

@@ -104,9 +104,11 @@ def test_backward_before_forward():
     (np.array([0, 3, 1]), ValueError, ("label 3", "index 1", "3 classes", "0 <= label < 3")),
     (np.array([0, 1, -1]), ValueError, ("label -1", "index 2", "3 classes", "0 <= label < 3",
                                                    "negative label as counting from the last class")),
-    (np.array([0.0, 1.0, 2.0]), TypeError, ("labels", "integers", "float64")),
-    (np.array([True, False, True]), TypeError, ("labels", "integers", "bool")),
-    (np.array([[0], [1], [2]]), ValueError, ("labels", "1-D", "(3, 1)")),
+    (np.array([0.0, 1.0, 2.0]), TypeError, ("labels", "integers", "float64", "y.astype(np.int64)")),
+    (np.array([0.0, 0.5, 2.0]), TypeError, ("labels", "integers", "not whole numbers", "MSELoss")),
+    (np.array([True, False, True]), TypeError, ("labels", "integers", "bool", "y.astype(np.int64)")),
+    (np.array([[0], [1], [2]]), ValueError, ("labels", "1-D", "(3, 1)", "y.ravel()")),
+    (np.eye(3), ValueError, ("labels", "1-D", "(3, 3)", "one-hot", "y.argmax(axis=1)")),
     (np.array([0, 1]), ValueError, ("2 labels", "3 rows")),
 ])
 def test_label_errors_name_the_value_position_and_k(y, error, words):

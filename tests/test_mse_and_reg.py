@@ -47,17 +47,19 @@ def test_mse_refuses_targets_of_another_shape_or_kind():
 
 
 def test_a_nan_target_is_a_data_problem_not_divergence():
-    """No learning rate makes a target finite: the error says the data must be finite, and fit lets it
-    through as it is, not as Diverged (whose advice is a smaller learning rate)."""
+    """No learning rate makes a target finite: the error says the data must be finite, and fit refuses
+    the targets before its first step, not as Diverged (whose advice is a smaller learning rate)."""
     scores, targets = np.zeros((4, 1)), np.zeros((4, 1))
     targets[2, 0] = np.nan
     with raises(ValueError, "a target is nan at index (2, 0)", "data must be finite", "isfinite") as caught:
         MSELoss().forward(scores, targets)
     assert type(caught.value) is ValueError and "learning rate" not in str(caught.value)
     model = Sequential(Linear(1, 1, rng=0))
-    with raises(ValueError, "a target is nan", "data must be finite") as caught:
+    before = model.state_dict()
+    with raises(ValueError, "y is nan at index (2, 0)", "data must be finite") as caught:
         fit(model, MSELoss(), SGD(model.parameters(), lr=0.1), np.ones((4, 1)), targets, steps=3)
     assert type(caught.value) is ValueError and "learning rate" not in str(caught.value)
+    assert all(np.array_equal(before[name], value) for name, value in model.state_dict().items())
     with raises(RuntimeError, "before forward()"):
         MSELoss().backward()
 

@@ -61,3 +61,20 @@ def test_the_notebook_runs_from_scratch_and_shows_its_committed_outputs(tmp_path
 
 def test_the_notebook_is_committed_small():
     assert NOTEBOOK.stat().st_size < 400_000
+
+
+def test_the_mapping_cells_show_whole_formulas_and_both_compared_values():
+    """Cell 11 cut formulas at 24 characters (`5  L = (1/N) Σ_n −log P[n,`); cell 13 stopped before the
+    parts' dS, the value the loop's step 6 by hand is compared with."""
+    import nbformat
+
+    from training.walkthrough import walk_through
+
+    cells = nbformat.read(NOTEBOOK, as_version=4).cells
+    shown = {cell.source.split("\n")[0]: "".join(text for _, text in outputs_of(cell)) for cell in cells
+             if cell.cell_type == "code"}
+    mapping = shown["from training import walkthrough"]
+    assert all(f" {row.quantity.formula} " in mapping for row in walk_through(small=True)[0])
+    step6 = shown['first = next(i for i, line in enumerate(lines) if "step 6 by hand" in line)']
+    assert "(d) probs after line 12" in step6 and "parts loss_fn: SoftmaxCrossEntropy.backward (1)" in step6
+    assert max(len(line) for line in (mapping + step6).splitlines()) <= 100

@@ -226,6 +226,9 @@ def test_load_state_dict_is_strict():
         opt.load_state_dict(bad)
     with raises(ValueError, "step", "negative"):
         opt.load_state_dict(dict(state, step=np.array(-1)))
+    with raises(ValueError, "step holds 18446744073709551615", "too large for int64") as caught:
+        opt.load_state_dict(dict(state, step=np.array(2**64 - 1, dtype=np.uint64)))    # not read as -1
+    assert "negative" not in str(caught.value)
 
 
 @pytest.mark.parametrize("change, words", [

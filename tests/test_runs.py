@@ -81,7 +81,9 @@ def test_a_usage_error_is_one_line_with_exit_2_and_a_hint(capsys):
     assert parser.parse_args(["--hidden", "8", "--lr=-0"]).hidden == 8
     for argv, words in [(["--hidden", "0"], ("argument --hidden: ", "positive int", "(see --help)")),
                         (["--hiden", "3"], ("unrecognized arguments: --hiden 3", "did you mean --hidden?")),
-                        (["--lr", "-1e-3"], ("argument --lr: expected one argument", "--lr=-1e-3"))]:
+                        (["--lr", "-1e-3"], ("argument --lr: ", "-0.001", "lr >= 0")),  # read as --lr=-1e-3
+                        (["--lr", "-inf"], ("argument --lr: ", "-inf", "finite number")),
+                        (["--lr", "--hidden", "3"], ("--lr: expected one argument", "--out=-name"))]:
         with pytest.raises(SystemExit) as exit:
             parser.parse_args(argv)
         assert exit.value.code == runs.EXIT_USAGE == 2
@@ -196,6 +198,7 @@ def test_a_lock_held_elsewhere_refuses_even_a_folder_that_holds_its_run(checkpoi
     {"config.json": '{"config": {"hidden": 4}, "vers'},     # cut short
     {"config.json": "", "notes.txt": "mine"},
     {".lock": "", ".other.tmp": "mine"},                    # a temporary file, but not of a run's file
+    {".history.csv.mydata.tmp": "data\n"},                 # shaped like a run's temporary file: a user's
     {"checkpoint.npz": "x", "a": "1", "b": "2", "c": "3"},
 ])
 def test_a_users_folder_is_refused_and_left_as_it_was(tmp_path, files_there):
@@ -219,7 +222,8 @@ def test_a_killed_runs_leftovers_count_as_empty_and_its_temporary_files_go(tmp_p
         a_run_record(folder, status)
     else:
         (folder / "config.json").write_text("")                    # killed as it began
-    stale = [".checkpoint.npz.k1ll3d.tmp", ".config.json.x.tmp", ".loss.png.q.tmp", runs.LOCK]
+    stale = [".checkpoint.npz.backprop-0123456789abcdef.tmp", ".config.json.backprop-00000000ffffffff.tmp",
+             ".loss.png.backprop-abcdefabcdefabcd.tmp", runs.LOCK]
     for name in stale:
         (folder / name).write_text("left")
     with runs.run_folder(str(folder), None):

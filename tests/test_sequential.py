@@ -11,7 +11,7 @@ import pytest
 from checks.files import read_npz
 from layers import Layer, LeakyReLU, Linear, ReLU, SoftmaxCrossEntropy, Tanh
 from models import Sequential
-from models.architecture import architecture, architecture_difference
+from models.architecture import architecture, architecture_difference, describe
 from models.savefile import read_architecture
 from tests.helpers import (
     corrupted_member,
@@ -477,6 +477,13 @@ def test_the_architecture_of_a_model_is_each_layers_kind_and_config():
         {"kind": "ReLU"},
         {"kind": "Linear", "in_features": 6, "out_features": 3, "dtype": "float64"},
     ]
+
+
+def test_a_model_is_described_by_its_linear_layers_as_cs231n_counts_them():
+    deep = [Linear(2, 100), Tanh(), Linear(100, 50), Tanh(), Linear(50, 50), Tanh(), Linear(50, 3)]
+    assert describe(two_layer(hidden=1000)) == "2-layer MLP, 1000 ReLU units"    # the course's network
+    assert describe(Sequential(*deep)) == "4-layer MLP, 3 x 50/100 Tanh units"     # train.py --depth 3
+    assert describe(Sequential(Linear(2, 3))) == "linear classifier"
 
 
 def test_a_call_order_error_inside_a_model_names_the_position_too():

@@ -198,7 +198,9 @@ def test_divergence_stops_with_the_step_and_keeps_the_last_good_checkpoint(cli, 
                                                   "4 for training")),
     (["--bogus"], ("unrecognized arguments", "--bogus", "(see --help)")),
     (["--hiden", "3"], ("unrecognized arguments", "--hiden", "did you mean --hidden?")),
-    (["--lr", "-1e-3"], ("argument --lr", "expected one argument", "--lr=-1e-3")),
+    (["--lr", "-1e-3"], ("argument --lr", "-0.001", "lr >= 0")),     # a negative number, as argparse won't
+    (["--lr", "-inf"], ("argument --lr", "-inf", "finite number")),
+    (["--out", "-x"], ("argument --out", "expected one argument", "--out=-name")),
 ])
 def test_bad_flags_give_one_line_and_exit_2(cli, tmp_path, args, fragments):
     result = cli(*args)
@@ -358,6 +360,31 @@ def test_a_setting_the_library_would_refuse_is_one_line_and_exit_2(cli, flags, w
     assert not Path("run").exists()
 
 
+@pytest.mark.parametrize("flags, words", [
+    (["--dataset", "moons", "--dtype", "float32", "--noise", "1e39"], ("--noise", "1e+39", "float32")),
+    (["--dataset", "moons", "--noise", "1e300"], ("--noise", "1e+300", "overflows float64")),
+    (["--reg", "1e308"], ("argument --reg", "--lr x --reg = 1e+308", "grow without end", "--reg <= 2")),
+    (["--weight-decay", "1e308"], ("argument --weight-decay", "1e+308", "grow without end")),
+    (["--reg", "10", "--momentum", "0.5"], ("argument --reg", "= 10 > 2·(1 + momentum) = 3", "<= 3")),
+])
+def test_a_flag_whose_product_overflows_or_outgrows_sgd_is_named_exit_2(cli, flags, words):
+    """Not "a smaller learning rate" or "the initial weights" after the run started: the flag, before."""
+    result = cli("--points", "40", "--hidden", "16", *flags, "--steps", "20", "--out", "run")
+    assert_one_clean_error_line(result, 2, *words)
+    assert not Path("run").exists()
+
+
+def test_a_run_that_ends_at_chance_with_its_loss_above_its_start_says_so(cli):
+    """With the divergence rules off (the early one stops --lr 50 at step 1), --lr 50 ends at 33.3 %."""
+    result = cli(*SMALL, "--lr", "50", "--steps", "30", "--diverge-factor", "0", "--out", "run")
+    [line] = result.stderr.strip().splitlines()
+    assert result.returncode == 0 and "done       step 30" in result.stdout
+    assert line.startswith("train.py: warning: chance accuracy (33.3%)") and "--lr" in line
+    assert len(line) <= 100
+    fine = cli(*SMALL, "--steps", "30", "--out", "fine")
+    assert fine.returncode == 0 and fine.stderr == "", fine.stderr
+
+
 @pytest.mark.parametrize("changes, words", [
     ({"momentum": 1.5}, ("damaged checkpoint", "momentum", "1.5")),
     ({"init": 1e308}, ("damaged checkpoint", "--init", "1e+308")),
@@ -397,11 +424,12 @@ def test_an_unexpected_error_is_one_line_naming_it_and_the_folder_and_debug_show
 
 
 def test_a_loss_stuck_far_above_its_start_stops_the_run_as_diverged(cli):
-    result = cli(*SMALL, "--lr", "1e10", "--steps", "600", "--log-every", "1", "--checkpoint-every", "20",
+    # lr·reg = 1.99 < 2: a run that may start, whose loss climbs (never 10 x in one step: the early rule)
+    result = cli(*SMALL, "--reg", "1.99", "--steps", "600", "--log-every", "1", "--checkpoint-every", "20",
                  "--out", "run")
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1 and len(lines) == 1, result.stderr
-    assert "step 50" in lines[0] and "stayed above 2 x its first value" in lines[0]
+    assert "stayed above 2 x its first value" in lines[0] and "for 50 logged rows" in lines[0]
     # the rule's loss is finite: the checkpoint may hold the stuck model, so it is not called "good"
     assert "the last checkpoint is run/checkpoint.npz" in lines[0] and "good" not in lines[0]
     assert json.loads(Path("run/config.json").read_text())["status"] == "diverged"
@@ -424,6 +452,50 @@ def test_a_users_folder_is_refused_and_left_byte_for_byte(cli, tmp_path):
     assert_one_clean_error_line(result, 2, f"{mine} is not empty", "it holds history.csv, loss.png",
                                 "nothing in it was changed")
     assert folder_bytes(mine) == before and sorted(os.listdir(mine)) == ["history.csv", "loss.png"]
+
+
+def test_a_users_file_shaped_like_a_temporary_file_is_kept_and_its_folder_refused(cli, tmp_path):
+    mine = tmp_path / "d"
+    mine.mkdir()
+    (mine / ".history.csv.mydata.tmp").write_text("data\n")
+    result = cli(*SMALL, "--steps", 3, "--out", mine)
+    assert_one_clean_error_line(result, 2, f"{mine} is not empty", ".history.csv.mydata.tmp",
+                                "nothing in it was changed")
+    assert os.listdir(mine) == [".history.csv.mydata.tmp"]
+    assert (mine / ".history.csv.mydata.tmp").read_text() == "data\n"
+
+
+@pytest.mark.parametrize("record", [
+    '{"config": [], "versions": {"backprop-parts": "0.1.0"}}',        # no status: not as a run writes it
+    '{"steps": "abc", "versions": {"backprop-parts": "0.1.0"}}',
+    None,                                                             # the run's own record, with a NaN
+])
+def test_plot_only_on_a_damaged_record_is_one_line_and_rewrites_nothing(cli, finished_run, tmp_path, record):
+    run = tmp_path / "run"
+    shutil.copytree(finished_run.parent, run)
+    saved = json.loads((run / "config.json").read_text())
+    text = record or json.dumps(dict(saved, seconds=float("nan")))
+    (run / "config.json").write_text(text)
+    before = folder_bytes(run)
+    result = cli("--resume", run, "--plot-only")
+    assert_one_clean_error_line(result, 2, f"cannot resume into {run}", "config.json is not a run's record",
+                                "--out NEWFOLDER")
+    assert folder_bytes(run) == before and (run / "config.json").read_text() == text
+
+
+def test_a_saved_init_of_auto_resumes_as_a_new_run_would_have_it(cli, finished_run, tmp_path):
+    path = edited_checkpoint(finished_run, tmp_path / "auto.npz", init="auto")
+    for args in (["--plot-only"], ["--steps", 5]):
+        result = cli("--resume", path, *args, "--out", tmp_path / f"out{len(args)}", "--no-progress")
+        assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert json.loads((tmp_path / "out2" / "config.json").read_text())["config"]["init"] == "he"
+
+
+def test_a_non_ascii_out_on_an_ascii_terminal_is_written_escaped_not_an_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONIOENCODING", "ascii")
+    result = train(*SMALL, "--steps", 2, "--out", "résumé", cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert "files in r\\xe9sum\\xe9" in result.stdout and (tmp_path / "résumé" / "checkpoint.npz").exists()
 
 
 def test_a_copied_checkpoint_resumes_only_into_a_new_folder(cli, finished_run, tmp_path):
@@ -557,7 +629,7 @@ def test_a_folder_killed_in_its_first_checkpoint_is_explained_and_reused(cli, tm
     out = tmp_path / "run"
 
     def killed_in_the_first_checkpoint(*args, **kwargs):
-        Path(out, ".checkpoint.npz.k1ll3d.tmp").write_bytes(b"PK half")
+        Path(out, ".checkpoint.npz.backprop-0123456789abcdef.tmp").write_bytes(b"PK half")
         raise SystemExit("killed")                  # as kill -9: no record of the end is written
     monkeypatch.setattr(train_module, "save_checkpoint", killed_in_the_first_checkpoint)
     assert cli(*SMALL, "--steps", 3, "--checkpoint-every", 1, "--out", out).returncode == "killed"

@@ -115,6 +115,36 @@ def test_flags_that_do_not_fit_the_data_set_are_usage_errors(tmp_path, monkeypat
     assert code == 2 and all(word in err for word in words), err
 
 
+@pytest.mark.parametrize("labels, classes", [([0, 0], 1), (range(1001), 1001)])
+def test_a_csv_file_of_1_class_or_over_1000_is_refused_at_the_start_not_at_its_resume(
+        tmp_path, monkeypatch, labels, classes):
+    """The rule of --classes (2 to 1000), which a resume applies to the saved settings, applies to a
+    CSV file's classes when the run starts: a run that trains can be resumed."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "one.csv").write_text("x1,x2,label\n" + "".join(f".1,.2,{k}\n" for k in labels))
+    code, out, err = main("--dataset", "one.csv", "--steps", "2", "--hidden", "4", "--out", "r1")
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and out == "", err
+    assert all(word in lines[0] for word in ["--dataset", "one.csv", f"{classes} classes", "2 to 1000"])
+    assert not (tmp_path / "r1").exists()
+
+
+def test_a_csv_run_resumed_from_another_folder_names_its_data_file_not_the_flag(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(train, "draw_figures", no_figures)
+    (tmp_path / "my.csv").write_text("1,2,0\n3,4,1\n5,6,0\n")
+    assert main("--dataset", "my.csv", "--steps", 2, "--hidden", 4, "--out", "run", "--no-progress")[0] == 0
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    code, _, err = main("--resume", "../run", "--steps", "4", "--no-progress")
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert "--dataset" not in lines[0] and "my.csv" in lines[0] and "no such file" in lines[0]
+    assert "the run's data file" in lines[0] and "from the folder it began in" in lines[0]
+    monkeypatch.chdir(tmp_path)
+    assert main("--resume", "run", "--steps", "4", "--no-progress")[0] == 0
+
+
 def test_a_checkpoint_from_before_data_sets_resumes_as_the_spiral(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(train, "draw_figures", no_figures)

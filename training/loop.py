@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from checks import NonFiniteError, check_count, check_finite, check_real
+from checks import NonFiniteError, check_count, check_finite, check_samples
 from data import BatchStream
+from training.divergence import DEFAULT_FACTOR, PATIENCE, check_factor, stuck_loss  # noqa: F401 (train.py)
 from training.history import History
 from training.machine import (
     DEFAULT_CHUNK_SIZE,
@@ -25,17 +26,12 @@ from training.machine import (
 )
 from training.penalty import L2
 
-# The divergence rule: a learning rate too large does not always overflow (--lr 10 takes the course's loss
-# from 0.92 to 2.47, and there it stays), so a run has also diverged when the training loss of each of the
-# last PATIENCE history rows is above DEFAULT_FACTOR x its first row's. A run whose loss wobbles, or climbs
-# before it falls (Adam's first steps), is below its start within a few rows. It reads only the history.
-DEFAULT_FACTOR = 2.0
-PATIENCE = 50                   # consecutive history rows (500 steps at log_every=10)
 MOVED_TO_STATE = ("on_step", "should_stop", "progress", "chunk_size", "diverge_factor")
 
 
 class Diverged(RuntimeError):
-    """A score or gradient is not finite, or the loss stayed far above its start; ``step`` names when."""
+    """A score or gradient is not finite, or the loss is far above its start (training/divergence.py);
+    ``step`` names when."""
 
     def __init__(self, step: int, what: str, value: float, *, reason: str | None = None):
         self.step, self.what, self.value = step, what, value
@@ -54,7 +50,7 @@ class TrainingState:
     - ``should_stop()``: asked before every step, True stops cleanly between steps (Ctrl-C);
     - ``progress``: a progress bar;
     - ``chunk_size``: rows per chunk of a step's batch, training/machine.py ("auto"; an int; None: none);
-    - ``diverge_factor``: the divergence rule's factor (0 turns it off).
+    - ``diverge_factor``: the divergence rules' factor (training/divergence.py; 0 turns them off).
     """
 
     step: int = 0
@@ -116,16 +112,21 @@ def fit(model, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, steps: int,
 
     Raises ``Diverged`` naming the step when a score or gradient is not finite, before that step's update
     touches the weights; at each history row also when a weight or an optimizer buffer is not finite, or
-    when the divergence rule (PATIENCE above) holds.
+    when a divergence rule (training/divergence.py) holds. Raises ``ValueError`` at once for empty
+    data, or data (X, float targets, val) that is not finite, naming the first bad entry.
     """
     steps = check_count("steps", steps, minimum=0)
     log_every = check_count("log_every", log_every)
     penalty = L2(reg)
     state = TrainingState() if state is None else state
     factor = check_factor(state.diverge_factor)
+    check_samples("fit", X, y)
+    _check_val(val)
+    for name, data in [("X", X), ("y", y)] + ([] if val is None else [("X_val", val[0]), ("y_val", val[1])]):
+        if np.asarray(data).dtype.kind == "f":      # ints are finite; the layers refuse other kinds
+            check_finite(name, data, data=True)
     _set_training(model, True)
     rows = chunk_rows(state.chunk_size, model, X)
-    _check_val(val)
     if steps < state.step:
         raise ValueError(f"the run has already made {state.step} updates; steps={steps} would go backwards")
     if state.batches is None and batch_size is not None:
@@ -208,14 +209,6 @@ def require_finite_state(step: int, model, optimizer) -> None:
         _require_finite(step, what, values)
 
 
-def check_factor(factor) -> float:
-    """The divergence rule's ``factor`` as a float: a number > 1, or 0 (the rule is off)."""
-    if factor == 0 and not isinstance(factor, bool):
-        return 0.0
-    return check_real("diverge_factor", factor, low=1.0, low_open=True,
-                      why="; or 0 to turn the divergence rule off")
-
-
 def _measure(step, model, loss_fn, optimizer, X, y, val, rows, penalty, *, training=True) -> list[float]:
     """A history row of the weights as they are: [loss, accuracy, val_loss, val_accuracy], losses with R,
     chunk by chunk as the step (memory stays O(chunk x h)); ``training=False`` leaves the first two NaN."""
@@ -244,17 +237,6 @@ def _append(state: TrainingState, step: int, row: list[float], factor: float, ba
     reason = stuck_loss(state.history, factor)
     if reason is not None:
         raise Diverged(step, "the training loss", row[0], reason=reason)
-
-
-def stuck_loss(history: History, factor: float) -> str | None:
-    """Why the run has diverged by the rule (DEFAULT_FACTOR above), or None (also when ``factor`` is 0)."""
-    if not factor or len(history) <= PATIENCE:
-        return None
-    first, recent = history[0]["loss"], [row["loss"] for row in history.rows[-PATIENCE:]]
-    if not all(loss > factor * first for loss in recent):
-        return None
-    return (f"the training loss has stayed above {factor:g} x its first value {first:.4g} for {PATIENCE} "
-            f"logged rows (now {recent[-1]:.4g})")
 
 
 def _accuracy(labels: np.ndarray, y: np.ndarray) -> float:

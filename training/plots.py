@@ -24,17 +24,6 @@ CLASS_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
 PALE, DEEP = 0.08, 0.55
 
 
-def describe_model(model) -> str:
-    """The model in words, for a title: "2-layer MLP, 1000 ReLU units" or "linear classifier"."""
-    linears = [layer for layer in model if type(layer).__name__ == "Linear"]
-    if len(linears) == 1:
-        return "linear classifier"
-    widths = "/".join(str(w) for w in sorted({layer.out_features for layer in linears[:-1]}))
-    units = widths if len(linears) == 2 else f"{len(linears) - 1} x {widths}"
-    activations = sorted({type(layer).__name__ for layer in model} & {"ReLU", "LeakyReLU", "Tanh", "Sigmoid"})
-    return f"{len(linears)}-layer MLP, {units} {'/'.join(activations) or 'linear'} units"
-
-
 def class_colours(n_classes: int) -> list[str]:
     return [CLASS_COLOURS[c % len(CLASS_COLOURS)] for c in range(n_classes)]
 
@@ -114,6 +103,7 @@ def probabilities(model, points: np.ndarray) -> np.ndarray:
 def shading(probs: np.ndarray, colours: list[str], shape: tuple[int, int]) -> np.ndarray:
     """An RGB image [rows x columns x 3]: at each point the predicted class's colour, mixed with white
     from PALE (its probability is 1/K, a guess) to DEEP (probability 1)."""
+    probs = probs.astype(np.float64)    # in float32, 1 − depth + depth·1 rounds to 1 + 3e-8: clipped
     k = probs.shape[1]
     confidence = (probs.max(axis=1) - 1 / k) / (1 - 1 / k) if k > 1 else np.ones(len(probs))
     depth = (PALE + (DEEP - PALE) * np.clip(confidence, 0, 1))[:, None]

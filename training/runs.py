@@ -3,8 +3,9 @@
 The rules for the run's folder:
 
 - a new run writes only into a folder that does not exist or is empty;
-- ``--resume`` writes only into the run it resumes (the folder of its checkpoint.npz, whose
-  config.json is a run's record), or into a new or empty ``--out``;
+- ``--resume`` writes only into the run it resumes (the folder of its checkpoint.npz, or an ``--out``
+  holding a copy of it byte for byte, whose config.json is a run's record), or into a new or empty
+  ``--out``;
 - one writer: the run holds an ``fcntl.flock`` lock on the folder's ``.lock`` file for as long as it
   runs (the system lets go of it when the process ends, however it ends); a second train.py stops;
 - what a killed run leaves (its lock, its own temporary files, a config.json saying "running" or
@@ -19,6 +20,7 @@ import contextlib
 import datetime
 import difflib
 import fcntl
+import filecmp
 import json
 import math
 import os
@@ -35,6 +37,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130     # 2: argpa
 LOCK = ".lock"
 RUN_FILES = ("config.json", "checkpoint.npz", "history.csv", "loss.png", "boundary.png", "hidden.png",
              "training.gif")
+STATUSES = ("running", "completed", "interrupted", "diverged", "failed")     # a record's, in config.json
 NOT_DRAWN = "not drawn (interrupted)"         # a figure's outcome in config.json after a Ctrl-C
 
 
@@ -78,6 +81,16 @@ class ArgumentParser(argparse.ArgumentParser):
     """argparse's parser; its one-line usage error (exit 2) ends with a hint: the nearest real flag for
     a mistyped one, how to write a value that starts with '-', or "see --help"."""
 
+    def parse_args(self, args=None, namespace=None):
+        """``--lr -inf`` read as ``--lr=-inf`` (argparse takes only -1 or -.5 for a value): a flag's value
+        that starts with '-' but is a number, so that the flag's own check says what is wrong with it."""
+        args = list(sys.argv[1:] if args is None else args)
+        valued = {option for action in self._actions if action.nargs != 0 for option in action.option_strings}
+        for i in range(len(args) - 1, 0, -1):
+            if args[i - 1] in valued and args[i].startswith("-") and is_number(args[i]):
+                args[i - 1:i + 1] = [f"{args[i - 1]}={args[i]}"]
+        return super().parse_args(args, namespace)
+
     def error(self, message):
         hint = "see --help"
         if message.startswith("unrecognized arguments: "):
@@ -86,8 +99,16 @@ class ArgumentParser(argparse.ArgumentParser):
                        for word in message.split()[2:] if word.startswith("-")]
             hint = f"did you mean {', '.join('--' + m[0] for m in nearest if m)}?" if any(nearest) else hint
         if message.endswith("expected one argument"):
-            hint = "a value that starts with '-' is written with '=', such as --lr=-1e-3; see --help"
+            hint = "a value that starts with '-' is written with '=', such as --out=-name; see --help"
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} ({hint})\n")
+
+
+def is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def folder_name(text: str) -> str:
@@ -100,12 +121,15 @@ def folder_name(text: str) -> str:
 # The run's folder -------------------------------------------------------------------------
 
 def run_record(folder: Path) -> dict | None:
-    """The folder's config.json if it is a record of this project's runs, else None."""
+    """The folder's config.json if it is a record of this project's runs, as a run writes it (a status
+    of STATUSES, no NaN) and so can write it again, else None."""
     try:
         record = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        json.dumps(record, allow_nan=False)
     except (OSError, ValueError, RecursionError):
         return None
-    return record if isinstance(record, dict) and "backprop-parts" in str(record.get("versions")) else None
+    ours = isinstance(record, dict) and record.get("status") in STATUSES
+    return record if ours and "backprop-parts" in str(record.get("versions")) else None
 
 
 def ours(name: str) -> bool:
@@ -144,12 +168,17 @@ def run_folder(out: str | None, checkpoint: Path | None):
                       if not name.exists())
     else:
         folder = Path(out) if out is not None else checkpoint.parent
-    own = checkpoint is not None and checkpoint.name == "checkpoint.npz" and run_record(folder) is not None \
+    mine = checkpoint is not None and checkpoint.name == "checkpoint.npz" \
         and os.path.abspath(folder) == os.path.abspath(checkpoint.parent)
+    kept = folder / "checkpoint.npz"        # --out holds a copy of it: what a killed --plot-only --out leaves
+    copy = out is not None and checkpoint is not None and not mine and kept.is_file() \
+        and checkpoint.is_file() and filecmp.cmp(checkpoint, kept, shallow=False)
+    own = (mine or copy) and run_record(folder) is not None
     if out is None and checkpoint is not None and not own:
-        raise Failure(f"cannot resume into {folder}: it is not the run folder of {checkpoint}; pass --out "
-                      "NEWFOLDER to continue the run (or, with --plot-only, draw its figures) there",
-                      EXIT_USAGE)
+        why = "its config.json is not a run's record (edited or damaged)" if mine else \
+            f"it is not the run folder of {checkpoint}"
+        raise Failure(f"cannot resume into {folder}: {why}; pass --out NEWFOLDER to continue the run (or, "
+                      "with --plot-only, draw its figures) there", EXIT_USAGE)
     try:
         locked = (folder / LOCK).exists()
     except OSError as exc:                  # a name no file system takes

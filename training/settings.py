@@ -1,10 +1,6 @@
-"""train.py's settings: their defaults, how each flag is read and checked, and what they build.
-
-A setting is read from the command line by ``PARSE[name]`` (or one of ``CHOICES[name]``), and a
-checkpoint's saved settings are checked by the same rules. ``configure`` gives a new run's settings,
-``resumed`` a resumed run's; both refuse, as a usage error (exit 2), settings the library would
-refuse together. ``build_data``, ``build_model`` and ``build_optimizer`` make what the settings
-describe (explain.py builds its model here too).
+"""train.py's settings: their defaults, how each flag is read and checked (``PARSE``, which checks a
+checkpoint's saved settings too), ``configure`` and ``resume`` (a usage error, exit 2, for settings the
+library would refuse together), and ``build_data``, ``build_model``, ``build_optimizer`` (explain.py's too).
 """
 
 from __future__ import annotations
@@ -47,8 +43,8 @@ DEFAULTS = {
     "chunk_size": DEFAULT_CHUNK_SIZE, "diverge_factor": DEFAULT_FACTOR, "threads": 1,
 }
 DEFAULT_LR = {"sgd": 1.0, "adam": 1e-3}
-# A resumed run may change these: they decide how long it runs, how often it saves and how it sums a
-# step's gradient (chunk_size, threads: only the rounding differs), not what it computes.
+MAX_CLASSES = 1000
+# A resumed run may change these: how long it runs, how often it saves, how it sums a step (rounding only).
 FREE_ON_RESUME = ("steps", "checkpoint_every", "chunk_size", "diverge_factor", "threads")
 # Settings older checkpoints lack, as their runs had them (0: no chunks, no divergence rule, NumPy's threads).
 ADDED_SINCE = {"chunk_size": 0, "diverge_factor": 0, "batchnorm": False, "dropout": 0.0, "reg": 0.0,
@@ -105,7 +101,7 @@ PARSE = {
     "dataset": one_of("dataset", DATASETS, " or a file name ending in .csv"), "points": count("points", 1),
     "activation": one_of("activation", ACTIVATIONS), "dtype": one_of("dtype", DTYPES),
     "optimizer": one_of("optimizer", CHOICES["optimizer"]),
-    "classes": count("classes", 2, 1000),
+    "classes": count("classes", 2, MAX_CLASSES),
     "noise": flag("noise", lambda value: check_spread("noise", value, np.float64)),     # drawn in float64
     "val_fraction": number("val_fraction", 0, 1),
     "seed": count("seed", 0), "hidden": count("hidden", 1), "depth": count("depth", 0, 1000),
@@ -141,6 +137,9 @@ def configure(given: dict) -> dict:
                           "classes and noise; leave out --points, --classes and --noise", EXIT_USAGE)
         X, y = read_points(config["dataset"])
         config.update(points=len(X), classes=int(y.max()) + 1, noise=0.0)
+        if not 2 <= config["classes"] <= MAX_CLASSES:   # refused now, not when the run is resumed
+            raise Failure(f"argument --dataset: {config['dataset']} has {config['classes']} classes; a "
+                          f"classifier takes 2 to {MAX_CLASSES} (as --classes does)", EXIT_USAGE)
     found = problems(config)
     if found:
         raise Failure(found[0], EXIT_USAGE)
@@ -179,6 +178,7 @@ def resume(name: str, given: dict, *, to_train: bool) -> tuple[dict, Checkpoint]
     found = found or problems(saved)
     if found:
         raise Failure(f"cannot resume from {path}: damaged checkpoint ({'; '.join(found)})")
+    saved = complete(saved)                 # an "auto" init, say, as a new run would have it
     asked = complete(dict(saved, **given))
     clashes = [f"--{name.replace('_', '-')} {asked[name]} (the checkpoint has {saved[name]})"
                for name in given if name not in FREE_ON_RESUME and asked[name] != saved[name]]
@@ -221,6 +221,14 @@ def problems(config: dict) -> list[str]:
                 f"leaves a last batch of 1 row of the {rows} training rows"
             found.append(f"argument --batch-size: with --batchnorm, --batch-size {size} {batches} (the "
                          "variance of one row is undefined); choose another --batch-size")
+    root, lr, bound = float(np.finfo(dtype).max) ** 0.5, complete(config)["lr"], 2 * (1 + config["momentum"])
+    if config["dataset"] in ("moons", "circles", "xor") and 10 * config["noise"] > root:  # x's products
+        found.append(f"argument --noise: {config['noise']:g} overflows {dtype} as training multiplies the "
+                     f"points' coordinates; use at most {root / 10:.3g}")
+    for flag, decay in (("--weight-decay", config["weight_decay"]), ("--reg", config["reg"])):   # + λ·θ
+        if config["optimizer"] == "sgd" and lr * decay > bound:     # θ·(1 − lr·λ), with momentum's help
+            found.append(f"argument {flag}: --lr x {flag} = {lr * decay:.3g} > 2·(1 + momentum) = {bound:g}: "
+                         f"the weights grow without end; use {flag} <= {bound / lr:.3g}")
     widths = [2] + [config["hidden"]] * config["depth"] + [config["classes"]]
     weights = sum((d_in + 1) * d_out for d_in, d_out in zip(widths[:-1], widths[1:], strict=True))
     needs = {"--hidden": weights * dtype.itemsize, "--points": total * (2 * dtype.itemsize + 8)}
@@ -229,12 +237,12 @@ def problems(config: dict) -> list[str]:
                     f"{memory / 1e9:.3g} GB of memory" for name, nbytes in needs.items() if nbytes > memory]
 
 
-def read_points(path: str):
-    """``data.load_csv(path)``; a file that cannot be used is a usage error."""
+def read_points(path: str, message: str = "argument --dataset: {}"):
+    """``data.load_csv(path)``; a file that cannot be used is a usage error, said by ``message``."""
     try:
         return data.load_csv(path)
     except (OSError, ValueError) as exc:
-        raise Failure(f"argument --dataset: {exc}", EXIT_USAGE) from None
+        raise Failure(message.format(exc), EXIT_USAGE) from None
 
 
 # Data, model, optimizer -------------------------------------------------------------------
@@ -253,10 +261,11 @@ def build_data(config: dict):
     elif name in DATASETS:
         X, y = DATASETS[name](config["points"], config["noise"], rng=rng, dtype=dtype)
     else:
-        X, y = read_points(name)
+        X, y = read_points(name, "{} (the run's data file, by its name when the run began: resume the "
+                           "run from the folder it began in)")      # a new run's: read by configure()
         X = X.astype(dtype)
         if len(X) != config["points"] or y.max() + 1 != config["classes"]:
-            raise Failure(f"argument --dataset: {name} has changed since the run began: it now holds "
+            raise Failure(f"the run's data file {name} has changed since the run began: it now holds "
                           f"{len(X)} points in {y.max() + 1} classes, the run has {config['points']} in "
                           f"{config['classes']}", EXIT_USAGE)
     if not config["val_fraction"]:

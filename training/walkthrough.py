@@ -2,11 +2,11 @@
 
 ``run_step`` takes one step of any model part by part and keeps every value it computes, named
 "0.y" (what model[0].forward returned), "2.W" (model[2]'s ∂L/∂W), "L", "P" or "dS" (∂L/∂S).
-``walk_through`` runs the two-class network's step both as the course loop (``course_step``) and as
+``walk_through`` runs a step of the course's network (Linear, ReLU, Linear: the two-class network, or
+a ``Course`` of a run's data and trained weights) both as the course loop (``course_step``) and as
 the parts, from the same weights, and prints each quantity with its formula, the loop's lines, the
-part's formula, its values and max |loop − parts|. ``explain_model`` explains any other model part
-by part, every gradient checked against central differences. The parts' formulas come from their
-classes (``FORWARD``, ``FORMULAS``), never from prose.
+part's formula, its values and max |loop − parts|. The parts' formulas come from their classes
+(``FORWARD``, ``FORMULAS``), never from prose.
 """
 
 import inspect
@@ -19,7 +19,8 @@ from data import make_spiral
 from layers import Linear, ReLU, SoftmaxCrossEntropy, check_loss_gradient
 from models import Sequential
 from optim import SGD
-from training.course_loop import course_step
+from training.course_loop import course_initial_weights, course_step
+from training.penalty import L2
 
 # Rounding level: a difference passes if it is at most TOLERANCE and at most RELATIVE times the
 # quantity's largest entry. Gradients here are about 1e-5, so the absolute bound alone would let a
@@ -119,19 +120,30 @@ def shape(array) -> str:
     return "[" + " x ".join(map(str, np.shape(array))) + "]" if np.ndim(array) else "scalar"
 
 
-def values(array, full: bool, indent: int = 10) -> list[str]:
-    """``array``'s entries: every one (``full``), or its corners, the first and last two along each axis.
-    Four decimals, or three significant digits when every entry is below 0.01."""
+def values(array, full: bool, indent: int = 10, rows: dict | None = None) -> list[str]:
+    """``array``'s entries: every one (``full``), or its corners, the first and last two along each axis,
+    or (``rows``, {row: its class}, of an array of one row per point) those rows, each labelled. Four
+    decimals, or three significant digits when every entry is below 0.01 or one is 1e4 or more."""
     array = array + 0.0 if array.dtype.kind == "f" else array     # −0.0 + 0.0 is 0.0: no "-0.0000"
-    tiny = array.dtype.kind == "f" and 0 < np.max(np.abs(array), initial=0.0) < 1e-2
-    text = np.array2string(array, max_line_width=WIDTH - indent, threshold=sys.maxsize if full else 30,
-                           edgeitems=2, formatter={"float_kind": ("{: .2e}" if tiny else "{: .4f}").format})
-    return [" " * indent + line for line in text.splitlines()]
+    largest = np.max(np.abs(array), initial=0.0) if array.dtype.kind == "f" else 1.0
+    style = "{: .4f}" if 1e-2 <= largest < 1e4 or largest == 0 else "{: .2e}"
+    kwargs = dict(max_line_width=WIDTH - indent, threshold=sys.maxsize if full else 5 if rows else 30,
+                  edgeitems=2, formatter={"float_kind": style.format})
+    if rows and not full:
+        return [" " * indent + f"row {n:>4} (class {k})  {np.array2string(array[n], **kwargs)}"
+                for n, k in rows.items()]
+    return [" " * indent + line for line in np.array2string(array, **kwargs).splitlines()]
 
 
-def inputs(arrays: dict, full: bool) -> list[str]:
-    """Each array's name and shape, then its values."""
-    return [line for name, x in arrays.items() for line in (f"{name} {shape(x)}", *values(x, full, 4))]
+def inputs(arrays: dict, full: bool, rows: dict | None = None) -> list[str]:
+    """Each array's name and shape, then its values (of X, its ``rows``)."""
+    return [line for name, x in arrays.items()
+            for line in (f"{name} {shape(x)}", *values(x, full, 4, rows if name == "X" else None))]
+
+
+def shown_rows(y) -> dict[int, int]:
+    """The rows a view shows of an array of one row per point: each class's first and last, {row: class}."""
+    return {int(n): int(y[n]) for k in np.unique(y) for n in np.flatnonzero(y == k)[[0, -1]]}
 
 
 # The two-class network: the course loop against the parts -------------------------------------
@@ -148,12 +160,12 @@ def compare(loop: np.ndarray, parts: np.ndarray) -> tuple[float, bool]:
     return difference, difference <= min(TOLERANCE, RELATIVE * np.max(np.abs(loop), initial=0.0))
 
 
-def loop_step(X, y, initial: dict) -> dict:
-    """One iteration of the course loop from copies of ``initial`` (step_size 1), its values by run_step's
-    names. Four the loop does not keep are derived from its record and the initial weights by the
-    expressions the loop evaluates: they are the loop's values to the last bit."""
+def loop_step(X, y, initial: dict, lr: float = 1.0, reg: float = 0.0) -> dict:
+    """One iteration of the course loop from copies of ``initial`` (step_size ``lr``), its values by
+    run_step's names. Four the loop does not keep are derived from its record and the initial weights by
+    the expressions the loop evaluates: they are the loop's values to the last bit."""
     W, b, W2, b2 = (initial[name].copy() for name in ("W", "b", "W2", "b2"))
-    record = course_step(X, y, W, b, W2, b2, step_size=1.0)
+    record = course_step(X, y, W, b, W2, b2, step_size=lr, reg=reg)
     return {"1.y": record["hidden_layer"], "2.y": record["scores"], "L": np.asarray(record["data_loss"]),
             "dS": record["dscores"], "2.W": record["dW2"], "2.b": record["db2"], "1.x": record["dhidden"],
             "0.W": record["dW"], "0.b": record["db"], "new 0.W": W, "new 0.b": b, "new 2.W": W2,
@@ -166,59 +178,102 @@ def loop_step(X, y, initial: dict) -> dict:
             "dscores is probs": record["dscores"] is record["probs"]}
 
 
-def walk_through(small: bool = False, seed: int = 0) -> tuple[list[Row], list[str]]:
-    """One step of the two-class network both ways from the same weights, every quantity paired, and
-    the printout. 800 spiral points (``seed``), 1000 hidden units, weights 0.01 · N(0, 1) (``seed``);
-    ``small``: HAND's 4 points and weights, 3 hidden units, and every value printed (else corners)."""
-    X, y = (HAND["X"], HAND["y"]) if small else make_spiral(n_per_class=400, n_classes=2, noise=0.5, rng=seed)
-    h, rng = 3 if small else 1000, np.random.default_rng(seed)
-    model = Sequential(Linear(2, h, rng=rng, init=0.01), ReLU(), Linear(h, 2, rng=rng, init=0.01))
+# The step to explain: the points, the weights before it (float64, by the loop's names), lines saying
+# where they come from, the updates made before it, and the loop's step_size and reg.
+Course = namedtuple("Course", "X y weights about step lr reg", defaults=(0, 1.0, 0.0))
+NAMES = {"W": "0.W", "b": "0.b", "W2": "2.W", "b2": "2.b"}             # the loop's names: the parts'
+PER_POINT = ("0.y", "1.y", "2.y", "P", "dS", "2.x", "mask", "1.x")     # one row per point: rows shown
+
+
+def two_class(small: bool = False, seed: int = 0) -> Course:
+    """The two-class network's first step: 800 spiral points (``seed``), 1000 hidden units, weights
+    0.01 · N(0, 1) (``seed``); ``small``: HAND's 4 points and weights, 3 hidden units."""
     if small:
-        model.load_state_dict({"0.W": HAND["W"], "0.b": HAND["b"], "2.W": HAND["W2"], "2.b": HAND["b2"]})
-    initial = dict(zip(("W", "b", "W2", "b2"), model.state_dict().values(), strict=True))
-    loop = loop_step(X, y, initial)
+        X, y, weights = HAND["X"], HAND["y"], {name: HAND[name] for name in NAMES}
+        data = "picked by hand (HAND in training/walkthrough.py), none at the origin"
+    else:
+        X, y = make_spiral(n_per_class=400, n_classes=2, noise=0.5, rng=seed)
+        weights = course_initial_weights(2, 1000, 2, np.random.default_rng(seed))    # Linear's init=0.01
+        data = f"make_spiral(n_per_class=400, n_classes=2, noise=0.5, rng={seed})"
+    return Course(X, y, weights, [f"data   {data}: X {shape(X)}, y {shape(y)}"])
+
+
+def course_model(weights: dict) -> Sequential:
+    """Linear, ReLU, Linear with the course loop's ``weights`` (W, b, W2, b2)."""
+    (D, h), K = weights["W"].shape, weights["W2"].shape[1]
+    model = Sequential(Linear(D, h), ReLU(), Linear(h, K))
+    model.load_state_dict({key: weights[name] for name, key in NAMES.items()})
+    return model
+
+
+def walk_through(small=False, seed=0, course: Course | None = None) -> tuple[list[Row], list[str]]:
+    """One step of the course's network both ways from the same weights, every quantity paired, and the
+    printout: ``course``'s step, by default the two-class network's first (``two_class``). ``small``:
+    every value printed (else corners, and of each array of one row per point, rows of each class)."""
+    course = course or two_class(small, seed)
+    X, y, initial, lr, reg = course.X, course.y, course.weights, course.lr, course.reg
+    (D, h), K = initial["W"].shape, initial["W2"].shape[1]
+    model = course_model(initial)
+    loop = loop_step(X, y, initial, lr, reg)
     parts = run_step(model, X, y)
     parts["mask"] = model[1].backward(np.ones_like(parts["2.x"]))   # with dy = 1, ReLU's (1) is the switch
-    SGD(model.parameters(), lr=1.0).step()
+    if reg:
+        L2(reg).add_gradient(model.parameters())                   # lines 19 and 20: dW += λ W
+        parts.update({"0.W": model[0].grads["W"].copy(), "2.W": model[2].grads["W"].copy()})
+    SGD(model.parameters(), lr=lr).step()
     parts.update({f"new {name}": value for name, value in model.state_dict().items()})
     pairs = [(q, np.asarray(loop[q.key]), np.asarray(parts[q.key])) for q in QUANTITIES]
     rows = [Row(q, one, other, *compare(one, other)) for q, one, other in pairs]
-
-    reg = [str(number) for number, statement in enumerate(LISTING, 1) if "reg" in statement]
-    data = ("picked by hand (HAND in training/walkthrough.py), none at the origin" if small
-            else f"make_spiral(n_per_class=400, n_classes=2, noise=0.5, rng={seed})")
-    lines = ["One training step of the two-class network, run twice from the same weights:",
+    reg_lines = [str(number) for number, statement in enumerate(LISTING, 1) if "reg" in statement]
+    shown = shown_rows(y)
+    lines = ["One training step of the course's network, run twice from the same weights:",
              "  loop   course_step in training/course_loop.py: the course's loop, statement for statement",
-             f"  parts  model = Sequential(Linear(2, {h}), ReLU(), Linear({h}, 2)), one part at a time,",
-             "         loss_fn = SoftmaxCrossEntropy(), optimizer = SGD(model.parameters(), lr=1.0)",
-             f"data   {data}: X {shape(X)}, y {shape(y)}",
-             f"sizes  N = num_examples = {len(X)}, h = {h}, K = 2, η = step_size = lr = 1.0",
-             f"       reg = λ = 0: lines {', '.join(reg[:-1])} and {reg[-1]} add nothing here (the course "
-             "uses reg = 1e-3)", "", "the loop, comments left out", "=" * WIDTH,
+             f"  parts  model = Sequential(Linear({D}, {h}), ReLU(), Linear({h}, {K})), one part at a time,",
+             f"         loss_fn = SoftmaxCrossEntropy(), optimizer = SGD(model.parameters(), lr={lr})",
+             *course.about, f"sizes  N = num_examples = {len(X)}, h = {h}, K = {K}, η = step_size = lr = "
+             f"{lr}",
+             f"       reg = λ = {reg:g}: lines {', '.join(reg_lines[:-1])} and {reg_lines[-1]} " + (
+                 "add ½λ(ΣW² + ΣW2²) to L and λW, λW2 to dW, dW2" if reg
+                 else "add nothing here (the course uses reg = 1e-3)"),
+             *([] if small else ["rows   of the arrays with one row per point: each class's first and last"]),
+             "", "the loop, comments left out", "=" * WIDTH,
              *(f"{number:>4} | {statement}" for number, statement in enumerate(LISTING, 1)),
-             "", "inputs, the same on both sides", "=" * WIDTH, *inputs({"X": X, "y": y, **initial}, small)]
+             "", "inputs, the same on both sides", "=" * WIDTH,
+             *inputs({"X": X, "y": y, **initial}, small, shown)]
     for q, expected, got, difference, ok in rows:
         if q.key in TITLES:
             lines += ["", TITLES[q.key], "=" * WIDTH,
                       f"step  {'loop name':<17}{'formula':<40}{'shape':>14}  max |loop − parts|"]
-        lines += step_6_by_hand(loop, y, small) if q.key == "dS" else []
+        lines += step_6_by_hand(loop, y, small, shown, course.step) if q.key == "dS" else []
         flag = "" if ok else f"  TOO LARGE (> {TOLERANCE:.0e}, or > {RELATIVE:.0e} relative)"
         lines.append(f"{q.step:>2}    {q.name:<17}{q.formula:<40}{shape(got):>14}  {difference:.1e}"
                      + flag)
         for i, number in enumerate(map(line_of, q.loop)):
             lines.append(f"    {'loop' if i == 0 else '':<6}{number:>2} | {LISTING[number - 1]}")
         part = q.part or "{}: {}  ({})".format(*cite(q.key, model))
-        lines += [f"    parts {part}", *values(expected, small)]
+        lines += [f"    parts {part}", *values(expected, small, rows=shown if q.key in PER_POINT else None)]
+        lines += update(q.name, initial[q.name], loop[q.key[4:]], expected, lr) if q.key[:4] == "new " else []
     failed = [f"FAILED: {row.quantity.name} (step {row.quantity.step})" for row in rows if not row.ok]
     return rows, lines + ["", *failed] if failed else lines + [
         "", f"all {len(rows)} differences ≤ {TOLERANCE:.0e}, and ≤ {RELATIVE:.0e} relative to the values:",
         "the parts compute what the loop computes."]
 
 
-def step_6_by_hand(loop: dict, y: np.ndarray, full: bool) -> list[str]:
+def update(name: str, old, g, new, lr: float) -> list[str]:
+    """old − η·g = new, for the first entry and the one with the largest |g|."""
+    lines = []
+    for i in dict.fromkeys([0, int(np.argmax(np.abs(g)))]):
+        where, gradient = ", ".join(map(str, np.unravel_index(i, old.shape))), f"{g.flat[i]:.6g}"
+        gradient = f"({gradient})" if g.flat[i] < 0 else gradient
+        lines.append(f"          {name}[{where}]:  {old.flat[i]:.6g} − {lr} · {gradient} = {new.flat[i]:.6g}")
+    return lines
+
+
+def step_6_by_hand(loop: dict, y: np.ndarray, full: bool, rows: dict, step: int) -> list[str]:
     """Step 6 for a learner, on the loop's side: the aliasing of dscores and probs, the array's four
     states, why −1 and /N, and one entry checked by a central difference."""
-    P, Y = loop["P"], np.eye(2, dtype=int)[y]          # Y = onehot(y)
+    P = loop["P"]
+    Y = np.eye(P.shape[1], dtype=int)[y]          # onehot(y)
     first, minus, divide = line_of("dscores = probs"), line_of("-= 1"), line_of("dscores /=")
     report = check_loss_gradient(SoftmaxCrossEntropy(), loop["2.y"], y, eps=EPS)
     states = {f"(a) probs before line {minus}: P = softmax(S)": P,
@@ -229,9 +284,12 @@ def step_6_by_hand(loop: dict, y: np.ndarray, full: bool) -> list[str]:
             f"      line {first}, dscores = probs, copies nothing: both names refer to one array, so lines "
             f"{minus} and {divide}",
             f"      edit probs too. dscores is probs  ->  {loop['dscores is probs']}",
-            *(line for label, state in states.items() for line in (f"      {label}", *values(state, full))),
+            *(line for label, state in states.items()
+              for line in (f"      {label}", *values(state, full, rows=rows))),
             "      Why: L = (1/N) Σ_n ℓ_n, ℓ_n = −log P[n, y_n] = −S[n, y_n] + log Σ_j e^S[n, j], so",
             "      ∂L/∂S[n, k] = (P[n, k] − 1[k = y_n]) / N: −1 in the true class's column, 1/N for the mean",
+            *(["      At the initial weights every score is near 0, so P ≈ 1/K: --step 100 explains a step",
+               "      after 100 training steps, where P has moved."] if not (step or full) else []),
             f"      central differences of L (check_loss_gradient) agree: {verdict(report, 'scores')}", ""]
 
 
@@ -240,22 +298,3 @@ def verdict(report, name: str) -> str:
     the rounding of L (``report.passes``), else its word for how far off (suspicious, WRONG)."""
     word = "ok" if report.passes(name) else report.verdict(name)
     return f"relative error {report.errors[name]:.1e}  {word}"
-
-
-# Output that any console can print ------------------------------------------------------------
-
-# Plain ASCII for the math symbols, for consoles that cannot encode them (cp1252, ascii).
-PLAIN = str.maketrans({"η": "eta", "∂": "d", "Σ": "sum", "⊙": "*", "−": "-", "≤": "<=", "←": "<-", "ᵀ": "^T",
-                       "ε": "eps", "ℓ": "l", "·": "*", "λ": "lambda", "θ": "theta", "α": "alpha", "μ": "mu",
-                       "σ": "sigma", "²": "^2", "√": "sqrt", "≈": "~", "\u0302": "^"})
-
-
-def emit(lines: list[str], stream=None) -> None:
-    """Write ``lines`` to ``stream`` (stdout), in plain ASCII if its encoding cannot show them."""
-    stream = sys.stdout if stream is None else stream
-    text = "".join(line + "\n" for line in lines)
-    try:
-        text.encode(stream.encoding or "utf-8")
-    except (UnicodeEncodeError, LookupError):
-        text = text.translate(PLAIN).encode("ascii", errors="replace").decode("ascii")
-    stream.write(text)

@@ -74,7 +74,8 @@ def build_parser() -> runs.ArgumentParser:
     flag("run", "--checkpoint-every", "steps between checkpoints")
     flag("run", "--chunk-size", "rows per chunk of a step's batch; auto: where chunks pay; 0: none")
     flag("run", "--threads", "BLAS threads; 0: NumPy's own choice")
-    flag("run", "--diverge-factor", f"diverged if {PATIENCE} rows' loss stay above this x the first; 0: no")
+    flag("run", "--diverge-factor", f"diverged if the loss stays above this x the first: in rows 1-4 and "
+                                    f"not coming down at row 5, or for {PATIENCE} rows; 0: never")
     flag("run", "--out", "folder for the run's files (default runs/<date>-<time>)", type=runs.folder_name)
     flag("run", "--resume", "continue the run saved in this folder or checkpoint.npz", metavar="RUN")
     flag("run", "--plot-only", "with --resume RUN: draw its figures, without training", action="store_true")

@@ -6,6 +6,7 @@ After changing the notebook (or what it shows), commit it with fresh outputs:
 """
 
 import importlib.util
+import json
 import re
 import time
 
@@ -25,10 +26,11 @@ def outputs_of(cell) -> list[tuple[str, str]]:
     timing (a busy machine can split one print into two)."""
     shown = []
     for output in cell.get("outputs", []):
+        text = "".join(output.get("text", ""))          # raw JSON may hold it as a list of lines
         if output["output_type"] == "stream" and shown and shown[-1][0] == f"stream {output['name']}":
-            shown[-1] = (shown[-1][0], shown[-1][1] + output["text"])
+            shown[-1] = (shown[-1][0], shown[-1][1] + text)
         elif output["output_type"] == "stream":
-            shown.append((f"stream {output['name']}", output["text"]))
+            shown.append((f"stream {output['name']}", text))
         elif output["output_type"] == "error":
             shown.append(("error", f"{output['ename']}: {output['evalue']}"))
         else:
@@ -66,13 +68,11 @@ def test_the_notebook_is_committed_small():
 def test_the_mapping_cells_show_whole_formulas_and_both_compared_values():
     """Cell 11 cut formulas at 24 characters (`5  L = (1/N) Σ_n −log P[n,`); cell 13 stopped before the
     parts' dS, the value the loop's step 6 by hand is compared with."""
-    import nbformat
-
     from training.walkthrough import walk_through
 
-    cells = nbformat.read(NOTEBOOK, as_version=4).cells
-    shown = {cell.source.split("\n")[0]: "".join(text for _, text in outputs_of(cell)) for cell in cells
-             if cell.cell_type == "code"}
+    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]     # read as JSON: no extra needed
+    shown = {"".join(cell["source"]).split("\n")[0]: "".join(text for _, text in outputs_of(cell))
+             for cell in cells if cell["cell_type"] == "code"}
     mapping = shown["from training import walkthrough"]
     assert all(f" {row.quantity.formula} " in mapping for row in walk_through(small=True)[0])
     step6 = shown['first = next(i for i, line in enumerate(lines) if "step 6 by hand" in line)']

@@ -112,7 +112,7 @@ def load_run(path: Path, arrays: dict, step: int | None):
                       f"{checkpoint.step} (train.py --resume trains it further)", EXIT_USAGE)
     X, y, _ = build_data(config)
     if step < checkpoint.step:
-        model, how = replay(config, step, X, y), f"replayed from its seed and settings to step {step}"
+        model, how = replay(config, step, X, y), f"replayed to step {step} from its seed and settings"
     else:
         model, how = build_model(config, X.shape[1]), f"its weights after step {step}"
         try:
@@ -237,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     model.add_argument("--depth", type=PARSE["depth"], help="hidden layers (default 1)")
     model.add_argument("--hidden", type=PARSE["hidden"], help="units per layer (default 1000; --small 3)")
     model.add_argument("--activation", choices=CHOICES["activation"], help="default relu")
-    model.add_argument("--batchnorm", action="store_const", const=True, help="BatchNorm1d after each Linear")
+    model.add_argument("--batchnorm", action="store_const", const=True,
+                       help="BatchNorm1d after each hidden Linear")
     model.add_argument("--dropout", type=PARSE["dropout"], metavar="P", help="Dropout(P) after activations")
     model.add_argument("--from", dest="path", metavar="PATH", help="a run folder, checkpoint or model file")
     args = parser.parse_args(argv)

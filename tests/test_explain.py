@@ -116,7 +116,7 @@ def test_the_question_shows_rows_of_both_classes_so_the_minus_one_lands_in_both_
     step_6 = text[text.index("step 6 by hand"):text.index("\n 6    dscores")]
     probs = ROW.findall(step_6[step_6.index("(a)"):step_6.index("(b)")])
     minus = ROW.findall(step_6[step_6.index("(c)"):step_6.index("(d)")])
-    assert [(n, k) for n, k, *_ in minus] == [("0", "0"), ("399", "0"), ("400", "1"), ("799", "1")]
+    assert [(n, k) for n, k, *_ in minus] == [("1", "0"), ("399", "0"), ("401", "1"), ("799", "1")]
     negative = [0 if float(a) < float(b) else 1 for _, _, a, b in minus]     # the column the −1 went to
     assert negative == [int(k) for _, k, _, _ in minus] == [0, 0, 1, 1]
     assert {p for _, _, *row in probs for p in row} - {"0.5000"}          # P is not 0.5 everywhere shown

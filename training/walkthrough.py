@@ -5,8 +5,7 @@
 ``walk_through`` runs a step of the course's network (Linear, ReLU, Linear: the two-class network, or
 a ``Course`` of a run's data and trained weights) both as the course loop (``course_step``) and as
 the parts, from the same weights, and prints each quantity with its formula, the loop's lines, the
-part's formula, its values and max |loop − parts|. The parts' formulas come from their classes
-(``FORWARD``, ``FORMULAS``), never from prose.
+part's formula (its class's ``FORWARD``, ``FORMULAS``: never prose), its values and max |loop − parts|.
 """
 
 import inspect
@@ -142,8 +141,9 @@ def inputs(arrays: dict, full: bool, rows: dict | None = None) -> list[str]:
 
 
 def shown_rows(y) -> dict[int, int]:
-    """The rows a view shows of an array of one row per point: each class's first and last, {row: class}."""
-    return {int(n): int(y[n]) for k in np.unique(y) for n in np.flatnonzero(y == k)[[0, -1]]}
+    """Each class's second and last row, {row: class} (a spiral's first point is at the origin)."""
+    rows = [np.flatnonzero(y == k) for k in np.unique(y)]
+    return {int(n): int(y[n]) for ns in rows for n in ns[[min(1, len(ns) - 1), -1]]}
 
 
 # The two-class network: the course loop against the parts -------------------------------------
@@ -195,7 +195,8 @@ def two_class(small: bool = False, seed: int = 0) -> Course:
         X, y = make_spiral(n_per_class=400, n_classes=2, noise=0.5, rng=seed)
         weights = course_initial_weights(2, 1000, 2, np.random.default_rng(seed))    # Linear's init=0.01
         data = f"make_spiral(n_per_class=400, n_classes=2, noise=0.5, rng={seed})"
-    return Course(X, y, weights, [f"data   {data}: X {shape(X)}, y {shape(y)}"])
+    init = [] if small else ["init   the loop's 0.01·N(0, 1), not train.py's He init (--from explains a run)"]
+    return Course(X, y, weights, [f"data   {data}: X {shape(X)}, y {shape(y)}", *init])
 
 
 def course_model(weights: dict) -> Sequential:
@@ -235,7 +236,7 @@ def walk_through(small=False, seed=0, course: Course | None = None) -> tuple[lis
              f"       reg = λ = {reg:g}: lines {', '.join(reg_lines[:-1])} and {reg_lines[-1]} " + (
                  "add ½λ(ΣW² + ΣW2²) to L and λW, λW2 to dW, dW2" if reg
                  else "add nothing here (the course uses reg = 1e-3)"),
-             *([] if small else ["rows   of the arrays with one row per point: each class's first and last"]),
+             *([] if small else ["rows   of the arrays of one row per point: each class's second and last"]),
              "", "the loop, comments left out", "=" * WIDTH,
              *(f"{number:>4} | {statement}" for number, statement in enumerate(LISTING, 1)),
              "", "inputs, the same on both sides", "=" * WIDTH,

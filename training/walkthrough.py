@@ -178,8 +178,7 @@ def loop_step(X, y, initial: dict, lr: float = 1.0, reg: float = 0.0) -> dict:
             "dscores is probs": record["dscores"] is record["probs"]}
 
 
-# The step to explain: the points, the weights before it (float64, by the loop's names), lines saying
-# where they come from, the updates made before it, and the loop's step_size and reg.
+# The step to explain: points, weights before it (by the loop's names), where they come from, step, lr, reg.
 Course = namedtuple("Course", "X y weights about step lr reg", defaults=(0, 1.0, 0.0))
 NAMES = {"W": "0.W", "b": "0.b", "W2": "2.W", "b2": "2.b"}             # the loop's names: the parts'
 PER_POINT = ("0.y", "1.y", "2.y", "P", "dS", "2.x", "mask", "1.x")     # one row per point: rows shown

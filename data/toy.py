@@ -93,8 +93,9 @@ def make_xor(n_per_class: int = 100, noise: float = 0.1,
 
 
 def _check(n_per_class, noise, dtype, rng):
-    return (check_count("n_per_class", n_per_class), check_spread("noise", noise, np.float64),
-            check_float_dtype("dtype", dtype), as_generator("rng", rng))
+    dtype = check_float_dtype("dtype", dtype)           # the noise's draws must stay finite in it
+    return (check_count("n_per_class", n_per_class), check_spread("noise", noise, dtype), dtype,
+            as_generator("rng", rng))
 
 
 def _finish(classes: list[np.ndarray], noise: float, dtype, rng: np.random.Generator):

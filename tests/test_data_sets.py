@@ -43,6 +43,15 @@ def test_noise_is_added_as_drawn_from_the_generator(make):
     np.testing.assert_array_equal(make(30, noise=0.3, rng=5)[0], noisy)   # an int seed, the same points
 
 
+@pytest.mark.parametrize("make", GENERATORS)
+def test_a_noise_whose_draws_overflow_the_dtype_is_refused_by_name_not_warned(make):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # NumPy's overflow warning on the cast must not come first
+        with raises(ValueError, "noise", "1e+39", "float32"):
+            make(10, noise=1e39, rng=0, dtype=np.float32)
+    assert np.isfinite(make(10, noise=1e30, rng=0, dtype=np.float32)[0]).all()
+
+
 def X_and_y_contract(X, y, n) -> bool:
     return X.shape == (n, 2) and X.dtype == np.float64 and y.shape == (n,) and y.dtype == np.int64
 

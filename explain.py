@@ -84,12 +84,16 @@ def explain_file(name: str, step: int | None, small: bool, seed: int) -> tuple[l
             raise Failure(f"argument --step: {path} holds a model, not a run to train again", EXIT_USAGE)
         return explain_model(*model_from_file(path, arrays), small=small, seed=seed)
     config, model, X, y, step, source = load_run(path, arrays, step)
-    X, y = (HAND["X"], HAND["y"]) if small else (X.astype(np.float64), y)
+    plane = X.shape[1] == 2
+    X, y = own_rows(X, y, 1) if small and not plane else (HAND["X"], HAND["y"]) if small else \
+        (X.astype(np.float64), y)
     course = [type(layer).__name__ for layer in model] == ["Linear", "ReLU", "Linear"]
     largest = float(np.max(np.abs(model.forward(X)), initial=0.0)) if course else 0.0
     if not (course and largest < OVERFLOW):         # (NaN scores too)
         why = [f"       the course loop's softmax overflows on scores up to {largest:.3g}: part by part"]
-        return explain_model(model, source + why * course, small=small, seed=seed, noise=config["noise"])
+        rows = (X, y) if small and not plane else own_rows(X, y, 8) if not small else None
+        return explain_model(model, source + why * course, small=small, seed=seed, noise=config["noise"],
+                             rows=rows)
     data = "HAND's 4 points" if small else "the run's training points (training.settings.build_data)"
     notes = [f"data   {data}: X {shape(X)}, y {shape(y)}", *source]
     if config["optimizer"] != "sgd" or config["momentum"] or config["weight_decay"]:
@@ -114,7 +118,7 @@ def load_run(path: Path, arrays: dict, step: int | None):
     if step < checkpoint.step:
         model, how = replay(config, step, X, y), f"replayed to step {step} from its seed and settings"
     else:
-        model, how = build_model(config, X.shape[1]), f"its weights after step {step}"
+        model, how = build_model(config, X.shape[1], X), f"its weights after step {step}"
         try:
             load_into(model, checkpoint.architecture, entries_under(arrays, MODEL))
         except ValueError as exc:
@@ -129,7 +133,7 @@ def load_run(path: Path, arrays: dict, step: int | None):
 def replay(config: dict, steps: int, X, y) -> Sequential:
     """The run's model after ``steps`` updates, trained again from its seed and settings as train.py
     trains it (the same data, initial weights, batches and dropout masks: the same weights)."""
-    model = build_model(config, X.shape[1])
+    model = build_model(config, X.shape[1], X)
     state = TrainingState(chunk_size=config["chunk_size"] or None, diverge_factor=config["diverge_factor"])
     if config["batch_size"] is not None:
         state.batches = BatchStream(X, y, config["batch_size"], rng=generators(config)["shuffle"])
@@ -156,10 +160,16 @@ def loop_view(course: Course, small: bool) -> tuple[list[str], str | None]:
     return lines, wrong and f"the parts differ from the loop in {len(wrong)} quantities, first {wrong[0]}"
 
 
+def own_rows(X, y, per_class: int):
+    """The first ``per_class`` rows of each class, in float64."""
+    picked = np.concatenate([np.flatnonzero(y == k)[:per_class] for k in np.unique(y)])
+    return X[picked].astype(np.float64), y[picked]
+
+
 def config_line(config: dict) -> str:
     """What a run trained, a setting that is off left out."""
     return ", ".join(key if config[key] is True else f"{key} {config[key]}" for key in (
-        "depth", "hidden", "activation", "optimizer", "lr", "batchnorm", "dropout", "reg")
+        "standardize", "depth", "hidden", "activation", "optimizer", "lr", "batchnorm", "dropout", "reg")
         if config[key] not in (None, False))
 
 
@@ -179,14 +189,15 @@ def model_from_file(path, arrays) -> tuple[Sequential, list[str]]:
 
 
 def explain_model(model: Sequential, source: list[str], *, small: bool = False, seed: int = 0,
-                  noise: float = 0.5) -> tuple[list[str], str | None]:
+                  noise: float = 0.5, rows=None) -> tuple[list[str], str | None]:
     """One step of ``model``, part by part with each part's formula, every gradient checked by central
-    differences, on HAND's points (``small``, every value printed) or a spiral of 8 points per class
-    without those at the origin (where a ReLU unit with bias 0 sits on its kink). Returns the lines
-    and the first failure (None when every gradient passes). A model that cannot take the points
-    fails in its first layer's forward, with that layer's ValueError."""
+    differences, on ``rows`` (X, y: a run's own), HAND's points (``small``, every value printed) or a
+    spiral of 8 points per class, without points at the origin (where a ReLU unit with bias 0 sits on
+    its kink). Returns the lines and the first failure (None when every gradient passes). A model that
+    cannot take the points fails in its first layer's forward, with that layer's ValueError."""
     K = model[len(model) - 1].out_features
-    X, y = (HAND["X"], HAND["y"]) if small else make_spiral(n_per_class=8, n_classes=K, noise=noise, rng=seed)
+    X, y = rows or ((HAND["X"], HAND["y"]) if small else
+                    make_spiral(n_per_class=8, n_classes=K, noise=noise, rng=seed))
     X, y = X[np.any(X != 0, axis=1)], y[np.any(X != 0, axis=1)]
     seen = run_step(model, X, y)
     total = sum(p.value.size for p in model.parameters())
@@ -196,7 +207,8 @@ def explain_model(model: Sequential, source: list[str], *, small: bool = False, 
                      "scores"), "0.x": (report, "x")}
     checks.update({name: (report, name) for name in report.errors if name != "x"})
     checked = sum(np.prod(np.minimum(p.value.shape, window or total)) for p in model.parameters())
-    data = "HAND's" if small else f"make_spiral(n_per_class=8, n_classes={K}, noise={noise}, rng={seed})"
+    data = f"the run's own rows, the first {len(X) // K} of each class," if rows else "HAND's" if small else \
+        f"make_spiral(n_per_class=8, n_classes={K}, noise={noise}, rng={seed})"
     lines = [f"One training step, part by part, of a {describe(model)}, with SoftmaxCrossEntropy:",
              *(f"  ({i}): {layer!r}   {cite(f'{i}.y', model)[2]}" for i, layer in enumerate(model)),
              *source,

@@ -2,16 +2,17 @@
 
     python train.py                      # the course's two-class spiral: 2 x 400 points, h = 1000
     python train.py --dataset moons --animate                  # also training.gif: watch it learn
-    python train.py --dataset my_points.csv                    # your own points (data/csv_file.py)
     python train.py --depth 3 --activation tanh --optimizer adam --lr 0.01 --batch-size 64
     python train.py --resume runs/<run> --steps 6000         # or runs/<run>/checkpoint.npz
     python train.py --resume runs/<run> --plot-only          # draw a run's figures (again)
+    python train.py --dataset rows.csv --label-column target --standardize --val-fraction 0.2 --test t.csv
+    python train.py --resume runs/<run> --predict new.csv    # runs/<run>/predictions.csv
 
 A run's files go to one folder (--out, by default runs/<date>-<time>): checkpoint.npz (what --resume
 needs), history.csv, config.json (every setting, library versions, the outcome), loss.png, boundary.png,
-hidden.png (one hidden layer) and, with --animate, training.gif.
-The settings and what they build are in training/settings.py; the run's folder, its lock and record,
-Ctrl-C and exit codes in training/runs.py.
+hidden.png (one hidden layer), with --patience best.npz (the best-validation weights) and, with
+--animate, training.gif. ``python -m training.compare runs`` prints runs side by side.
+Settings: training/settings.py; the run's folder, lock and record, Ctrl-C, exit codes: training/runs.py.
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ try:                # a Ctrl-C while NumPy and matplotlib load (about a second):
     from checks.files import write_atomically
     from data import BatchStream
     from layers import SoftmaxCrossEntropy
-    from models.architecture import describe
-    from training import Diverged, TrainingState, blas_threads, fit, runs, settings
+    from models.savefile import entries_under
+    from training import Diverged, TrainingState, blas_threads, fit, report, runs, settings
     from training.animation import BoundaryRecorder
     from training.checkpoint import restore, save_checkpoint
+    from training.early_stopping import EarlyStopping
     from training.loop import PATIENCE, require_finite_state
-    from training.plots import plot_curves, plot_decision_boundary, plot_hidden_units
     from training.settings import CHOICES, DEFAULTS, PARSE
 except KeyboardInterrupt:
     print("train.py: interrupted while starting; nothing was written", file=sys.stderr)
@@ -56,6 +57,8 @@ def build_parser() -> runs.ArgumentParser:
     flag("data", "--noise", "the data's noise (default: each data set's own)")
     flag("data", "--val-fraction", "share of the points held out for validation")
     flag("data", "--seed", "seed for data, split, weights, shuffling and dropout")
+    flag("data", "--label-column", "a CSV file's column of labels (numbers 0 … K−1 or texts)")
+    flag("data", "--test", "a CSV file of held-out rows, tested after training", metavar="FILE")
     flag("model", "--hidden", "units per hidden layer")
     flag("model", "--depth", "number of hidden layers; 0 is a linear classifier")
     flag("model", "--activation", "hidden activation")
@@ -63,11 +66,17 @@ def build_parser() -> runs.ArgumentParser:
     flag("model", "--dtype", "floating-point precision")
     flag("model", "--batchnorm", "BatchNorm1d before each activation", action="store_const", const=True)
     flag("model", "--dropout", "Dropout with this p after each hidden activation")
+    flag("model", "--standardize", "first a Standardize layer: (x − μ)/σ with the training rows' μ and σ",
+         action="store_const", const=True)
     flag("optimizer", "--optimizer", "update rule")
     flag("optimizer", "--lr", "learning rate (default 1.0 for sgd, 0.001 for adam)")
     flag("optimizer", "--momentum", "SGD momentum")
     flag("optimizer", "--weight-decay", "L2 weight decay λ: adds λ·θ to every gradient")
     flag("optimizer", "--reg", "the course's L2 regularisation λ: ½·λ·ΣW² added to the loss")
+    flag("optimizer", "--lr-schedule", "step: lr x --lr-gamma every --lr-step-size steps; cosine: lr to 0 "
+                                       "over --steps")
+    flag("optimizer", "--lr-step-size", "steps between the step schedule's decays (no default)")
+    flag("optimizer", "--lr-gamma", "the step schedule's factor")
     flag("run", "--steps", "total number of updates")
     flag("run", "--batch-size", "mini-batch size (default: the full batch)")
     flag("run", "--log-every", "steps between history rows")
@@ -76,9 +85,13 @@ def build_parser() -> runs.ArgumentParser:
     flag("run", "--threads", "BLAS threads; 0: NumPy's own choice")
     flag("run", "--diverge-factor", f"diverged if the loss stays above this x the first: in rows 1-4 and "
                                     f"not coming down at row 5, or for {PATIENCE} rows; 0: never")
+    flag("run", "--patience", "stop when the validation loss has not improved for this many history rows "
+                            "(and keep the best weights in best.npz); 0: never")
     flag("run", "--out", "folder for the run's files (default runs/<date>-<time>)", type=runs.folder_name)
     flag("run", "--resume", "continue the run saved in this folder or checkpoint.npz", metavar="RUN")
     flag("run", "--plot-only", "with --resume RUN: draw its figures, without training", action="store_true")
+    flag("run", "--predict", "with --resume RUN: RUN/predictions.csv for the rows of this CSV file",
+         metavar="FILE")
     flag("run", "--animate", "also write training.gif: the boundary as it learns", action="store_true")
     flag("run", "--no-progress", "no progress bar", action="store_true")
     flag("run", "--debug", "the traceback of an unexpected error (or BACKPROP_DEBUG=1)", action="store_true")
@@ -88,6 +101,11 @@ def build_parser() -> runs.ArgumentParser:
 def run(args) -> int:
     # Settings: the flags over the defaults, or over the resumed checkpoint's ----------------------
     given = {name: value for name, value in vars(args).items() if name in DEFAULTS and value is not None}
+    if args.predict is not None:
+        if args.resume is None or given or args.plot_only or args.animate or args.test:
+            raise runs.Failure("argument --predict: predicts with the run named by --resume RUN alone",
+                               runs.EXIT_USAGE)
+        return report.predict(args.resume, args.predict)
     if args.plot_only and (args.animate or args.resume is None):
         raise runs.Failure("argument --plot-only: draws the figures of the run named by --resume RUN, "
                            "without training (so without --animate)", runs.EXIT_USAGE)
@@ -103,17 +121,28 @@ def run(args) -> int:
     if args.animate and X.shape[1] != 2:
         raise runs.Failure(f"argument --animate: draws points in the plane; {config['dataset']} has "
                            f"{X.shape[1]} coordinates", runs.EXIT_USAGE)
-    model = settings.build_model(config, X.shape[1])
+    test = args.test and settings.read_points(config, args.test, "argument --test: {}", dtype=X.dtype)[:2]
+    if test and test[0].shape[1] != X.shape[1]:
+        raise runs.Failure(f"argument --test: {args.test} has {test[0].shape[1]} features, the run's data "
+                           f"{X.shape[1]}", runs.EXIT_USAGE)
+    model = settings.build_model(config, X.shape[1], X)
     loss_fn = SoftmaxCrossEntropy()
     optimizer = settings.build_optimizer(config, model)
+    schedule = settings.build_schedule(config, optimizer)
     state = TrainingState(progress=not args.no_progress, chunk_size=config["chunk_size"] or None,
                           diverge_factor=config["diverge_factor"])
     if config["batch_size"] is not None:
         state.batches = BatchStream(X, y, config["batch_size"], rng=settings.generators(config)["shuffle"])
+    patience, every = config["patience"], config["log_every"]
+    stopper = EarlyStopping(model, state, patience, every) if patience else None
+    extras = {"schedule/": schedule, "early/": stopper}
     resumed = None if checkpoint is None else {"path": checkpoint.path, "step": checkpoint.step}
     if checkpoint is not None:
         try:
             restore(checkpoint, model, optimizer, state)
+            for prefix, part in extras.items():
+                if part is not None:
+                    part.load_state_dict(entries_under(checkpoint.arrays, prefix))
         except ValueError as exc:
             raise runs.Failure(str(exc)) from None
 
@@ -133,7 +162,8 @@ def run(args) -> int:
         else:
             batches = f"mini-batches of {config['batch_size']}" if config["batch_size"] else "full batch"
             where = f"resuming at step {state.step} from {checkpoint.path}\n{' ' * 11}" if resumed else ""
-            print(f"data       {describe_data(config, X)}: {len(X)} for training, {n_val} for validation")
+            print(f"data       {report.describe_data(config, X)}: {len(X)} for training, {n_val} for "
+                  "validation")
             print("model      " + repr(model).replace("\n", "\n           "))
             print(f"           {parameters:,} parameters, {config['dtype']}, init {config['init']}")
             print(f"optimizer  {optimizer!r}, {batches}")
@@ -144,9 +174,14 @@ def run(args) -> int:
 
         def save():                     # a diverged state never replaces a good checkpoint
             require_finite_state(state.step, model, optimizer)
-            save_checkpoint(out / "checkpoint.npz", model, optimizer, state, config)
+            if stopper is not None and stopper.best_weights is not None:
+                report.save_best(out / "best.npz", model, stopper.best_weights)
+            save_checkpoint(out / "checkpoint.npz", model, optimizer, state, config, extra={
+                prefix: part.state_dict() for prefix, part in extras.items() if part is not None})
 
         def on_step(state: TrainingState) -> None:
+            if schedule is not None:
+                schedule.step()         # after optimizer.step(), as in PyTorch: the next step's lr
             if state.step % config["checkpoint_every"] == 0:
                 save()
             if recorder is not None:
@@ -155,21 +190,28 @@ def run(args) -> int:
         # The loop: fit, a checkpoint every checkpoint_every steps; the first Ctrl-C stops it ----------
         started = time.perf_counter()
         with blas_threads(config["threads"] or None), runs.stop_flag() as stop:
-            state.on_step, state.should_stop = on_step, stop
+            state.on_step = on_step
+            state.should_stop = lambda: stop() or (stopper is not None and stopper.should_stop())
             try:
                 if not args.plot_only:
                     fit(model, loss_fn, optimizer, X, y, steps=config["steps"], val=val, state=state,
                         batch_size=config["batch_size"], log_every=config["log_every"], reg=config["reg"])
+                    if stopper is not None:
+                        stopper.finish()
                     save()
                     record["seconds"] = time.perf_counter() - started
             except Diverged as exc:
-                raise runs.diverged(out, record, state, exc) from None
+                raise runs.diverged(out, record, state, exc, hint=report.scales_hint(X, config)) from None
             except Exception as exc:    # a full disk, say: the record says so, if it still can
                 runs.write_record(out, record, "failed", state, message=f"{type(exc).__name__}: {exc}")
                 raise
         state.history.to_csv(out / "history.csv")
-        status = "completed" if state.step >= config["steps"] else "interrupted"
+        stopped = stopper is not None and state.step < config["steps"] and not stop()
+        status = "completed" if state.step >= config["steps"] or stopped else "interrupted"
         status = status if record["status"] == "running" else record["status"]     # --plot-only: the run's
+        if not args.plot_only:
+            best = stopper.best_step if stopper is not None and stopper.best_step >= 0 else None
+            report.outcome(record, state, out, best, stopped, model, args.test, test)
         runs.write_record(out, record, status, state)
         if status == "interrupted" and not args.plot_only:
             print(f"interrupted at step {state.step}: saved; continue with python train.py --resume "
@@ -177,12 +219,14 @@ def run(args) -> int:
             return runs.EXIT_INTERRUPTED
 
         # Figures: after a Ctrl-C in the last step, left to --plot-only --------------------------------
-        figures = draw_figures(config, model, X, y, val, out, status, state.history, recorder, skip=stop())
+        figures = report.draw_figures(config, model, X, y, val, out, status, state.history, recorder,
+                                      skip=stop())
         runs.write_record(out, record, status, state, figures=figures)
     if runs.NOT_DRAWN in figures.values():
         return runs.EXIT_INTERRUPTED
     drawn = [name for name, outcome in figures.items() if outcome == "drawn"]
-    print(f"saved in   {out}: {', '.join(['checkpoint.npz', 'history.csv', 'config.json', *drawn])}")
+    files = ["checkpoint.npz", *["best.npz"] * ("best" in record), "history.csv", "config.json", *drawn]
+    print(f"saved in   {out}: {', '.join(files)}")
     last = state.history[-1]
     val_row = f"  val loss {last['val_loss']:.4g}  val accuracy {last['val_accuracy']:.1%}" if val else ""
     seconds = "" if args.plot_only else f"  ({record['seconds']:.1f} s of training)"
@@ -193,34 +237,6 @@ def run(args) -> int:
     if not args.plot_only and last["train_accuracy"] <= chance and risen:
         runs.warn(f"chance accuracy ({chance:.1%}) and a loss above its start: --lr is likely too large")
     return runs.EXIT_OK
-
-
-def describe_data(config: dict, X) -> str:
-    name, classes = config["dataset"], config["classes"]
-    if name not in settings.DATASETS:
-        return f"{name}, {classes} classes, {len(X)} points of {X.shape[1]} coordinates"
-    points, noise, seed = config["points"], config["noise"], config["seed"]
-    return f"{name}, {classes} classes x {points} points, noise {noise}, seed {seed}"
-
-
-def draw_figures(config: dict, model, X, y, val, out: Path, status: str, history, recorder=None,
-                 skip=False) -> dict[str, str]:
-    """loss.png; boundary.png for points in the plane; hidden.png for one hidden layer; training.gif
-    from the ``recorder``. A figure that cannot be drawn is one line on stderr, never a failure."""
-    model.eval()                        # predictions from here on: no dropout, running statistics
-    optimizer = "SGD" if config["optimizer"] == "sgd" else "Adam"
-    title = f"{describe(model)}, {optimizer} lr {config['lr']}"
-    data = describe_data(config, X).split(", seed")[0]
-    accuracy = f"train accuracy {history[-1]['train_accuracy']:.1%} after {history[-1]['step']} steps"
-    figures = {"loss.png": lambda path: plot_curves(history, path, title=f"{title}\n{data}")}
-    if X.shape[1] == 2:
-        figures["boundary.png"] = lambda path: plot_decision_boundary(model, X, y, path, val=val,
-                                                                      title=f"{title}\n{data}: {accuracy}")
-    if X.shape[1] == 2 and config["depth"] == 1 and not (config["batchnorm"] or config["dropout"]):
-        figures["hidden.png"] = lambda path: plot_hidden_units(model, X, y, path)   # Linear, ReLU, Linear
-    if recorder is not None:
-        figures["training.gif"] = lambda path: recorder.write_gif(path, title=f"{title}: {data}")
-    return runs.draw_figures(out, figures, status, skip=skip)
 
 
 def main(argv: list[str] | None = None) -> int:

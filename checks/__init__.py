@@ -217,7 +217,6 @@ def check_finite(what: str, array, *, consequence: str = "", data: bool = False)
 def require_cache(owner, cache):
     """``cache``, or the error for calling ``owner.backward`` before ``forward``."""
     if cache is None:
-        raise RuntimeError(
-            f"{owner!r}.backward() was called before forward(): run forward on a batch first, then backward"
-        )
+        raise RuntimeError(f"{owner!r}.backward() was called before forward(): "
+                           "run forward on a batch first, then backward")
     return cache

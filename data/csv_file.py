@@ -1,4 +1,4 @@
-"""A learner's own points from a CSV file: D numbers per row and an integer class label."""
+"""A learner's own points from a CSV file: D numbers per row and a class label, a number or a text."""
 
 from __future__ import annotations
 
@@ -11,10 +11,8 @@ import numpy as np
 from checks import check_float_dtype
 from checks.files import unusable_path
 
-LABEL = "label"
 
-
-def load_csv(path, *, dtype=np.float64):
+def load_csv(path, *, label_column="label", classes=None, return_classes=False, dtype=np.float64):
     """Read points and their labels from a CSV file: X [N x D] (``dtype``) and y [N] int64.
 
     The file holds one point per line, its D coordinates and its class, separated by commas:
@@ -23,14 +21,23 @@ def load_csv(path, *, dtype=np.float64):
         0.5,1.0,0
         -0.3,0.2,1
 
-    With a header the labels are the column named ``label`` (anywhere in the line) and every other
-    column is a coordinate; without one, the last column holds the labels. Labels are whole numbers
-    0 … K−1, each class at least once (the classes a model's K outputs stand for).
+    With a header the labels are the column named ``label_column`` (anywhere in the line) and every
+    other column is a coordinate; without one, the last column holds the labels. Labels that are all
+    whole numbers must be 0 … K−1, each class at least once (the classes a model's K outputs stand
+    for); class k is named "k". Otherwise the labels are texts (such as "setosa") and class k is
+    ``sorted(set(texts))[k]``. Cells are stripped of spaces; "2.0" is the label "2".
+
+    ``classes=[...]``: the class names in class order (as ``return_classes`` gives them, to read a
+    test file or a file to predict): each label is its position in the list, and a class may be
+    missing. ``label_column=None``: the file holds no labels; every column is a coordinate and X
+    alone is returned. ``return_classes=True`` returns (X, y, classes), classes a list of str, so
+    ``classes[y[i]]`` is point i's label and ``dict(enumerate(classes))`` the whole mapping.
 
     Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for a file that cannot be opened
-    or read as CSV, an empty file, a cell that is not a finite number, a line with too few or too many
-    cells, a header without ``label``, or labels that are not 0 … K−1; each message names the file,
-    the line and column, and what was expected.
+    or read as CSV, an empty file, a coordinate that is not a finite number, an empty label, a line
+    with too few or too many cells, a header without ``label_column``, numbers that are not 0 … K−1,
+    or a label not in ``classes``; each message names the file, the line and column, and what was
+    expected.
     """
     dtype = check_float_dtype("dtype", dtype)
     cannot = f"cannot load {Path(path)}"
@@ -52,33 +59,62 @@ def load_csv(path, *, dtype=np.float64):
     if not lines:
         raise ValueError(f"{cannot}: the file is empty (expected lines of numbers such as '0.5,1.0,0': the "
                          "coordinates, then the label)")
-    names = header or [f"x{i + 1}" for i in range(len(lines[0][1]) - 1)] + [LABEL]
-    if LABEL not in names:
-        raise ValueError(f"{cannot}: the header ({', '.join(names)}) has no column named '{LABEL}'; name the "
-                         f"class column '{LABEL}', or leave the header out to use the last column")
-    if len(names) < 2:
+    target = None if label_column is None else len(lines[0][1]) - 1      # without a header: the last
+    names = header or [f"x{i + 1}" if i != target else "label" for i in range(len(lines[0][1]))]
+    if header and target is not None:
+        if label_column not in header:
+            raise ValueError(f"{cannot}: the header ({', '.join(header)}) has no column named "
+                             f"{label_column!r}; pass label_column= the name of the class column, or leave "
+                             "the header out to use the last column")
+        target = header.index(label_column)
+    if target is not None and len(names) < 2:
         raise ValueError(f"{cannot}: it has only the label column; expected at least one coordinate column")
     for number, cells in lines:
         if len(cells) != len(names):
             raise ValueError(f"{cannot}: line {number} has {len(cells)} cells, expected {len(names)} "
                              f"({', '.join(names)})")
         for column, cell in enumerate(cells):
-            if not _is_number(cell):
+            if not (_is_number(cell) or column == target and cell.strip()):     # a label may be a text
+                expected = "a class label" if column == target else "a finite number"
                 raise ValueError(f"{cannot}: line {number}, column {column + 1} ({names[column]}): "
-                                 f"{cell.strip()!r} is not a finite number")
-    values = np.array([[float(cell) for cell in cells] for _, cells in lines])
-    labels = values[:, names.index(LABEL)]
-    if (labels != np.round(labels)).any():
-        row = int(np.flatnonzero(labels != np.round(labels))[0])
-        raise ValueError(f"{cannot}: line {lines[row][0]}: label {labels[row]:g} is not a whole number "
-                         "(expected class labels 0 … K−1)")
-    found = np.unique(labels)               # floats: a label of 1e30 is not cast, nor allocated for
-    if found[0] != 0 or found[-1] != len(found) - 1:
-        shown = ", ".join(f"{c:g}" for c in found[:10]) + (", …" if len(found) > 10 else "")
-        hint = "; they look numbered from 1: subtract 1" if found[0] == 1 and found[-1] == len(found) else ""
-        raise ValueError(f"{cannot}: the labels are {shown}; expected the classes 0 … K−1, each at least "
-                         f"once{hint}")
-    return np.delete(values, names.index(LABEL), axis=1).astype(dtype), labels.astype(np.int64)
+                                 f"{cell.strip()!r} is not {expected}")
+    X = np.array([[float(cell) for k, cell in enumerate(cells) if k != target] for _, cells in lines], dtype)
+    if target is None:
+        return X
+    texts = [_label_text(cells[target]) for _, cells in lines]
+    if classes is None and all(_is_number(text) for text in texts):
+        labels = np.array([float(text) for text in texts])
+        if (labels != np.round(labels)).any():
+            row = int(np.flatnonzero(labels != np.round(labels))[0])
+            raise ValueError(f"{cannot}: line {lines[row][0]}: label {labels[row]:g} is not a whole number "
+                             "(expected class labels 0 … K−1, or names such as 'cat')")
+        found = np.unique(labels)           # floats: a label of 1e30 is not cast, nor allocated for
+        if found[0] != 0 or found[-1] != len(found) - 1:
+            from_1 = found[0] == 1 and found[-1] == len(found)
+            hint = "; they look numbered from 1: subtract 1" if from_1 else ""
+            raise ValueError(f"{cannot}: the labels are {_listed([f'{c:g}' for c in found])}; expected the "
+                             f"classes 0 … K−1, each at least once{hint}")
+        classes = [str(k) for k in range(len(found))]
+    classes = sorted(set(texts)) if classes is None else [_label_text(str(name)) for name in classes]
+    position = {name: k for k, name in enumerate(classes)}
+    if len(position) < len(classes):
+        raise ValueError(f"Invalid classes: {classes!r} (expected distinct class names)")
+    for (number, _), text in zip(lines, texts, strict=True):
+        if text not in position:
+            raise ValueError(f"{cannot}: line {number}: label {text!r} is not one of the classes given "
+                             f"({_listed(classes)})")
+    y = np.array([position[text] for text in texts], dtype=np.int64)
+    return (X, y, classes) if return_classes else (X, y)
+
+
+def _label_text(cell: str) -> str:
+    """A label as its class name: stripped, and a whole number as an integer ("2.0" and " 2" are "2")."""
+    text = cell.strip()
+    return str(int(float(text))) if _is_number(text) and float(text).is_integer() else text
+
+
+def _listed(names: list[str]) -> str:
+    return ", ".join(names[:10]) + (", …" if len(names) > 10 else "")
 
 
 def _is_number(cell: str) -> bool:

@@ -52,9 +52,7 @@ class Dropout(Layer):
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         dy = self._check_upstream(dy, self._y)
-        if self._mask is None:
-            return dy                                                    # (1), the identity
-        return dy * self._mask                                           # (1)
+        return dy if self._mask is None else dy * self._mask     # (1); in evaluation mode the identity
 
     def config(self) -> dict:
         return {"p": self.p}

@@ -40,13 +40,11 @@ class Linear(Layer):
         self.in_features = check_count("in_features", in_features)
         self.out_features = check_count("out_features", out_features)
         self.dtype = check_float_dtype("dtype", dtype)
-        self.init = init
         std = init_std(init, self.in_features, self.out_features, self.dtype)
         W = std * as_generator("rng", rng).standard_normal((self.in_features, self.out_features))
         self.params["W"] = W.astype(self.dtype)                   # W ~ std · N(0, 1)
         self.params["b"] = np.zeros(self.out_features, dtype=self.dtype)
-        self.grads["W"] = None
-        self.grads["b"] = None
+        self.grads["W"] = self.grads["b"] = None     # same keys as params, no gradient yet
         self._x = None                      # cache: a copy of the input, needed by (1)
 
     def forward(self, x: np.ndarray) -> np.ndarray:

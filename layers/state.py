@@ -13,11 +13,10 @@ def convert_state(expected: dict, state: dict, *, whole_numbers=(), nonnegative=
     ``whole_numbers``), not finite once converted (so 1e300 bound for a float32 array is caught here,
     not after the copy), or negative for names in ``nonnegative``.
     """
-    problems = []
-    for what, names in [("missing", [name for name in expected if name not in state]),
-                        ("unexpected", [str(name) for name in state if name not in expected])]:
-        if names:
-            problems.append(f"{what} {', '.join(names)}")
+    missing = [name for name in expected if name not in state]
+    unexpected = [str(name) for name in state if name not in expected]
+    problems = [f"{what} {', '.join(names)}"
+                for what, names in [("missing", missing), ("unexpected", unexpected)] if names]
     converted = {}
     for name, current in expected.items():
         if name not in state:

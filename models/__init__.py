@@ -1,8 +1,9 @@
 """Models: composition. ``Sequential`` chains layers; it relies only on the layer contract.
 
 ``model.save`` and ``model.load`` write and read model files (models/savefile.py), which keep the
-architecture as data (models/architecture.py). ``to_torch`` and ``from_torch`` carry a
-``Sequential`` to PyTorch and back; torch is imported only when they are called.
+architecture as data (models/architecture.py), so ``Sequential.from_file`` rebuilds a model from one.
+``to_torch`` and ``from_torch`` carry a ``Sequential`` to PyTorch and back; torch is imported only when
+they are called.
 """
 
 from models.sequential import Sequential

@@ -31,18 +31,20 @@ def describe(model) -> str:
     return f"{len(linears)}-layer MLP, {units} {'/'.join(activations) or 'linear'} units"
 
 
-def build(spec: list[dict], *, rng=0) -> list:
+def build(spec: list[dict], *, rng=0, dtype=None) -> list:
     """The layers of the architecture ``spec`` (as ``read_architecture`` gives it from a file), new:
     ``Sequential(*build(spec))``.
 
     Each layer is ``KINDS[kind](**config)``; the weights are freshly initialised from ``rng``, which
-    Dropout draws its masks from too (load the file's weights next). A ``ValueError`` names the first
-    layer that cannot be built.
+    Dropout draws its masks from too (load the file's weights next). ``dtype``, if given, replaces the
+    dtype of every layer that has one. A ``ValueError`` names the first layer that cannot be built.
     """
     layers = []
     for position, layer in enumerate(spec):
         config = dict(layer)
         kind = config.pop("kind")
+        if dtype is not None and "dtype" in config:
+            config["dtype"] = dtype
         if kind not in KINDS:
             raise ValueError(f"layer {position}: unknown kind {kind!r} (expected one of {', '.join(KINDS)})")
         if kind in ("Linear", "Dropout"):    # the layers that draw random numbers

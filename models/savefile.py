@@ -18,8 +18,9 @@ import json
 
 import numpy as np
 
+from checks import check_float_dtype
 from checks.files import read_npz, write_npz
-from models.architecture import architecture, architecture_difference
+from models.architecture import architecture, architecture_difference, build
 
 FORMAT = "backprop-parts/2"       # the "format" entry of every file this project writes
 EARLIER_FORMATS = ("backprop-parts/1",)     # 1: the architecture was the model's repr, a string
@@ -41,6 +42,22 @@ def load_model(path, model) -> None:
         load_into(model, saved, entries_under(arrays, MODEL))
     except ValueError as exc:
         raise ValueError(f"cannot load {path}: {exc}") from exc
+
+
+def model_from_file(path, sequential, *, dtype=None):
+    """The model in the file at ``path`` (``Sequential.from_file``): ``sequential(*layers)`` built from
+    its architecture, every layer with a dtype in ``dtype`` if given, its weights loaded; a
+    ``ValueError`` naming the file if it is not a model file or a checkpoint, or is damaged."""
+    dtype = None if dtype is None else check_float_dtype("dtype", dtype)
+    arrays = read_npz(path)
+    check_format(path, arrays)
+    spec = read_architecture(path, arrays)
+    try:
+        model = sequential(*build(spec, dtype=dtype))
+        model.load_state_dict(entries_under(arrays, MODEL))
+    except ValueError as exc:
+        raise ValueError(f"cannot load {path}: {exc}") from exc
+    return model
 
 
 def model_entries(model) -> dict[str, np.ndarray]:

@@ -9,7 +9,7 @@ import numpy as np
 from checks import check_flag
 from layers.base import Loss, Parameter
 from layers.state import convert_state
-from models.savefile import load_model, save_model
+from models.savefile import load_model, model_from_file, save_model
 
 
 class Sequential:
@@ -115,6 +115,13 @@ class Sequential:
     def load(self, path) -> None:
         """Load a file written by ``save``: all or nothing, any problem a ``ValueError`` naming the file."""
         load_model(path, self)
+
+    @classmethod
+    def from_file(cls, path, *, dtype=None) -> Sequential:
+        """The model in a file written by ``save`` or in a training checkpoint, rebuilt from its architecture
+        with its weights loaded, in training mode as any new model; ``dtype`` (such as "float64") builds every
+        layer that has a dtype in it instead. Any problem is a ``ValueError`` naming the file."""
+        return model_from_file(path, cls, dtype=dtype)
 
     def __len__(self) -> int:
         return len(self._layers)

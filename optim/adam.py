@@ -42,11 +42,8 @@ class Adam(Optimizer):
     def update(self, i: int, theta: np.ndarray, grad: np.ndarray) -> None:
         beta1, beta2 = self.betas
         t = self.step_count
-        m = self.buffers["exp_avg"][i]
-        v = self.buffers["exp_avg_sq"][i]
-        g = grad
-        if self.weight_decay > 0:
-            g = g + self.weight_decay * theta                         # (1)
+        m, v = self.buffers["exp_avg"][i], self.buffers["exp_avg_sq"][i]
+        g = grad + self.weight_decay * theta if self.weight_decay > 0 else grad     # (1)
         m[...] = beta1 * m + (1 - beta1) * g                          # (2)
         v[...] = beta2 * v + (1 - beta2) * (g * g)                    # (3)
         m_hat = m / (1 - beta1**t)                                    # (4)

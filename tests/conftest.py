@@ -42,3 +42,14 @@ def torch_global_state_unchanged():
     yield
     assert torch.get_default_dtype() == dtype
     assert torch.equal(torch.random.get_rng_state(), rng_state)
+
+
+@pytest.fixture
+def torch():
+    """The torch module (or a skip: torch is optional), checking that the test leaves torch's global state alone."""
+    torch = pytest.importorskip("torch", reason="the PyTorch bridge tests need torch")
+    dtype = torch.get_default_dtype()
+    rng_state = torch.random.get_rng_state()
+    yield torch
+    assert torch.get_default_dtype() == dtype
+    assert torch.equal(torch.random.get_rng_state(), rng_state)

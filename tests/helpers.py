@@ -91,6 +91,17 @@ def mixed_stack(rng: np.random.Generator) -> Sequential:
     return model
 
 
+def assert_same_model(back, model):
+    """``back`` is ``model`` bit for bit: the same repr, and every weight and buffer of the same name,
+    dtype and bytes, in the same order."""
+    assert repr(back) == repr(model)
+    ours, theirs = model.state_dict(), back.state_dict()
+    assert list(theirs) == list(ours)
+    for name in ours:
+        assert theirs[name].dtype == ours[name].dtype
+        assert theirs[name].tobytes() == ours[name].tobytes(), name
+
+
 def in_our_layout(t) -> np.ndarray:
     """A torch weight [D_out x D_in] as our W [D_in x D_out]; a bias as it is."""
     a = t.detach().numpy()

@@ -18,7 +18,18 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 
-from layers import BatchNorm1d, Dropout, LeakyReLU, Linear, MSELoss, ReLU, Sigmoid, SoftmaxCrossEntropy, Tanh
+from layers import (
+    BatchNorm1d,
+    Dropout,
+    LeakyReLU,
+    Linear,
+    MSELoss,
+    ReLU,
+    Sigmoid,
+    SoftmaxCrossEntropy,
+    Standardize,
+    Tanh,
+)
 from layers.base import Layer, Loss
 from training.course_loop import course_step
 
@@ -30,7 +41,8 @@ PAGES = {"backprop.md": DOC, "course_loop.md": COURSE_DOC}
 CITATION = re.compile(r"\[`([A-Za-z_][\w.]*)(?<!\.py)`(?: \((\d+)\))?\]\(([^)\s]+\.py)\)")
 LINK_TARGET = re.compile(r"\]\(([^)\s]+)\)")
 PATH = re.compile(r"(?<![\w/.])((?:[\w-]+/)*[\w-]+\.(?:py|png|md))\b")
-FORMULA_CLASSES = (Linear, ReLU, LeakyReLU, Tanh, Sigmoid, Dropout, BatchNorm1d, SoftmaxCrossEntropy, MSELoss)
+FORMULA_CLASSES = (Linear, ReLU, LeakyReLU, Tanh, Sigmoid, Dropout, BatchNorm1d, Standardize,
+                   SoftmaxCrossEntropy, MSELoss)
 REQUIRED = {
     ("SoftmaxCrossEntropy.backward", "1"),      # p − onehot(y), and the 1/N
     ("Linear.backward", "1"),                   # dW = xᵀ dy

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import layers
-from layers import BatchNorm1d, Dropout, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
+from layers import BatchNorm1d, Dropout, LeakyReLU, Linear, ReLU, Sigmoid, Standardize, Tanh
 from layers.base import Layer
 from layers.gradcheck import check_gradients
 from tests.helpers import assert_passes, away_from_zero, raises
@@ -38,6 +38,13 @@ def batchnorm(dtype, rng, *, mode="train"):
         for value in arrays.values():
             value[...] = rng.uniform(0.5, 1.5, 6)
     return getattr(layer, mode)(), [(ROWS, 6)]
+
+
+def standardize(dtype, rng):
+    layer = Standardize(6, dtype=dtype)
+    layer.buffers["mean"][...] = rng.uniform(-1, 1, 6)         # not 0 and 1, so that both count
+    layer.buffers["var"][...] = rng.uniform(0.5, 2, 6)
+    return layer, [(ROWS, 6)]
 
 
 class SameDraws:
@@ -67,6 +74,7 @@ LAYERS = {
     "Dropout": dropout,
     "BatchNorm1d": batchnorm,
     "BatchNorm1d eval": lambda dtype, rng: batchnorm(dtype, rng, mode="eval"),
+    "Standardize": standardize,
 }
 
 DTYPES = [np.float64, np.float32]

@@ -72,7 +72,7 @@ def test_train_py_lr_50_ends_diverged_at_step_40(tmp_path, capsys):
 def test_train_py_defaults_and_the_readme_runs_pass_the_early_rule(flags, tmp_path, monkeypatch):
     """The fifth row is at step 40, so 41 steps meet the early rule (the README's runs and the data
     sets' defaults; the default moons run is 16 x its start at step 30). Figures are not drawn."""
-    monkeypatch.setattr(train, "draw_figures", lambda *args, **kwargs: {})
+    monkeypatch.setattr(train.report, "draw_figures", lambda *args, **kwargs: {})
     assert train.main([*flags, "--steps", "41", "--no-progress", "--out", str(tmp_path / "r")]) == 0
 
 

@@ -43,7 +43,7 @@ from layers import (
     check_gradients,
 )
 from models import Sequential, from_torch, to_torch
-from optim import SGD, Adam, Optimizer
+from optim import SGD, Adam, Optimizer, StepLR
 from tests.helpers import (
     ROOT,
     SMALL,
@@ -62,7 +62,17 @@ from tests.helpers import (
     zip_of_text,
 )
 from tests.helpers import train as train_in_a_subprocess
-from training import History, TrainingState, fit, read_checkpoint, restore, runs, save_checkpoint, settings
+from training import (
+    EarlyStopping,
+    History,
+    TrainingState,
+    fit,
+    read_checkpoint,
+    restore,
+    runs,
+    save_checkpoint,
+    settings,
+)
 
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 TORCH_ROWS = {"E-from-torch-type", "E-from-torch-module", "E-from-torch-bias", "E-from-torch-dtype",
@@ -297,6 +307,19 @@ def a_csv_run_seen_from_elsewhere(mp):
     mp.chdir(folder("elsewhere"))
 
 
+def scales_apart() -> str:
+    """A CSV file's text: 40 points whose second coordinate spreads 1,000 times as far as the first."""
+    X = np.random.default_rng(0).standard_normal((40, 2)) * [1, 1000]
+    return "".join(f"{a},{b},{int(a > 0)}\n" for a, b in X)
+
+
+def early_stopping_without_val():
+    model, state = two_layer(), TrainingState()
+    state.should_stop = EarlyStopping(model, state, patience=3).should_stop
+    fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.1), *make_spiral(5, 3, rng=0), steps=20,
+        state=state)
+
+
 def a_csv(text: str) -> str:
     Path("points.csv").write_text(text, encoding="utf-8")
     return "points.csv"
@@ -490,6 +513,8 @@ TRIGGERS = {
     "E-csv-label-column": lambda: load_csv(a_csv("x1,x2,class\n0.5,1,0\n")),
     "E-csv-label-whole": lambda: load_csv(a_csv("0.5,1,0\n0.5,1,0.5\n")),
     "E-csv-labels": lambda: load_csv(a_csv("0.5,1,1\n0.5,1,2\n")),
+    "E-csv-unknown-label": lambda: load_csv(a_csv("x,y,label\n1,2,setosa\n3,4,virginica\n"),
+                                            classes=["setosa", "versicolor"]),
     "E-csv-path-too-long": lambda: load_csv("x" * 300 + ".csv"),
     "E-csv-not-csv": lambda: load_csv(a_csv("x1,x2,label\n0.5," + "1" * 131_073 + ",0\n")),
     # Gradient checker
@@ -499,6 +524,8 @@ TRIGGERS = {
     "E-gradcheck-labels": lambda: check_gradients(linear(), np.ones((4, 2)), loss=LOSS()),
     # Training and checkpoints
     "E-fit-steps-type": lambda: fit(*small_problem(), steps=2.5),
+    "E-early-no-val": early_stopping_without_val,
+    "E-schedule-optimizer": lambda: StepLR(two_layer(), 3),
     "E-fit-reg": lambda: fit(*small_problem(), steps=5, reg=-0.1),
     "E-fit-steps-value": lambda: fit(*small_problem(), steps=-1),
     "E-fit-log-every": lambda: fit(*small_problem(), steps=5, log_every=0),
@@ -555,6 +582,15 @@ TRIGGERS = {
     "E-cli-dataset-csv-classes": Cli(["--dataset", "points.csv"], lambda mp: a_csv("1,2,0\n3,4,0\n")),
     "E-cli-dataset-csv-flags": Cli(["--dataset", "points.csv", "--points", "10"],
                                    lambda mp: a_csv("1,2,0\n3,4,1\n")),
+    "E-cli-label-column": Cli(["--label-column", "target"]),
+    "E-cli-patience": Cli(["--patience", "5"]),
+    "E-cli-lr-schedule": Cli(["--lr-schedule", "step"]),
+    "E-cli-lr-step-size": Cli(["--lr-step-size", "5"]),
+    "E-cli-test-features": Cli(["--dataset", "points.csv", "--test", "wide.csv"], lambda mp: (
+        a_csv("1,2,0\n3,4,1\n"), Path("wide.csv").write_text("1,2,3,0\n"))),
+    "E-cli-predict-alone": Cli(["--predict", "new.csv"]),
+    "E-cli-predict-columns": Cli(["--resume", "run", "--predict", "wide.csv"], lambda mp: (
+        a_finished_run(), Path("wide.csv").write_text("x1,x2,x3,x4\n1,2,3,4\n"))),
     "E-cli-animate": Cli(["--resume", "run", "--plot-only", "--animate"]),
     "E-cli-library-rule": Cli(["--init", "1e38", "--dtype", "float32"]),
     "E-cli-noise-overflow": Cli(["--dataset", "moons", "--dtype", "float32", "--noise", "1e39"]),
@@ -583,7 +619,8 @@ TRIGGERS = {
     "E-cli-plot-only": Cli(["--plot-only"]),
     "E-cli-plot-only-in-use": Cli([*RESUME[:2], "--plot-only"], held_by_another_run),
     "E-cli-figure": Cli([*SMALL, "--steps", "2", "--out", "run"], lambda mp: mp.setattr(
-        train, "plot_curves", Mock(side_effect=OverflowError("cannot convert float infinity to integer")))),
+        train.report, "plot_curves",
+        Mock(side_effect=OverflowError("cannot convert float infinity to integer")))),
     "E-cli-chance": Cli([*SMALL, "--lr", "50", "--steps", "30", "--diverge-factor", "0", "--out", "run"]),
     "E-cli-unwritable": Cli([*SMALL, "--out", "notes.txt/run"], lambda mp: Path("notes.txt").write_text("")),
     "E-cli-memory": Cli(SMALL,
@@ -591,12 +628,14 @@ TRIGGERS = {
     "E-cli-diverged": Cli([*SMALL, "--lr", "1e200", "--steps", "50", "--checkpoint-every", "1",
                            "--out", "run"]),
     "E-cli-diverged-early": Cli([*SMALL, "--lr", "50", "--steps", "300", "--out", "run"]),
+    "E-cli-diverged-scales": Cli(["--dataset", "points.csv", "--hidden", "8", "--steps", "50",
+                                  "--out", "run"], lambda mp: a_csv(scales_apart())),
     "E-cli-diverged-stuck": Cli([*SMALL, "--lr", "1e10", "--steps", "600", "--log-every", "1",
                                  "--checkpoint-every", "10", "--out", "run"]),
     "E-cli-unexpected": Cli([*SMALL, "--steps", "2", "--out", "run"], lambda mp: mp.setattr(
-        train, "draw_figures", Mock(side_effect=ZeroDivisionError("boom")))),
+        train.report, "draw_figures", Mock(side_effect=ZeroDivisionError("boom")))),
     "E-cli-figures-interrupted": Cli([*SMALL, "--steps", "2", "--out", "run"], lambda mp: mp.setattr(
-        train, "plot_curves", Mock(side_effect=KeyboardInterrupt))),
+        train.report, "plot_curves", Mock(side_effect=KeyboardInterrupt))),
     "E-cli-interrupted-early": Cli(SMALL, lambda mp: mp.setattr(settings, "build_data",
                                                               Mock(side_effect=KeyboardInterrupt))),
     "E-cli-abort": Cli([*SMALL, "--steps", "50", "--out", "run"], ctrl_c_twice),

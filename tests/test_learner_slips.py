@@ -143,9 +143,9 @@ def no_figure(*args, **kwargs):
 def cli(capsys, monkeypatch, tmp_path):
     """``cli(*args)``: (exit code, stdout, stderr) of ``train.main(args)`` in tmp_path, without figures."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(train, "plot_curves", no_figure)
-    monkeypatch.setattr(train, "plot_decision_boundary", no_figure)
-    monkeypatch.setattr(train, "plot_hidden_units", no_figure)
+    monkeypatch.setattr(train.report, "plot_curves", no_figure)
+    monkeypatch.setattr(train.report, "plot_decision_boundary", no_figure)
+    monkeypatch.setattr(train.report, "plot_hidden_units", no_figure)
 
     def call(*args):
         capsys.readouterr()

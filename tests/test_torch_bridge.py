@@ -15,20 +15,9 @@ import pytest
 from layers import Layer, LeakyReLU, Linear, ReLU, Sigmoid, SoftmaxCrossEntropy, Tanh
 from models import Sequential, from_torch, to_torch
 from tests import helpers
-from tests.helpers import ROOT, in_our_layout, raises
+from tests.helpers import ROOT, assert_same_model, in_our_layout, raises
 
 EXAMPLE = ROOT / "examples" / "continue_in_torch.py"
-
-
-@pytest.fixture
-def torch():
-    """The torch module (or a skip), checking that the test leaves torch's global state alone."""
-    torch = pytest.importorskip("torch", reason="the PyTorch bridge tests need torch")
-    dtype = torch.get_default_dtype()
-    rng_state = torch.random.get_rng_state()
-    yield torch
-    assert torch.get_default_dtype() == dtype
-    assert torch.equal(torch.random.get_rng_state(), rng_state)
 
 
 @pytest.fixture
@@ -92,12 +81,7 @@ def test_round_trip_is_bit_identical(torch, mixed_stack):
 
     back = from_torch(to_torch(model))
 
-    assert repr(back) == repr(model)
-    ours, theirs = model.state_dict(), back.state_dict()
-    assert list(theirs) == list(ours)
-    for name in ours:
-        assert theirs[name].dtype == ours[name].dtype
-        assert theirs[name].tobytes() == ours[name].tobytes(), name
+    assert_same_model(back, model)
 
 
 def test_export_shares_no_memory_either_way(torch):

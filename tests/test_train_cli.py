@@ -51,9 +51,9 @@ def cli(capsys, monkeypatch, tmp_path):
     """``cli(*args)``: ``train.main(args)`` in this process, run in tmp_path, as a Result.
     The figures are empty files (see empty_curves): drawing them is tested on its own, and costs time."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(train_module, "plot_curves", empty_curves)
-    monkeypatch.setattr(train_module, "plot_decision_boundary", empty_boundary)
-    monkeypatch.setattr(train_module, "plot_hidden_units", empty_boundary)
+    monkeypatch.setattr(train_module.report, "plot_curves", empty_curves)
+    monkeypatch.setattr(train_module.report, "plot_decision_boundary", empty_boundary)
+    monkeypatch.setattr(train_module.report, "plot_hidden_units", empty_boundary)
 
     def call(*args) -> Result:
         capsys.readouterr()
@@ -71,9 +71,9 @@ def finished_run(tmp_path_factory) -> Path:
     """The checkpoint of one small finished run (3 steps), made once; copy it before changing it."""
     out = tmp_path_factory.mktemp("finished") / "run"
     with contextlib.redirect_stdout(io.StringIO()), pytest.MonkeyPatch.context() as patch:
-        patch.setattr(train_module, "plot_curves", empty_curves)
-        patch.setattr(train_module, "plot_decision_boundary", empty_boundary)
-        patch.setattr(train_module, "plot_hidden_units", empty_boundary)
+        patch.setattr(train_module.report, "plot_curves", empty_curves)
+        patch.setattr(train_module.report, "plot_decision_boundary", empty_boundary)
+        patch.setattr(train_module.report, "plot_hidden_units", empty_boundary)
         assert train_module.main([*SMALL, "--steps", "3", "--out", str(out)]) == 0
     return out / "checkpoint.npz"
 
@@ -411,7 +411,7 @@ def test_an_unexpected_error_is_one_line_naming_it_and_the_folder_and_debug_show
         cli, monkeypatch):
     def broken(*args, **kwargs):
         raise ZeroDivisionError("boom")
-    monkeypatch.setattr(train_module, "draw_figures", broken)     # after the run, outside any guard
+    monkeypatch.setattr(train_module.report, "draw_figures", broken)     # after the run, outside any guard
     result = cli(*SMALL, "--steps", "2", "--out", "run")
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1 and len(lines) == 1, result.stderr
@@ -575,7 +575,7 @@ def test_ctrl_c_while_the_figures_are_drawn_leaves_the_run_completed_and_says_ho
     def boundary_then_ctrl_c(model, X, y, path, **kwargs):
         drawn.append(path.name)
         raise KeyboardInterrupt
-    monkeypatch.setattr(train_module, "plot_decision_boundary", boundary_then_ctrl_c)
+    monkeypatch.setattr(train_module.report, "plot_decision_boundary", boundary_then_ctrl_c)
     out = tmp_path / "run"
     result = cli(*SMALL, "--steps", 3, "--out", out)
     assert result.returncode == 130 and drawn == ["boundary.png"]
@@ -588,7 +588,7 @@ def test_ctrl_c_while_the_figures_are_drawn_leaves_the_run_completed_and_says_ho
     assert record["figures"] == {"loss.png": "drawn", "boundary.png": "not drawn (interrupted)",
                                  "hidden.png": "not drawn (interrupted)"}
     assert not [name for name in os.listdir(out) if name.endswith(".tmp")]
-    monkeypatch.setattr(train_module, "plot_decision_boundary", empty_boundary)
+    monkeypatch.setattr(train_module.report, "plot_decision_boundary", empty_boundary)
     assert cli("--resume", out, "--plot-only").returncode == 0          # the advice works
     assert json.loads((out / "config.json").read_text())["figures"]["boundary.png"] == "drawn"
 
@@ -636,8 +636,8 @@ def test_a_folder_killed_in_its_first_checkpoint_is_explained_and_reused(cli, tm
     assert json.loads((out / "config.json").read_text())["status"] == "running"
     monkeypatch.undo()
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(train_module, "plot_curves", empty_curves)
-    monkeypatch.setattr(train_module, "plot_decision_boundary", empty_boundary)
+    monkeypatch.setattr(train_module.report, "plot_curves", empty_curves)
+    monkeypatch.setattr(train_module.report, "plot_decision_boundary", empty_boundary)
     resumed = cli("--resume", out, "--steps", 5)
     assert_one_clean_error_line(resumed, 1, f"cannot resume from {out}", "no checkpoint.npz",
                                 "killed before its first checkpoint", f"--out {out}")
@@ -659,7 +659,7 @@ def test_a_folder_whose_run_ended_without_a_checkpoint_is_still_refused(cli, tmp
 def test_a_figure_that_cannot_be_drawn_is_one_warning_and_the_run_completes(cli, tmp_path, monkeypatch):
     def overflow(*args, **kwargs):
         raise OverflowError("cannot convert float infinity to integer")
-    monkeypatch.setattr(train_module, "plot_curves", overflow)
+    monkeypatch.setattr(train_module.report, "plot_curves", overflow)
     result = cli(*SMALL, "--steps", 3, "--out", tmp_path / "run")
     assert result.returncode == 0
     [line] = result.stderr.strip().splitlines()
@@ -674,10 +674,10 @@ def test_a_figure_that_cannot_be_drawn_is_one_warning_and_the_run_completes(cli,
 def test_a_full_disk_leaves_the_record_saying_failed(cli, tmp_path, monkeypatch):
     real = train_module.save_checkpoint
 
-    def disk_full_at_step_4(path, model, optimizer, state, config):
+    def disk_full_at_step_4(path, model, optimizer, state, config, **kwargs):
         if state.step == 4:
             raise OSError(28, "No space left on device")
-        real(path, model, optimizer, state, config)
+        real(path, model, optimizer, state, config, **kwargs)
     monkeypatch.setattr(train_module, "save_checkpoint", disk_full_at_step_4)
     result = cli(*SMALL, "--steps", 6, "--checkpoint-every", 2, "--out", tmp_path / "run")
     assert_one_clean_error_line(result, 1, "No space left on device")

@@ -47,7 +47,7 @@ def test_animate_writes_a_gif_of_40_frames_beside_the_figures(tmp_path, monkeypa
 def test_the_animation_snapshots_leave_the_training_as_it_was(tmp_path, monkeypatch):
     """Frames are taken in evaluation mode: no dropout mask drawn, no running statistic moved."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(train, "draw_figures", no_figures)
+    monkeypatch.setattr(train.report, "draw_figures", no_figures)
     flags = [*TINY, "--steps", "20", "--dropout", "0.2", "--batchnorm", "--batch-size", "20"]
     assert main(*flags, "--out", "plain")[0] == 0
     assert main(*flags, "--animate", "--out", "animated")[0] == 0
@@ -60,7 +60,7 @@ def test_the_animation_snapshots_leave_the_training_as_it_was(tmp_path, monkeypa
 @pytest.mark.parametrize("dataset, classes", [("circles", 3), ("xor", 2), ("spiral", 4)])
 def test_each_data_set_trains_and_is_recorded(tmp_path, monkeypatch, dataset, classes):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(train, "draw_figures", no_figures)
+    monkeypatch.setattr(train.report, "draw_figures", no_figures)
     code, out, err = main(*TINY, "--dataset", dataset, "--classes", classes, "--steps", "5", "--out", "run")
     assert code == 0, err
     saved = json.loads(str(checks.files.read_npz(tmp_path / "run" / "checkpoint.npz")["config"]))
@@ -77,7 +77,7 @@ def test_a_csv_file_of_3_coordinates_trains_without_a_boundary_figure(tmp_path, 
     code, out, err = main("--dataset", "my.csv", "--hidden", "16", "--steps", "200", "--no-progress",
                           "--out", "run")
     assert code == 0, err
-    assert "my.csv, 3 classes, 60 points of 3 coordinates" in out
+    assert "my.csv, 3 classes, 60 rows of 3 features" in out
     assert float(out.split("train accuracy ")[1].split("%")[0]) > 90
     assert sorted(p.name for p in (tmp_path / "run").glob("*.png")) == ["loss.png"]
     code, _, err = main("--resume", "run", "--steps", "210", "--no-progress")   # read again on resume
@@ -131,7 +131,7 @@ def test_a_csv_file_of_1_class_or_over_1000_is_refused_at_the_start_not_at_its_r
 
 def test_a_csv_run_resumed_from_another_folder_names_its_data_file_not_the_flag(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(train, "draw_figures", no_figures)
+    monkeypatch.setattr(train.report, "draw_figures", no_figures)
     (tmp_path / "my.csv").write_text("1,2,0\n3,4,1\n5,6,0\n")
     assert main("--dataset", "my.csv", "--steps", 2, "--hidden", 4, "--out", "run", "--no-progress")[0] == 0
     (tmp_path / "elsewhere").mkdir()
@@ -147,7 +147,7 @@ def test_a_csv_run_resumed_from_another_folder_names_its_data_file_not_the_flag(
 
 def test_a_checkpoint_from_before_data_sets_resumes_as_the_spiral(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(train, "draw_figures", no_figures)
+    monkeypatch.setattr(train.report, "draw_figures", no_figures)
     assert main(*SMALL, "--steps", "4", "--out", "run")[0] == 0
     path = tmp_path / "run" / "checkpoint.npz"
     arrays = checks.files.read_npz(path)

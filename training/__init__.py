@@ -5,6 +5,7 @@ The figures (training.plots) load matplotlib when first used, not with ``import 
 """
 
 from training.checkpoint import Checkpoint, read_checkpoint, restore, save_checkpoint  # noqa: F401
+from training.early_stopping import EarlyStopping  # noqa: F401
 from training.history import History  # noqa: F401
 from training.loop import Diverged, TrainingState, evaluate, fit, train_step  # noqa: F401
 from training.machine import blas_threads  # noqa: F401

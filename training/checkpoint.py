@@ -8,6 +8,7 @@ A checkpoint is an ``.npz`` file, written atomically and read without unpickling
   optim/<name>     the optimizer's step count and buffers
   batches/<name>   the batch stream's pass order, position and generator state (mini-batch runs)
   history/<name>   the history columns so far
+  early/, schedule/  train.py's early stopping and learning-rate schedule, when the run has them (``extra``)
   step             the number of updates made
   config           the run's configuration, as JSON text
 """
@@ -37,8 +38,9 @@ class Checkpoint:
     arrays: dict
 
 
-def save_checkpoint(path, model, optimizer, state, config: dict) -> None:
-    """Write model, optimizer, batch stream, history and config to ``path``, all or nothing."""
+def save_checkpoint(path, model, optimizer, state, config: dict, extra: dict | None = None) -> None:
+    """Write model, optimizer, batch stream, history and config to ``path``, all or nothing; ``extra``:
+    more parts by prefix, ``{"schedule/": scheduler.state_dict()}`` (read back with ``entries_under``)."""
     arrays = model_entries(model)
     arrays.update(config=np.array(json.dumps(config, sort_keys=True)), step=np.array(state.step))
     parts = {
@@ -47,6 +49,7 @@ def save_checkpoint(path, model, optimizer, state, config: dict) -> None:
         "history/": state.history.to_arrays(),
         "rng/": {position: np.array(json.dumps(rng.bit_generator.state))
                  for position, rng in layer_generators(model).items()},
+        **(extra or {}),
     }
     arrays.update({prefix + name: value for prefix, part in parts.items() for name, value in part.items()})
     write_npz(path, arrays)

@@ -99,9 +99,5 @@ def course_initial_weights(n_inputs, hidden, n_classes, rng):
 
     ``rng`` is a ``np.random.Generator``; W is drawn before W2.
     """
-    return {
-        "W": 0.01 * rng.standard_normal((n_inputs, hidden)),
-        "b": np.zeros(hidden),
-        "W2": 0.01 * rng.standard_normal((hidden, n_classes)),
-        "b2": np.zeros(n_classes),
-    }
+    return {"W": 0.01 * rng.standard_normal((n_inputs, hidden)), "b": np.zeros(hidden),
+            "W2": 0.01 * rng.standard_normal((hidden, n_classes)), "b2": np.zeros(n_classes)}

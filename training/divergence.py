@@ -37,15 +37,12 @@ def stuck_loss(history: History, factor: float) -> str | None:
     if not factor or len(history) < EARLY_ROWS:
         return None
     first = history[0]["loss"]
-    if len(history) == EARLY_ROWS:
-        early = [row["loss"] for row in history.rows[1:]]
-        if min(early) > factor * first and early[-1] >= 0.95 * min(early[:-1]):
-            return (f"the training loss jumped above {factor:g} x its first value {first:.4g} and is not "
-                    f"coming down ({', '.join(f'{loss:.4g}' for loss in early)} in the next logged rows)")
-    if len(history) <= PATIENCE:
-        return None
+    early = [row["loss"] for row in history.rows[1:EARLY_ROWS]]
+    if len(history) == EARLY_ROWS and min(early) > factor * first and early[-1] >= 0.95 * min(early[:-1]):
+        return (f"the training loss jumped above {factor:g} x its first value {first:.4g} and is not "
+                f"coming down ({', '.join(f'{loss:.4g}' for loss in early)} in the next logged rows)")
     recent = [row["loss"] for row in history.rows[-PATIENCE:]]
-    if not all(loss > factor * first for loss in recent):
-        return None
-    return (f"the training loss has stayed above {factor:g} x its first value {first:.4g} for {PATIENCE} "
-            f"logged rows (now {recent[-1]:.4g})")
+    if len(history) > PATIENCE and all(loss > factor * first for loss in recent):
+        return (f"the training loss has stayed above {factor:g} x its first value {first:.4g} for {PATIENCE} "
+                f"logged rows (now {recent[-1]:.4g})")
+    return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import math
 
 import numpy as np
@@ -61,10 +60,8 @@ class History:
 
     def to_csv(self, path) -> None:
         """Write the rows as CSV, atomically; floats keep every digit, missing values are empty."""
-        text = io.StringIO()
-        text.write(",".join(COLUMNS) + "\n")
+        lines = [",".join(COLUMNS)]
         for row in self.rows:
-            cells = [str(row["step"])]
-            cells += ["" if math.isnan(row[name]) else repr(row[name]) for name in COLUMNS[1:]]
-            text.write(",".join(cells) + "\n")
-        write_atomically(path, lambda file: file.write(text.getvalue().encode("utf-8")))
+            cells = ["" if math.isnan(row[name]) else repr(row[name]) for name in COLUMNS[1:]]
+            lines.append(",".join([str(row["step"]), *cells]))
+        write_atomically(path, lambda file: file.write(("\n".join(lines) + "\n").encode("utf-8")))

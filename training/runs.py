@@ -36,7 +36,7 @@ from checks.files import is_temporary, unusable_path, write_atomically
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130     # 2: argparse's; 130: 128 + SIGINT
 LOCK = ".lock"
 RUN_FILES = ("config.json", "checkpoint.npz", "history.csv", "loss.png", "boundary.png", "hidden.png",
-             "training.gif")
+             "training.gif", "best.npz", "predictions.csv")
 STATUSES = ("running", "completed", "interrupted", "diverged", "failed")     # a record's, in config.json
 NOT_DRAWN = "not drawn (interrupted)"         # a figure's outcome in config.json after a Ctrl-C
 
@@ -269,12 +269,13 @@ def draw_figures(folder: Path, figures: dict, status: str, *, skip: bool = False
     return outcome
 
 
-def diverged(folder: Path, record: dict, state, exc) -> Failure:
-    """Record the divergence ``exc`` and the history up to it; the Failure to raise. A NaN never reaches a
-    checkpoint, so the one on disk is the last good state; a loss stuck high (finite) may be in it."""
+def diverged(folder: Path, record: dict, state, exc, hint: str = "") -> Failure:
+    """Record the divergence ``exc`` and the history up to it; the Failure to raise, ending with ``hint``.
+    A NaN never reaches a checkpoint, so the one on disk is the last good state; a loss stuck high
+    (finite) may be in it."""
     write_record(folder, record, "diverged", state, message=str(exc))
     state.history.to_csv(folder / "history.csv")
     last = "the last checkpoint" if math.isfinite(exc.value) else "the last good checkpoint"
     kept = f"{last} is {folder / 'checkpoint.npz'}" if (folder / "checkpoint.npz").exists() else \
         "no checkpoint was written"
-    return Failure(f"{exc}; {kept}; the history up to the failure is in {folder / 'history.csv'}")
+    return Failure(f"{exc}; {kept}; the history up to the failure is in {folder / 'history.csv'}{hint}")

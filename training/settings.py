@@ -1,6 +1,6 @@
 """train.py's settings: their defaults, how each flag is read and checked (``PARSE``, which checks a
 checkpoint's saved settings too), ``configure`` and ``resume`` (a usage error, exit 2, for settings the
-library would refuse together), and ``build_data``, ``build_model``, ``build_optimizer`` (explain.py's too).
+library would refuse together); what they build is in training/build.py (its builders are named here too).
 """
 
 from __future__ import annotations
@@ -14,32 +14,35 @@ import numpy as np
 import data
 from checks import check_count, check_flag, check_real, check_spread
 from checks.files import unusable_path
-from layers import KINDS, BatchNorm1d, Dropout, Linear
 from layers.linear import init_std
-from models import Sequential
-from optim import SGD, Adam
+from training.build import (  # noqa: F401 (build_* and generators: named here for train.py and explain.py)
+    ACTIVATIONS,
+    DATASET_NOISE,
+    DATASETS,
+    DTYPES,
+    build_data,
+    build_model,
+    build_optimizer,
+    build_schedule,
+    generators,
+    read_points,
+)
 from training.checkpoint import Checkpoint, read_checkpoint
 from training.loop import DEFAULT_CHUNK_SIZE, DEFAULT_FACTOR, check_factor
 from training.runs import EXIT_USAGE, Failure, run_record
 
-# --activation's values, by the layer kinds' one registry (layers.KINDS): relu, leaky_relu, tanh, sigmoid
-ACTIVATIONS = {"relu": KINDS["ReLU"], "leaky_relu": KINDS["LeakyReLU"], "tanh": KINDS["Tanh"],
-               "sigmoid": KINDS["Sigmoid"]}
-DTYPES = {"float64": np.float64, "float32": np.float32}
-CHOICES = {"activation": tuple(ACTIVATIONS), "dtype": tuple(DTYPES), "optimizer": ("sgd", "adam")}
-# The generated data sets and each one's noise when --noise is not given; a name ending in .csv is a file.
-DATASETS = {"spiral": data.make_spiral, "moons": data.make_moons, "circles": data.make_circles,
-            "xor": data.make_xor}
-DATASET_NOISE = {"spiral": 0.5, "moons": 0.15, "circles": 0.08, "xor": 0.1}
+CHOICES = {"activation": tuple(ACTIVATIONS), "dtype": tuple(DTYPES), "optimizer": ("sgd", "adam"),
+           "lr_schedule": ("none", "step", "cosine")}
 TWO_CLASSES = ("moons", "xor")          # --classes applies to the spiral's arms and the circles' rings
 
 # The course's two-class spiral and its network. None marks "not given": filled in by complete().
 DEFAULTS = {
     "dataset": "spiral", "points": 400, "classes": 2, "noise": 0.5, "seed": 0, "val_fraction": 0.0,
     "hidden": 1000, "depth": 1, "activation": "relu", "init": "auto", "dtype": "float64",
-    "batchnorm": False, "dropout": 0.0,
+    "batchnorm": False, "dropout": 0.0, "standardize": False, "label_column": "label", "labels": None,
     "optimizer": "sgd", "lr": None, "momentum": 0.0, "weight_decay": 0.0, "reg": 0.0,
-    "steps": 3000, "batch_size": None, "log_every": 10, "checkpoint_every": 500,
+    "lr_schedule": "none", "lr_step_size": None, "lr_gamma": 0.1,
+    "steps": 3000, "batch_size": None, "log_every": 10, "checkpoint_every": 500, "patience": 0,
     "chunk_size": DEFAULT_CHUNK_SIZE, "diverge_factor": DEFAULT_FACTOR, "threads": 1,
 }
 DEFAULT_LR = {"sgd": 1.0, "adam": 1e-3}
@@ -48,7 +51,8 @@ MAX_CLASSES = 1000
 FREE_ON_RESUME = ("steps", "checkpoint_every", "chunk_size", "diverge_factor", "threads")
 # Settings older checkpoints lack, as their runs had them (0: no chunks, no divergence rule, NumPy's threads).
 ADDED_SINCE = {"chunk_size": 0, "diverge_factor": 0, "batchnorm": False, "dropout": 0.0, "reg": 0.0,
-               "dataset": "spiral", "threads": 0}
+               "dataset": "spiral", "threads": 0, "standardize": False, "label_column": "label",
+               "labels": None, "patience": 0, "lr_schedule": "none", "lr_step_size": None, "lr_gamma": 0.1}
 
 
 def flag(name: str, check, convert=float, kind: str = "a number", names: tuple = ()):
@@ -85,13 +89,14 @@ def number(name: str, low: float = 0, high: float | None = None, **kwargs):
     return flag(name, lambda value: check_real(name, value, low=low, high=high), **kwargs)
 
 
-def one_of(name: str, values, kind: str = ""):
-    """One of ``values`` (or, with ``kind``, a file name ending in .csv)."""
+def one_of(name: str, values, kind: str = "", other=lambda value: value.lower().endswith(".csv")):
+    """One of ``values``, or with ``kind`` a text that ``other`` accepts (a file name ending in .csv)."""
     values = tuple(values)
 
     def check(value):
-        if not (value in values or kind and isinstance(value, str) and value.lower().endswith(".csv")):
-            raise ValueError(f"{name} must be one of {', '.join(values)}{kind}, got {value!r}")
+        if not (value in values or kind and isinstance(value, str) and other(value)):
+            listed = f"one of {', '.join(values)}" if values else ""
+            raise ValueError(f"{name} must be {listed}{kind}, got {value!r}")
         return value
     return flag(name, check, str)
 
@@ -109,6 +114,10 @@ PARSE = {
     "steps": count("steps", 0), "batch_size": count("batch_size", 1, names=(None,)), "reg": number("reg"),
     "dropout": number("dropout", 0, 1),
     "batchnorm": flag("batchnorm", lambda value: check_flag("batchnorm", value), bool, "true or false"),
+    "standardize": flag("standardize", lambda value: check_flag("standardize", value), bool, "true or false"),
+    "label_column": one_of("label_column", (), "a column's name", lambda value: value.strip()),
+    "lr_schedule": one_of("lr_schedule", CHOICES["lr_schedule"]), "patience": count("patience", 0),
+    "lr_step_size": count("lr_step_size", 1, names=(None,)), "lr_gamma": number("lr_gamma"),
     "log_every": count("log_every", 1), "checkpoint_every": count("checkpoint_every", 1),
     "chunk_size": count("chunk_size", 0, names=("auto",)), "threads": count("threads", 0),
     "diverge_factor": flag("diverge_factor", check_factor),
@@ -135,11 +144,14 @@ def configure(given: dict) -> dict:
         if decided:
             raise Failure(f"argument {decided[0]}: the CSV file {config['dataset']} decides its points, "
                           "classes and noise; leave out --points, --classes and --noise", EXIT_USAGE)
-        X, y = read_points(config["dataset"])
-        config.update(points=len(X), classes=int(y.max()) + 1, noise=0.0)
+        X, y, labels = read_points(config)
+        config.update(points=len(X), classes=len(labels), noise=0.0, labels=labels)
         if not 2 <= config["classes"] <= MAX_CLASSES:   # refused now, not when the run is resumed
             raise Failure(f"argument --dataset: {config['dataset']} has {config['classes']} classes; a "
                           f"classifier takes 2 to {MAX_CLASSES} (as --classes does)", EXIT_USAGE)
+    elif "label_column" in given:
+        raise Failure(f"argument --label-column: names a column of a CSV file; {config['dataset']} is not "
+                      "one", EXIT_USAGE)
     found = problems(config)
     if found:
         raise Failure(found[0], EXIT_USAGE)
@@ -208,6 +220,16 @@ def problems(config: dict) -> list[str]:
             check()
         except ValueError as exc:
             found.append(f"argument --{name}: {exc}")
+    labels = config["labels"]
+    if labels is not None and not (isinstance(labels, list) and len(labels) == config["classes"]
+                                   and all(isinstance(name, str) for name in labels)):
+        found.append(f"labels must be the names of the {config['classes']} classes, got {labels!r:.80}")
+    if config["patience"] and not fraction:
+        found.append("argument --patience: stops on the validation loss; pass --val-fraction, such as 0.2")
+    if config["lr_schedule"] == "step" and config["lr_step_size"] is None:
+        found.append("argument --lr-schedule: step needs --lr-step-size N, the steps between its decays")
+    if config["lr_schedule"] != "step" and config["lr_step_size"] is not None:
+        found.append("argument --lr-step-size: applies to --lr-schedule step only")
     if config["optimizer"] == "adam" and config["momentum"]:
         found.append("argument --momentum: applies to --optimizer sgd only (Adam keeps its own averages)")
     if config["dataset"] in TWO_CLASSES and config["classes"] != 2:
@@ -235,66 +257,3 @@ def problems(config: dict) -> list[str]:
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     return found + [f"argument {name}: the run needs at least {nbytes / 1e9:.3g} GB, more than the machine's "
                     f"{memory / 1e9:.3g} GB of memory" for name, nbytes in needs.items() if nbytes > memory]
-
-
-def read_points(path: str, message: str = "argument --dataset: {}"):
-    """``data.load_csv(path)``; a file that cannot be used is a usage error, said by ``message``."""
-    try:
-        return data.load_csv(path)
-    except (OSError, ValueError) as exc:
-        raise Failure(message.format(exc), EXIT_USAGE) from None
-
-
-# Data, model, optimizer -------------------------------------------------------------------
-
-def generators(config: dict) -> dict[str, np.random.Generator]:
-    """Independent streams from the one seed; the first two are ``spawn_generators(seed, 2)``'s."""
-    names = ("data", "init", "split", "shuffle", "dropout")
-    return dict(zip(names, data.spawn_generators(config["seed"], len(names)), strict=True))
-
-
-def build_data(config: dict):
-    """The data set, split into training and validation sets: X, y and (X_val, y_val) or None."""
-    name, dtype, rng = config["dataset"], DTYPES[config["dtype"]], generators(config)["data"]
-    if name in ("spiral", "circles"):
-        X, y = DATASETS[name](config["points"], config["classes"], config["noise"], rng=rng, dtype=dtype)
-    elif name in DATASETS:
-        X, y = DATASETS[name](config["points"], config["noise"], rng=rng, dtype=dtype)
-    else:
-        X, y = read_points(name, "{} (the run's data file, by its name when the run began: resume the "
-                           "run from the folder it began in)")      # a new run's: read by configure()
-        X = X.astype(dtype)
-        if len(X) != config["points"] or y.max() + 1 != config["classes"]:
-            raise Failure(f"the run's data file {name} has changed since the run began: it now holds "
-                          f"{len(X)} points in {y.max() + 1} classes, the run has {config['points']} in "
-                          f"{config['classes']}", EXIT_USAGE)
-    if not config["val_fraction"]:
-        return X, y, None
-    X_train, y_train, X_val, y_val = data.train_val_split(X, y, config["val_fraction"],
-                                                     rng=generators(config)["split"])
-    return X_train, y_train, (X_val, y_val)
-
-
-def build_model(config: dict, features: int = 2) -> Sequential:
-    """Linear, [BatchNorm1d], activation, [Dropout] per hidden layer, then the output Linear."""
-    rng, dropout_rng = generators(config)["init"], generators(config)["dropout"]   # masks: one stream
-    dtype = DTYPES[config["dtype"]]
-    widths = [features] + [config["hidden"]] * config["depth"]
-    Activation = ACTIVATIONS[config["activation"]]
-    model = Sequential()
-    for d_in, d_out in zip(widths[:-1], widths[1:], strict=True):
-        model.append(Linear(d_in, d_out, rng=rng, init=config["init"], dtype=dtype))
-        if config["batchnorm"]:
-            model.append(BatchNorm1d(d_out, dtype=dtype))
-        model.append(Activation())
-        if config["dropout"]:
-            model.append(Dropout(config["dropout"], rng=dropout_rng))
-    model.append(Linear(widths[-1], config["classes"], rng=rng, init=config["init"], dtype=dtype))
-    return model
-
-
-def build_optimizer(config: dict, model: Sequential):
-    if config["optimizer"] == "adam":
-        return Adam(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
-    return SGD(model.parameters(), lr=config["lr"], momentum=config["momentum"],
-               weight_decay=config["weight_decay"])

@@ -1,0 +1,170 @@
+"""The practitioner's path through train.py: a tabular CSV file with text labels on very different
+scales, standardised; a test file; predictions for new rows; early stopping that keeps the best
+weights; learning-rate schedules; resuming all of it bit for bit; explain.py and the comparison of runs
+on such a run."""
+
+import contextlib
+import csv
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import explain
+import train
+from checks.files import read_npz
+from examples import table_files
+from models import Sequential
+from tests.helpers import ROOT, assert_same_files
+from training import compare
+
+
+@pytest.fixture
+def files(tmp_path, monkeypatch):
+    """The engineer's kind of file (examples/table_files.py: 3 classes of 200 rows, 8 features on scales
+    0.1 … 1000, a `target` column of text labels), a test file from the same classes and a file of new
+    rows without labels, in tmp_path, the working folder; figures are not drawn (they have their own
+    tests)."""
+    table_files.write_files(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(train.report, "draw_figures", lambda *args, **kwargs: {})
+    return tmp_path
+
+
+ENGINEER = ["--dataset", "blobs.csv", "--label-column", "target", "--val-fraction", "0.2", "--steps", "300",
+            "--no-progress"]
+
+
+def rows_of(path) -> list[list[str]]:
+    return list(csv.reader(Path(path).read_text().splitlines()))
+
+
+def run(capsys, *args):
+    capsys.readouterr()
+    code = train.main([*map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def record(folder) -> dict:
+    return json.loads((Path(folder) / "config.json").read_text())
+
+
+def documented_example() -> tuple[list[str], list[str]]:
+    """docs/train.md's command on such a file (its arguments) and the lines it shows the command print."""
+    text = (ROOT / "docs" / "train.md").read_text(encoding="utf-8")
+    block = text.split("## Your own table")[1].split("```sh\n")[1].split("```")[0].replace("\\\n", "")
+    command = next(line for line in block.splitlines() if line.startswith("python train.py"))
+    return command.split()[2:], [line[2:] for line in block.splitlines() if line.startswith("# ")]
+
+
+def same_but_rounding(printed: str, shown: str) -> bool:
+    """The same words, and numbers equal to the digits shown (another CPU may round the last one)."""
+    number = r"[-+]?\d[\d.,]*(?:e[-+]?\d+)?"
+    numbers = [[float(n.replace(",", "")) for n in re.findall(number, line)] for line in (printed, shown)]
+    return re.sub(number, "#", printed) == re.sub(number, "#", shown) and np.allclose(*numbers, rtol=2e-3)
+
+
+def test_the_documented_example_standardizes_reaches_85_percent_and_tests(files, capsys):
+    args, shown = documented_example()
+    assert {"--standardize", "--label-column", "--val-fraction", "--test"} <= set(args)
+    code, out, err = run(capsys, *args, "--no-progress", "--out", "run")
+    assert code == 0, err
+    for line in shown:
+        printed = next(p for p in out.splitlines() if p.split()[0] == line.split()[0])
+        assert same_but_rounding(printed.split("  (")[0] if line.startswith("done") else printed, line), \
+            (printed, line)
+    final, test = record("run")["final"], record("run")["test"]
+    assert final["val_accuracy"] >= 0.85 and record("run")["config"]["hidden"] == 1000      # the defaults
+    assert record("run")["config"]["optimizer"] == "sgd" and record("run")["config"]["lr"] == 1.0
+    assert test["rows"] == 120 and test["weights"] == "the final weights"
+    assert record("run")["config"]["labels"] == ["alder", "birch", "cedar"]
+
+
+def test_unscaled_features_diverge_with_the_hint_to_standardize(files, capsys):
+    code, out, err = run(capsys, *ENGINEER, "--hidden", "64", "--out", "run")
+    assert code == 1
+    assert "training diverged" in err and "try --standardize" in err
+
+
+def test_predict_writes_one_row_per_input_row_with_the_class_names(files, capsys):
+    assert run(capsys, *ENGINEER, "--standardize", "--hidden", "16", "--out", "run")[0] == 0
+    code, out, err = run(capsys, "--resume", "run", "--predict", "new.csv")
+    assert code == 0, err
+    rows = rows_of("run/predictions.csv")
+    assert rows[0] == ["row", "predicted", "p(alder)", "p(birch)", "p(cedar)"]
+    assert len(rows) == 1 + 15 and [row[0] for row in rows[1:]] == [str(i) for i in range(1, 16)]
+    p = np.array([[float(v) for v in row[2:]] for row in rows[1:]])
+    assert np.allclose(p.sum(axis=1), 1, atol=1e-5)
+    assert [row[1] for row in rows[1:]] == [("alder", "birch", "cedar")[k] for k in p.argmax(axis=1)]
+    model = Sequential.from_file("run/checkpoint.npz")          # the same predictions from the file alone
+    X = np.array([[float(v) for v in row] for row in rows_of("new.csv")[1:]])
+    assert (model.eval().forward(X).argmax(axis=1) == p.argmax(axis=1)).all()
+    # a file with its label column predicts the same way; a file of the wrong width is refused
+    assert run(capsys, "--resume", "run", "--predict", "test.csv")[0] == 0
+    assert len(rows_of("run/predictions.csv")) == 1 + 120
+    table_files.write(Path("narrow.csv"), X[:, :3])
+    code, out, err = run(capsys, "--resume", "run", "--predict", "narrow.csv")
+    assert code == 2 and "narrow.csv has 3 columns" in err and "8 features" in err
+
+
+def test_patience_stops_early_keeps_the_best_weights_and_tests_them(files, capsys):
+    args = [*ENGINEER, "--standardize", "--hidden", "16", "--lr", "3", "--patience", "5", "--steps", "2000",
+            "--test", "test.csv"]
+    code, out, err = run(capsys, *args, "--out", "run")
+    assert code == 0, err
+    history = np.genfromtxt("run/history.csv", delimiter=",", names=True)
+    best = record("run")["best"]
+    assert best["step"] == history["step"][np.argmin(history["val_loss"])]
+    assert best["stopped_early"] and record("run")["steps_done"] < 2000
+    assert record("run")["status"] == "completed"
+    assert len(history) == np.argmin(history["val_loss"]) + 1 + 5 + 1      # 5 rows without a better one
+    assert record("run")["test"]["weights"] == f"the best weights, step {best['step']}"
+    # the best weights are those of a run trained to the best step
+    to_best = [a if a != "2000" else str(int(best["step"])) for a in args]
+    assert run(capsys, *to_best, "--patience", "0", "--out", "to_best")[0] == 0
+    kept, again = read_npz("run/best.npz"), read_npz("to_best/checkpoint.npz")
+    for name in (name for name in kept if name.startswith("model/")):
+        assert kept[name].tobytes() == again[name].tobytes(), name
+
+
+@contextlib.contextmanager
+def ctrl_c_before_step(step: int):
+    """train.py's Ctrl-C flag, set before update ``step`` (it is asked once before each update)."""
+    asked = []
+    yield lambda: asked.append(1) or len(asked) > step
+
+
+@pytest.mark.parametrize("schedule", [["--lr-schedule", "step", "--lr-step-size", "7", "--lr-gamma", "0.5"],
+                                      ["--lr-schedule", "cosine"]])
+def test_schedules_and_patience_resume_bit_for_bit(files, capsys, monkeypatch, schedule):
+    args = [*ENGINEER, "--standardize", "--hidden", "16", "--patience", "50", "--checkpoint-every", "10",
+            "--steps", "60", *schedule]
+    assert run(capsys, *args, "--out", "whole")[0] == 0
+    with monkeypatch.context() as patch:
+        patch.setattr(train.runs, "stop_flag", lambda: ctrl_c_before_step(30))
+        assert run(capsys, *args, "--out", "split")[0] == 130
+    assert read_npz("split/checkpoint.npz")["step"] == 30
+    code, out, err = run(capsys, "--resume", "split", "--no-progress")
+    assert code == 0, err
+    assert_same_files(Path("whole"), Path("split"))
+
+
+def test_explain_from_an_eight_feature_run_uses_its_own_rows(files, capsys):
+    assert run(capsys, *ENGINEER, "--standardize", "--hidden", "6", "--steps", "20", "--out", "run")[0] == 0
+    capsys.readouterr()
+    assert explain.main(["--from", "run"]) == 0
+    out = capsys.readouterr().out
+    assert "Standardize" in out and "the run's own rows" in out and "all" in out.splitlines()[-1]
+
+
+def test_compare_marks_the_best_run(files, capsys):
+    for name, lr in (("slow", "0.01"), ("fast", "1")):
+        assert run(capsys, *ENGINEER, "--standardize", "--hidden", "8", "--steps", "40", "--lr", lr,
+                   "--out", f"runs/{name}")[0] == 0
+    capsys.readouterr()
+    assert compare.main(["runs"]) == 0
+    out = capsys.readouterr().out
+    assert "fast" in out and "slow" in out and "*" in out

@@ -46,7 +46,7 @@ def torch_global_state_unchanged():
 
 @pytest.fixture
 def torch():
-    """The torch module (or a skip: torch is optional), checking that the test leaves torch's global state alone."""
+    """The torch module (or a skip: torch is optional); the test must leave torch's global state alone."""
     torch = pytest.importorskip("torch", reason="the PyTorch bridge tests need torch")
     dtype = torch.get_default_dtype()
     rng_state = torch.random.get_rng_state()

@@ -121,10 +121,7 @@ def run(args) -> int:
     if args.animate and X.shape[1] != 2:
         raise runs.Failure(f"argument --animate: draws points in the plane; {config['dataset']} has "
                            f"{X.shape[1]} coordinates", runs.EXIT_USAGE)
-    test = args.test and settings.read_points(config, args.test, "argument --test: {}", dtype=X.dtype)[:2]
-    if test and test[0].shape[1] != X.shape[1]:
-        raise runs.Failure(f"argument --test: {args.test} has {test[0].shape[1]} features, the run's data "
-                           f"{X.shape[1]}", runs.EXIT_USAGE)
+    test = args.test and report.read_test(config, args.test, X)
     model = settings.build_model(config, X.shape[1], X)
     loss_fn = SoftmaxCrossEntropy()
     optimizer = settings.build_optimizer(config, model)
@@ -166,7 +163,7 @@ def run(args) -> int:
                   "validation")
             print("model      " + repr(model).replace("\n", "\n           "))
             print(f"           {parameters:,} parameters, {config['dtype']}, init {config['init']}")
-            print(f"optimizer  {optimizer!r}, {batches}")
+            print(f"optimizer  {optimizer!r}, {batches}" + f", {schedule!r}" * (schedule is not None))
             print(f"run        {config['steps']} steps, {where}files in {out}", flush=True)
             runs.write_record(out, record, "running", state)
         recorder = BoundaryRecorder(model, X, y, steps=config["steps"], start=state.step) if args.animate \

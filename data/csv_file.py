@@ -64,8 +64,9 @@ def load_csv(path, *, label_column="label", classes=None, return_classes=False, 
     if header and target is not None:
         if label_column not in header:
             raise ValueError(f"{cannot}: the header ({', '.join(header)}) has no column named "
-                             f"{label_column!r}; pass label_column= the name of the class column, or leave "
-                             "the header out to use the last column")
+                             f"{label_column!r}; pass label_column= the name of the class column (train.py: "
+                             "--label-column), label_column=None for a file without labels, or leave the "
+                             "header out to use the last column")
         target = header.index(label_column)
     if target is not None and len(names) < 2:
         raise ValueError(f"{cannot}: it has only the label column; expected at least one coordinate column")
@@ -105,6 +106,14 @@ def load_csv(path, *, label_column="label", classes=None, return_classes=False, 
                              f"({_listed(classes)})")
     y = np.array([position[text] for text in texts], dtype=np.int64)
     return (X, y, classes) if return_classes else (X, y)
+
+
+def csv_header(path) -> list[str] | None:
+    """The names in the first line of the CSV file at ``path`` if it is a header (none of its cells is a
+    number, as ``load_csv`` decides), else None. The file is ``load_csv``'s to refuse; this reads a line."""
+    with open(path, newline="", encoding="utf-8-sig") as file:
+        first = next((row for row in csv.reader(file) if "".join(row).strip()), [])
+    return [cell.strip() for cell in first] if first and not any(map(_is_number, first)) else None
 
 
 def _label_text(cell: str) -> str:

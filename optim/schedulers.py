@@ -40,6 +40,10 @@ class LRScheduler:
         self.last_epoch += 1
         self.optimizer.lr = self.lr_at(self.last_epoch)
 
+    def __repr__(self) -> str:
+        settings = {k: v for k, v in vars(self).items() if k not in ("optimizer", "base_lr", "last_epoch")}
+        return f"{type(self).__name__}({', '.join(f'{k}={v}' for k, v in settings.items())})"
+
     def get_last_lr(self) -> list[float]:
         """The lr the scheduler set last, in a list as PyTorch's (one entry per parameter group)."""
         return [self.lr_at(self.last_epoch)]

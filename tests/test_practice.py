@@ -6,7 +6,11 @@ on such a run."""
 import contextlib
 import csv
 import json
+import os
 import re
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +112,16 @@ def test_predict_writes_one_row_per_input_row_with_the_class_names(files, capsys
     table_files.write(Path("narrow.csv"), X[:, :3])
     code, out, err = run(capsys, "--resume", "run", "--predict", "narrow.csv")
     assert code == 2 and "narrow.csv has 3 columns" in err and "8 features" in err
+    # columns in another order than the training file's are refused, never read silently
+    rows = rows_of("test.csv")
+    swapped = [",".join([row[4], *row[1:4], row[0], *row[5:]]) for row in rows]     # f5 and f1
+    Path("swapped.csv").write_text("\n".join(swapped))
+    for flag in ("--test", "--predict"):
+        args = ["--resume", "run", "--predict", "swapped.csv"] if flag == "--predict" else \
+            [*ENGINEER, "--standardize", "--test", "swapped.csv", "--out", "other"]
+        code, out, err = run(capsys, *args)
+        assert code == 2 and f"argument {flag}" in err
+        assert "f5, f2, f3, f4, f1" in err and "in this order" in err
 
 
 def test_patience_stops_early_keeps_the_best_weights_and_tests_them(files, capsys):
@@ -122,6 +136,8 @@ def test_patience_stops_early_keeps_the_best_weights_and_tests_them(files, capsy
     assert record("run")["status"] == "completed"
     assert len(history) == np.argmin(history["val_loss"]) + 1 + 5 + 1      # 5 rows without a better one
     assert record("run")["test"]["weights"] == f"the best weights, step {best['step']}"
+    capsys.readouterr()
+    assert compare.main(["run"]) == 0 and "stopped early" in capsys.readouterr().out
     # the best weights are those of a run trained to the best step
     to_best = [a if a != "2000" else str(int(best["step"])) for a in args]
     assert run(capsys, *to_best, "--patience", "0", "--out", "to_best")[0] == 0
@@ -142,7 +158,8 @@ def ctrl_c_before_step(step: int):
 def test_schedules_and_patience_resume_bit_for_bit(files, capsys, monkeypatch, schedule):
     args = [*ENGINEER, "--standardize", "--hidden", "16", "--patience", "50", "--checkpoint-every", "10",
             "--steps", "60", *schedule]
-    assert run(capsys, *args, "--out", "whole")[0] == 0
+    code, out, err = run(capsys, *args, "--out", "whole")
+    assert code == 0 and ("StepLR(step_size=7, gamma=0.5)" in out or "CosineAnnealingLR(T_max=60" in out)
     with monkeypatch.context() as patch:
         patch.setattr(train.runs, "stop_flag", lambda: ctrl_c_before_step(30))
         assert run(capsys, *args, "--out", "split")[0] == 130
@@ -168,3 +185,36 @@ def test_compare_marks_the_best_run(files, capsys):
     assert compare.main(["runs"]) == 0
     out = capsys.readouterr().out
     assert "fast" in out and "slow" in out and "*" in out
+
+
+def test_the_python_example_of_the_manual_runs_and_keeps_the_class_names(files, capsys):
+    text = (ROOT / "docs" / "train.md").read_text(encoding="utf-8")
+    block = text.split("from Python: the test file read")[1].split("```python\n")[1].split("```")[0]
+    exec(compile(block, "docs/train.md", "exec"), {})
+    best, names = capsys.readouterr().out.splitlines()
+    assert float(best.split("test accuracy ")[1].rstrip("%")) >= 85
+    assert set(eval(names)) <= {"alder", "birch", "cedar"}
+
+
+def test_the_hand_over_to_a_pytorch_colleague_works_without_this_project(files, capsys):
+    """docs/pytorch.md's two blocks: the state_dict saved here, loaded by plain PyTorch in a process that
+    cannot import this project, computes the run's scores (to 1e-12)."""
+    pytest.importorskip("torch")
+    args = [*ENGINEER, "--standardize", "--hidden", "64", "--steps", "50", "--patience", "5"]
+    assert run(capsys, *args, "--out", "run")[0] == 0
+    blocks = (ROOT / "docs" / "pytorch.md").read_text().split("## Handing a model on")[1].split("```python\n")
+    here, there = (block.split("```")[0] for block in blocks[1:3])
+    exec(here.replace("module = to_torch(model)", "model = Sequential.from_file('run/best.npz')\n"
+                      "module = to_torch(model)"), {})
+    X = np.array([[float(v) for v in row] for row in rows_of("new.csv")[1:]])
+    np.save("new.npy", X)
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    check = there + textwrap.dedent("""
+        import sys
+        import numpy as np
+        assert not [m for m in sys.modules if m.split(".")[0] in ("layers", "models", "training")]
+        np.save("torch_scores.npy", module(torch.from_numpy(np.load("new.npy"))).detach().numpy())
+        """)
+    subprocess.run([sys.executable, "-c", check], check=True, env=env, cwd=files)
+    ours = Sequential.from_file("run/best.npz").eval().forward(X)
+    assert np.allclose(np.load("torch_scores.npy"), ours, rtol=0, atol=1e-12 * np.abs(ours).max())

@@ -5,9 +5,10 @@
 
 A run is a folder holding the config.json that train.py writes. Settings equal in all the runs that
 have them are left out (a run from before a setting existed shows "-" for it), and so are
-checkpoint_every, threads and chunk_size (how fast a run went, not what it learned); so is a result
-that no run has. "done" is the steps done; "best val" and "at step", the lowest validation loss of a
-run that kept its best weights (--patience) and its step. The best run is marked with *: the lowest
+checkpoint_every, threads and chunk_size (how fast a run went, not what it learned) and a CSV file's
+class and column names (its name is the dataset); so is a result that no run has. "done" is the steps
+done (status "stopped early": by --patience); "best val" and "at step", the lowest validation loss of
+a run that kept its best weights (--patience) and its step. The best run is marked with *: the lowest
 validation loss (the best one where recorded, else the final one) or, if no run held out points for
 validation, the lowest final training loss. Settings too many for 100 columns go under each row.
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from training.runs import EXIT_FAILED, EXIT_OK, EXIT_USAGE, run_record
 
-IGNORED = ("checkpoint_every", "threads", "chunk_size")
+IGNORED = ("checkpoint_every", "threads", "chunk_size", "labels", "features")     # the last two: the data's
 RESULTS = [("done", "steps_done", ""), ("status", "status", ""), ("val loss", "final.val_loss", ".4g"),
            ("val acc", "final.val_accuracy", ".1%"), ("best val", "best.val_loss", ".4g"),
            ("at step", "best.step", ""), ("test acc", "test.accuracy", ".1%"), ("seconds", "seconds", ".2f")]
@@ -69,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # The columns, a row per run by folder name: the settings that differ, the results some run has --
     paths = sorted(found, key=lambda path: (path.name, path))
-    records = [found[path] for path in paths]
+    records = [dict(found[path], status="stopped early") if field(found[path], "best.stopped_early")
+               else found[path] for path in paths]
     configs = [field(record, "config") or {} for record in records]
     keys = [key for key in dict.fromkeys(key for config in configs for key in config) if key not in IGNORED
             and len({repr(config[key]) for config in configs if key in config}) > 1]   # runs lacking it aside

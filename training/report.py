@@ -44,6 +44,24 @@ def scales_hint(X, config: dict) -> str:
     return f"; the features' spreads differ by {ratio:.3g} times: try --standardize"
 
 
+def check_columns(config: dict, file: str, flag: str) -> None:
+    """A usage error unless ``file``'s header (if it has one) names the run's features, in their order."""
+    header, expected = data.csv_header(file), config["features"]
+    if header and expected and [name for name in header if name != config["label_column"]] != expected:
+        raise runs.Failure(f"argument {flag}: {file} has the columns {', '.join(header)}; the run's features "
+                           f"are {', '.join(expected)}, in this order", runs.EXIT_USAGE)
+
+
+def read_test(config: dict, file: str, X) -> tuple:
+    """--test FILE: its rows (X, y), read as the training file is, with the training rows' features."""
+    test = settings.read_points(config, file, "argument --test: {}", dtype=X.dtype)[:2]
+    check_columns(config, file, "--test")
+    if test[0].shape[1] != X.shape[1]:
+        raise runs.Failure(f"argument --test: {file} has {test[0].shape[1]} features, the run's data "
+                           f"{X.shape[1]}", runs.EXIT_USAGE)
+    return test
+
+
 def save_best(path: Path, model, weights: dict) -> None:
     """``model``'s file (as ``model.save`` writes it) with the best-validation ``weights`` in it."""
     write_npz(path, {**model_entries(model), **{MODEL + name: value for name, value in weights.items()}})
@@ -89,6 +107,7 @@ def predict(name: str, file: str) -> int:
     if X.shape[1] != features:
         raise runs.Failure(f"argument --predict: {file} has {X.shape[1]} columns; the run's model takes "
                            f"{features} features (and a label column may follow them)", runs.EXIT_USAGE)
+    check_columns(config, file, "--predict")
     with evaluation_mode(model):
         scores = model.forward(X)
     probabilities = np.exp(scores - scores.max(axis=1, keepdims=True))
@@ -99,8 +118,9 @@ def predict(name: str, file: str) -> int:
     for row, p in enumerate(probabilities):
         text.write(",".join([str(row + 1), names[p.argmax()], *(f"{value:.6g}" for value in p)]) + "\n")
     with runs.run_folder(None, Path(checkpoint.path)) as out:
+        replaced = " (replacing the earlier one)" * (out / "predictions.csv").exists()
         write_atomically(out / "predictions.csv", lambda handle: handle.write(text.getvalue().encode()))
-    print(f"predicted  {len(X)} rows of {file} with {weights}: {out / 'predictions.csv'}")
+    print(f"predicted  {len(X)} rows of {file} with {weights}: {out / 'predictions.csv'}{replaced}")
     return runs.EXIT_OK
 
 

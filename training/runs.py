@@ -278,4 +278,4 @@ def diverged(folder: Path, record: dict, state, exc, hint: str = "") -> Failure:
     last = "the last checkpoint" if math.isfinite(exc.value) else "the last good checkpoint"
     kept = f"{last} is {folder / 'checkpoint.npz'}" if (folder / "checkpoint.npz").exists() else \
         "no checkpoint was written"
-    return Failure(f"{exc}; {kept}; the history up to the failure is in {folder / 'history.csv'}{hint}")
+    return Failure(f"{exc}{hint}; {kept}; the history up to the failure is in {folder / 'history.csv'}")

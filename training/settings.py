@@ -40,6 +40,7 @@ DEFAULTS = {
     "dataset": "spiral", "points": 400, "classes": 2, "noise": 0.5, "seed": 0, "val_fraction": 0.0,
     "hidden": 1000, "depth": 1, "activation": "relu", "init": "auto", "dtype": "float64",
     "batchnorm": False, "dropout": 0.0, "standardize": False, "label_column": "label", "labels": None,
+    "features": None,
     "optimizer": "sgd", "lr": None, "momentum": 0.0, "weight_decay": 0.0, "reg": 0.0,
     "lr_schedule": "none", "lr_step_size": None, "lr_gamma": 0.1,
     "steps": 3000, "batch_size": None, "log_every": 10, "checkpoint_every": 500, "patience": 0,
@@ -52,7 +53,8 @@ FREE_ON_RESUME = ("steps", "checkpoint_every", "chunk_size", "diverge_factor", "
 # Settings older checkpoints lack, as their runs had them (0: no chunks, no divergence rule, NumPy's threads).
 ADDED_SINCE = {"chunk_size": 0, "diverge_factor": 0, "batchnorm": False, "dropout": 0.0, "reg": 0.0,
                "dataset": "spiral", "threads": 0, "standardize": False, "label_column": "label",
-               "labels": None, "patience": 0, "lr_schedule": "none", "lr_step_size": None, "lr_gamma": 0.1}
+               "labels": None, "features": None, "patience": 0, "lr_schedule": "none", "lr_step_size": None,
+               "lr_gamma": 0.1}
 
 
 def flag(name: str, check, convert=float, kind: str = "a number", names: tuple = ()):
@@ -145,7 +147,9 @@ def configure(given: dict) -> dict:
             raise Failure(f"argument {decided[0]}: the CSV file {config['dataset']} decides its points, "
                           "classes and noise; leave out --points, --classes and --noise", EXIT_USAGE)
         X, y, labels = read_points(config)
-        config.update(points=len(X), classes=len(labels), noise=0.0, labels=labels)
+        header = data.csv_header(config["dataset"])         # the names a test file's columns must have
+        features = header and [name for name in header if name != config["label_column"]]
+        config.update(points=len(X), classes=len(labels), noise=0.0, labels=labels, features=features)
         if not 2 <= config["classes"] <= MAX_CLASSES:   # refused now, not when the run is resumed
             raise Failure(f"argument --dataset: {config['dataset']} has {config['classes']} classes; a "
                           f"classifier takes 2 to {MAX_CLASSES} (as --classes does)", EXIT_USAGE)
@@ -196,9 +200,9 @@ def resume(name: str, given: dict, *, to_train: bool) -> tuple[dict, Checkpoint]
                for name in given if name not in FREE_ON_RESUME and asked[name] != saved[name]]
     if clashes:
         free = ", ".join(f"--{name.replace('_', '-')}" for name in FREE_ON_RESUME)
-        raise Failure(f"cannot resume {path} with {', '.join(clashes)}: a resumed run keeps its data, model "
-                      f"and optimizer; leave those flags out ({free}, --out and --no-progress may change)",
-                      EXIT_USAGE)
+        raise Failure(f"cannot resume {path} with {', '.join(clashes)}: a resumed run keeps the settings it "
+                      f"began with; leave those flags out ({free}, --out and --no-progress may change), or "
+                      "start a new run", EXIT_USAGE)
     config = dict(saved, **{name: given[name] for name in FREE_ON_RESUME if name in given})
     if to_train and config["steps"] <= checkpoint.step:
         raise Failure(f"{path} has already made {checkpoint.step} updates; pass a larger --steps (the total) "
@@ -220,10 +224,12 @@ def problems(config: dict) -> list[str]:
             check()
         except ValueError as exc:
             found.append(f"argument --{name}: {exc}")
-    labels = config["labels"]
-    if labels is not None and not (isinstance(labels, list) and len(labels) == config["classes"]
-                                   and all(isinstance(name, str) for name in labels)):
-        found.append(f"labels must be the names of the {config['classes']} classes, got {labels!r:.80}")
+    for name, size in (("labels", config["classes"]), ("features", None)):     # a CSV file's names
+        names = config[name]
+        if names is not None and not (isinstance(names, list) and size in (None, len(names))
+                                      and all(isinstance(one, str) for one in names)):
+            found.append(f"{name} must be a list of names{f' of the {size} classes' * bool(size)}, got "
+                         f"{names!r:.80}")
     if config["patience"] and not fraction:
         found.append("argument --patience: stops on the validation loss; pass --val-fraction, such as 0.2")
     if config["lr_schedule"] == "step" and config["lr_step_size"] is None:

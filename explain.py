@@ -38,9 +38,9 @@ import numpy as np
 
 from checks.files import read_npz, unusable_path
 from data import BatchStream, make_spiral
-from layers import SoftmaxCrossEntropy, check_gradients, check_loss_gradient
+from layers import SoftmaxCrossEntropy, Standardize, check_gradients, check_loss_gradient
 from models import Sequential
-from models.architecture import build, describe
+from models.architecture import describe
 from models.savefile import MODEL, check_format, entries_under, load_into, read_architecture
 from optim import SGD
 from training import Diverged, TrainingState, blas_threads, fit, walkthrough
@@ -92,8 +92,9 @@ def explain_file(name: str, step: int | None, small: bool, seed: int) -> tuple[l
     if not (course and largest < OVERFLOW):         # (NaN scores too)
         why = [f"       the course loop's softmax overflows on scores up to {largest:.3g}: part by part"]
         rows = (X, y) if small and not plane else own_rows(X, y, 8) if not small else None
+        about = rows and f"the run's own rows, the first {1 if small else 8} of each class,"
         return explain_model(model, source + why * course, small=small, seed=seed, noise=config["noise"],
-                             rows=rows)
+                             rows=rows, about=about)
     data = "HAND's 4 points" if small else "the run's training points (training.settings.build_data)"
     notes = [f"data   {data}: X {shape(X)}, y {shape(y)}", *source]
     if config["optimizer"] != "sgd" or config["momentum"] or config["weight_decay"]:
@@ -176,26 +177,28 @@ def config_line(config: dict) -> str:
 def model_from_file(path, arrays) -> tuple[Sequential, list[str]]:
     """The model in a file written by ``model.save``, rebuilt from its architecture with its weights
     widened to float64 for the check, and lines saying where it comes from."""
-    saved = read_architecture(path, arrays)
-    try:
-        model = Sequential(*build([dict(layer, dtype="float64") if "dtype" in layer else layer
-                                   for layer in saved]))
-        model.load_state_dict(entries_under(arrays, MODEL))
-    except ValueError as exc:
-        raise ValueError(f"cannot load {path}: {exc}") from exc
+    saved, model = read_architecture(path, arrays), Sequential.from_file(path, dtype=np.float64)
     narrow = sorted({layer["dtype"] for layer in saved if layer.get("dtype", "float64") != "float64"})
     return model, [f"model  {path}: a model file, rebuilt from its architecture"] + [
         f"       its {', '.join(narrow)} weights widened to float64"] * bool(narrow)
 
 
 def explain_model(model: Sequential, source: list[str], *, small: bool = False, seed: int = 0,
-                  noise: float = 0.5, rows=None) -> tuple[list[str], str | None]:
+                  noise: float = 0.5, rows=None, about: str = "") -> tuple[list[str], str | None]:
     """One step of ``model``, part by part with each part's formula, every gradient checked by central
-    differences, on ``rows`` (X, y: a run's own), HAND's points (``small``, every value printed) or a
-    spiral of 8 points per class, without points at the origin (where a ReLU unit with bias 0 sits on
-    its kink). Returns the lines and the first failure (None when every gradient passes). A model that
-    cannot take the points fails in its first layer's forward, with that layer's ValueError."""
-    K = model[len(model) - 1].out_features
+    differences, on ``rows`` (X, y: a run's own, said by ``about``), HAND's points (``small``, every
+    value printed) or a spiral of 8 points per class, without points at the origin (where a ReLU unit
+    with bias 0 sits on its kink); a model of other than 2 features without rows gets rows drawn from
+    N(0, 1) (at a first Standardize's μ and σ). Returns the lines and the first failure (None when
+    every gradient passes)."""
+    K, first = model[len(model) - 1].out_features, model[0]
+    features = getattr(first, "in_features", getattr(first, "num_features", 2))
+    if rows is None and features != 2:  # a model file of other points: rows at the scale it expects
+        scaled = isinstance(first, Standardize)
+        mean, var = (first.buffers["mean"], first.buffers["var"]) if scaled else (0, 1)
+        X = mean + var ** 0.5 * np.random.default_rng(seed).standard_normal((8 * K, features))
+        rows = X, np.arange(8 * K) % K
+        about = f"{8 * K} rows {'μ + σ·' * scaled}N(0, 1), seed {seed}{' (the Standardize μ, σ)' * scaled},"
     X, y = rows or ((HAND["X"], HAND["y"]) if small else
                     make_spiral(n_per_class=8, n_classes=K, noise=noise, rng=seed))
     X, y = X[np.any(X != 0, axis=1)], y[np.any(X != 0, axis=1)]
@@ -207,8 +210,8 @@ def explain_model(model: Sequential, source: list[str], *, small: bool = False, 
                      "scores"), "0.x": (report, "x")}
     checks.update({name: (report, name) for name in report.errors if name != "x"})
     checked = sum(np.prod(np.minimum(p.value.shape, window or total)) for p in model.parameters())
-    data = f"the run's own rows, the first {len(X) // K} of each class," if rows else "HAND's" if small else \
-        f"make_spiral(n_per_class=8, n_classes={K}, noise={noise}, rng={seed})"
+    data = about or ("HAND's" if small else f"make_spiral(n_per_class=8, n_classes={K}, noise={noise}, "
+                                             f"rng={seed})")
     lines = [f"One training step, part by part, of a {describe(model)}, with SoftmaxCrossEntropy:",
              *(f"  ({i}): {layer!r}   {cite(f'{i}.y', model)[2]}" for i, layer in enumerate(model)),
              *source,

@@ -110,7 +110,8 @@ def test_a_trained_model_passes_its_gradient_check(tmp_path, capsys):
     assert train.main(["--steps", "3000", "--hidden", "200", "--points", "100", "--out", str(out_dir),
                        "--no-progress"]) == 0
     capsys.readouterr()
-    model, source = explain.model_from_file(out_dir, read_npz(out_dir / "checkpoint.npz"))     # part by part
+    path = out_dir / "checkpoint.npz"
+    model, source = explain.model_from_file(path, read_npz(path))        # part by part
     out, failure = explain.explain_model(model, source)
     out = "\n".join(out)
     assert failure is None, failure

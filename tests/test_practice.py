@@ -175,6 +175,10 @@ def test_explain_from_an_eight_feature_run_uses_its_own_rows(files, capsys):
     assert explain.main(["--from", "run"]) == 0
     out = capsys.readouterr().out
     assert "Standardize" in out and "the run's own rows" in out and "all" in out.splitlines()[-1]
+    Sequential.from_file("run/checkpoint.npz").save("model.npz")      # a model file: no data of its own
+    assert explain.main(["--from", "model.npz"]) == 0
+    out = capsys.readouterr().out
+    assert "rows μ + σ·N(0, 1)" in out and out.splitlines()[-1].startswith("all")
 
 
 def test_compare_marks_the_best_run(files, capsys):

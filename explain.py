@@ -33,6 +33,7 @@ The loop against the parts, and the step part by part, are in training/walkthrou
 import sys
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -52,6 +53,7 @@ from training.settings import (
     build_data,
     build_model,
     build_optimizer,
+    build_schedule,
     complete,
     generators,
     problems,
@@ -103,7 +105,9 @@ def explain_file(name: str, step: int | None, small: bool, seed: int) -> tuple[l
     if config["batch_size"]:
         notes.append(f"batch  the run's steps took mini-batches of {config['batch_size']}; this one all")
     weights = {name: model.state_dict()[key] for name, key in NAMES.items()}
-    return loop_view(Course(X, y, weights, notes, step, config["lr"], config["reg"]), small)
+    schedule = run_schedule(config, SimpleNamespace(lr=config["lr"]), arrays)   # the lr of the next update
+    lr = config["lr"] if schedule is None else schedule.lr_at(step)
+    return loop_view(Course(X, y, weights, notes, step, lr, config["reg"]), small)
 
 
 def load_run(path: Path, arrays: dict, step: int | None):
@@ -117,7 +121,7 @@ def load_run(path: Path, arrays: dict, step: int | None):
                       f"{checkpoint.step} (train.py --resume trains it further)", EXIT_USAGE)
     X, y, _ = build_data(config)
     if step < checkpoint.step:
-        model, how = replay(config, step, X, y), f"replayed to step {step} from its seed and settings"
+        model, how = replay(config, step, X, y, arrays), f"replayed to step {step} from its seed and settings"
     else:
         model, how = build_model(config, X.shape[1], X), f"its weights after step {step}"
         try:
@@ -131,17 +135,29 @@ def load_run(path: Path, arrays: dict, step: int | None):
         f"       the run's config: {config_line(config)}"]
 
 
-def replay(config: dict, steps: int, X, y) -> Sequential:
+def replay(config: dict, steps: int, X, y, arrays=None) -> Sequential:
     """The run's model after ``steps`` updates, trained again from its seed and settings as train.py
-    trains it (the same data, initial weights, batches and dropout masks: the same weights)."""
+    trains it (the same data, initial weights, batches, dropout masks and learning rates: the same
+    weights)."""
     model = build_model(config, X.shape[1], X)
-    state = TrainingState(chunk_size=config["chunk_size"] or None, diverge_factor=config["diverge_factor"])
+    optimizer = build_optimizer(config, model)
+    schedule = run_schedule(config, optimizer, arrays)
+    state = TrainingState(chunk_size=config["chunk_size"] or None, diverge_factor=config["diverge_factor"],
+                          on_step=None if schedule is None else lambda state: schedule.step())
     if config["batch_size"] is not None:
         state.batches = BatchStream(X, y, config["batch_size"], rng=generators(config)["shuffle"])
     with blas_threads(config["threads"] or None):
-        fit(model, SoftmaxCrossEntropy(), build_optimizer(config, model), X, y, steps=steps, state=state,
+        fit(model, SoftmaxCrossEntropy(), optimizer, X, y, steps=steps, state=state,
             batch_size=config["batch_size"], log_every=config["log_every"], reg=config["reg"])
     return model
+
+
+def run_schedule(config: dict, optimizer, arrays=None):
+    """The run's learning-rate schedule (None: none), its cosine as long as the checkpoint ``arrays`` say."""
+    schedule = build_schedule(config, optimizer)
+    if schedule is not None and arrays is not None and "schedule/T_max" in arrays:
+        schedule.T_max = int(arrays["schedule/T_max"])
+    return schedule
 
 
 def trained(course: Course, steps: int) -> Course:
@@ -170,8 +186,8 @@ def own_rows(X, y, per_class: int):
 def config_line(config: dict) -> str:
     """What a run trained, a setting that is off left out."""
     return ", ".join(key if config[key] is True else f"{key} {config[key]}" for key in (
-        "standardize", "depth", "hidden", "activation", "optimizer", "lr", "batchnorm", "dropout", "reg")
-        if config[key] not in (None, False))
+        "standardize", "depth", "hidden", "activation", "optimizer", "lr", "lr_schedule", "batchnorm",
+        "dropout", "reg") if config[key] not in (None, False, "none"))
 
 
 def model_from_file(path, arrays) -> tuple[Sequential, list[str]]:

@@ -27,7 +27,6 @@ try:                # a Ctrl-C while NumPy and matplotlib load (about a second):
     from checks.files import write_atomically
     from data import BatchStream
     from layers import SoftmaxCrossEntropy
-    from models.savefile import entries_under
     from training import Diverged, TrainingState, blas_threads, fit, report, runs, settings
     from training.animation import BoundaryRecorder
     from training.checkpoint import restore, save_checkpoint
@@ -105,10 +104,10 @@ def run(args) -> int:
         if args.resume is None or given or args.plot_only or args.animate or args.test:
             raise runs.Failure("argument --predict: predicts with the run named by --resume RUN alone",
                                runs.EXIT_USAGE)
-        return report.predict(args.resume, args.predict)
-    if args.plot_only and (args.animate or args.resume is None):
+        return report.predict(args.resume, args.predict, args.out)
+    if args.plot_only and (args.animate or args.test or args.resume is None):
         raise runs.Failure("argument --plot-only: draws the figures of the run named by --resume RUN, "
-                           "without training (so without --animate)", runs.EXIT_USAGE)
+                           "without training (so without --animate or --test)", runs.EXIT_USAGE)
     if args.resume is None:
         config, checkpoint = settings.configure(given), None
     else:
@@ -132,16 +131,17 @@ def run(args) -> int:
         state.batches = BatchStream(X, y, config["batch_size"], rng=settings.generators(config)["shuffle"])
     patience, every = config["patience"], config["log_every"]
     stopper = EarlyStopping(model, state, patience, every) if patience else None
-    extras = {"schedule/": schedule, "early/": stopper}
+    extras = {prefix: part for prefix, part in (("schedule/", schedule), ("early/", stopper))
+              if part is not None}
     resumed = None if checkpoint is None else {"path": checkpoint.path, "step": checkpoint.step}
     if checkpoint is not None:
         try:
-            restore(checkpoint, model, optimizer, state)
-            for prefix, part in extras.items():
-                if part is not None:
-                    part.load_state_dict(entries_under(checkpoint.arrays, prefix))
+            restore(checkpoint, model, optimizer, state, extras)
         except ValueError as exc:
             raise runs.Failure(str(exc)) from None
+        if getattr(schedule, "T_max", config["steps"]) < config["steps"]:
+            runs.warn(f"--lr-schedule cosine keeps its first {schedule.T_max} steps: past them the learning "
+                      "rate climbs back along the cosine")
 
     # The run's folder: locked, this process its only writer, until the end -----------------------
     with runs.run_folder(args.out, checkpoint and Path(checkpoint.path)) as out:
@@ -171,10 +171,10 @@ def run(args) -> int:
 
         def save():                     # a diverged state never replaces a good checkpoint
             require_finite_state(state.step, model, optimizer)
-            if stopper is not None and stopper.best_weights is not None:
+            save_checkpoint(out / "checkpoint.npz", model, optimizer, state, config,
+                            extra={prefix: part.state_dict() for prefix, part in extras.items()})
+            if stopper is not None and stopper.best_weights is not None:    # after: a kill leaves a run
                 report.save_best(out / "best.npz", model, stopper.best_weights)
-            save_checkpoint(out / "checkpoint.npz", model, optimizer, state, config, extra={
-                prefix: part.state_dict() for prefix, part in extras.items() if part is not None})
 
         def on_step(state: TrainingState) -> None:
             if schedule is not None:
@@ -203,7 +203,7 @@ def run(args) -> int:
                 runs.write_record(out, record, "failed", state, message=f"{type(exc).__name__}: {exc}")
                 raise
         state.history.to_csv(out / "history.csv")
-        stopped = stopper is not None and state.step < config["steps"] and not stop()
+        stopped = stopper is not None and state.step < config["steps"] and not (stop() or args.plot_only)
         status = "completed" if state.step >= config["steps"] or stopped else "interrupted"
         status = status if record["status"] == "running" else record["status"]     # --plot-only: the run's
         if not args.plot_only:

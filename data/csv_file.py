@@ -56,6 +56,11 @@ def load_csv(path, *, label_column="label", classes=None, return_classes=False, 
     header = None
     if lines and not any(_is_number(cell) for cell in lines[0][1]):
         header = [cell.strip() for cell in lines.pop(0)[1]]
+        twice = [name for k, name in enumerate(header) if name in header[:k]]
+        if twice:
+            first = header.index(twice[0])
+            raise ValueError(f"{cannot}: the header names {twice[0]!r} twice (columns {first + 1} and "
+                             f"{header.index(twice[0], first + 1) + 1}); give each column its own name")
     if not lines:
         raise ValueError(f"{cannot}: the file is empty (expected lines of numbers such as '0.5,1.0,0': the "
                          "coordinates, then the label)")
@@ -79,11 +84,23 @@ def load_csv(path, *, label_column="label", classes=None, return_classes=False, 
                 expected = "a class label" if column == target else "a finite number"
                 raise ValueError(f"{cannot}: line {number}, column {column + 1} ({names[column]}): "
                                  f"{cell.strip()!r} is not {expected}")
-    X = np.array([[float(cell) for k, cell in enumerate(cells) if k != target] for _, cells in lines], dtype)
+    with np.errstate(over="ignore"):        # a number beyond the dtype's range: said next
+        X = np.array([[float(c) for k, c in enumerate(cells) if k != target] for _, cells in lines], dtype)
+    if not np.isfinite(X).all():            # finite as text, beyond the dtype's range (1e39 in float32)
+        row, column = np.argwhere(~np.isfinite(X))[0]
+        column += target is not None and column >= target
+        raise ValueError(f"{cannot}: line {lines[row][0]}, column {column + 1} ({names[column]}): "
+                         f"{lines[row][1][column].strip()} does not fit {dtype}")
     if target is None:
         return X
     texts = [_label_text(cells[target]) for _, cells in lines]
-    if classes is None and all(_is_number(text) for text in texts):
+    numbers = [_is_number(text) for text in texts]
+    if classes is None and any(numbers) and not all(numbers):     # a typo among class numbers, or a mix
+        row = numbers.index(not numbers[0])
+        kinds = ("a number", "a text") if numbers[row] else ("a text", "a number")
+        raise ValueError(f"{cannot}: line {lines[row][0]}: label {texts[row]!r} is {kinds[0]}, the first "
+                         f"label {texts[0]!r} {kinds[1]}; give every class a number, or every class a name")
+    if classes is None and all(numbers):
         labels = np.array([float(text) for text in texts])
         if (labels != np.round(labels)).any():
             row = int(np.flatnonzero(labels != np.round(labels))[0])

@@ -43,16 +43,22 @@ class Standardize(Layer):
 
         A feature that is constant in X gets μ = its value and var = 1, so that it maps to 0 exactly:
         not NaN (0/0), and not ±1, which the rounding of X.mean(0) would give (its var ≈ 1e-33, not 0).
+        Both are computed in float64; a variance beyond X's dtype (float32: 3.4e38) is a ValueError.
         """
         if not isinstance(X, np.ndarray) or X.dtype.kind != "f":
             raise TypeError(f"Standardize.from_data expects the training data X as a floating-point NumPy "
                             f"array, got {type(X).__name__} {getattr(X, 'dtype', '')}")
         if X.ndim != 2 or len(X) == 0:
             raise ValueError(f"Standardize.from_data expects X of shape [N x D] with N >= 1, got {X.shape}")
-        layer = cls(X.shape[1], dtype=X.dtype)
+        layer, wide = cls(X.shape[1], dtype=X.dtype), X.astype(np.float64)     # float32's var may overflow
         constant = (X == X[0]).all(axis=0)
-        layer.buffers["mean"][...] = np.where(constant, X[0], X.mean(axis=0))
-        layer.buffers["var"][...] = np.where(constant, 1, X.var(axis=0))
+        with np.errstate(over="ignore"):
+            layer.buffers["mean"][...] = np.where(constant, X[0], wide.mean(axis=0))
+            layer.buffers["var"][...] = np.where(constant, 1, wide.var(axis=0))
+        if not np.isfinite(layer.buffers["var"]).all():
+            feature = int(np.flatnonzero(~np.isfinite(layer.buffers["var"]))[0])
+            raise ValueError(f"Standardize.from_data: feature {feature}'s variance, "
+                             f"{wide.var(axis=0)[feature]:.3g}, does not fit {X.dtype}; use float64")
         return layer
 
     def forward(self, x: np.ndarray) -> np.ndarray:

@@ -59,6 +59,7 @@ class LRScheduler:
         whole = [name for name, value in self.state_dict().items() if value.dtype.kind == "i"]
         converted, problems = convert_state(self.state_dict(), state, whole_numbers=whole,
                                             nonnegative=list(self.state_dict()))
+        problems += [f"{name} must be at least 1" for name in self.saved if converted.get(name, 1) < 1]
         if problems:
             raise ValueError(f"{type(self).__name__} state does not fit: " + "; ".join(problems))
         for name, value in converted.items():

@@ -107,3 +107,20 @@ def test_help(capsys):
     with pytest.raises(SystemExit) as stopped:
         main(["--help"])
     assert stopped.value.code == 0 and "FOLDER" in capsys.readouterr().out
+
+
+def test_a_record_edited_by_hand_still_prints(tmp_path, capsys):
+    import json
+
+    from training import compare
+    for name, loss in (("a", 0.3), ("b", 0.2)):
+        folder = tmp_path / name
+        folder.mkdir()
+        record = {"status": "completed", "versions": {"backprop-parts": "x"}, "config": {"lr": loss},
+                  "steps_done": 10, "final": {"loss": loss, "val_loss": loss}, "seconds": 1.0}
+        if name == "b":
+            record.update(config=[1], seconds="fast", final={"loss": 0.1, "val_loss": "x"})
+        (folder / "config.json").write_text(json.dumps(record))
+    assert compare.main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "fast" in out and "x" in out and "* best: a" in out

@@ -76,8 +76,9 @@ def test_given_classes_map_numeric_labels_by_their_text_and_2_0_is_2(tmp_path):
     _, y, classes = load_csv(write(tmp_path, "1,2,0\n3,4,2.0\n5,6,1.00\n"), return_classes=True)
     np.testing.assert_array_equal(y, [0, 2, 1])
     assert classes == ["0", "1", "2"]
-    _, y, classes = load_csv(write(tmp_path, "1,2,cat\n3,4,2.0\n5,6,2\n"), return_classes=True)
-    assert classes == ["2", "cat"]
+    with raises(ValueError, "line 2", "'2' is a number", "'cat' a text"):   # a typo among names, or a mix
+        load_csv(write(tmp_path, "1,2,cat\n3,4,2.0\n5,6,2\n"))
+    _, y = load_csv(write(tmp_path, "1,2,cat\n3,4,2.0\n5,6,2\n"), classes=["2", "cat"])    # named: fine
     np.testing.assert_array_equal(y, [1, 0, 0])
 
 

@@ -194,7 +194,10 @@ def test_state_dict_round_trip_and_strict_loading():
         fresh.load_state_dict(dict(saved, best_step=np.array(2.5)))
     with raises(TypeError, "load_state_dict", "dict", "list"):
         fresh.load_state_dict([])
+    with raises(ValueError, f"best_step {saved['best_step']}", "not the step of a history row"):
+        fresh.load_state_dict(saved)                            # its state holds no history yet
     assert fresh.best_step == -1                                # a rejected state changes nothing
+    fresh.state.step, fresh.state.history = state.step, state.history
     fresh.load_state_dict(saved)
     assert fresh.best_step == saved["best_step"]
     assert bits(fresh.best_weights) == bits({name[13:]: value for name, value in saved.items()

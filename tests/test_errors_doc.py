@@ -39,6 +39,7 @@ from layers import (
     MSELoss,
     ReLU,
     SoftmaxCrossEntropy,
+    Standardize,
     Tanh,
     check_gradients,
 )
@@ -391,6 +392,7 @@ TRIGGERS = {
     "E-batchnorm-one-row": lambda: BatchNorm1d(3).forward(np.ones((1, 3))),
     "E-batchnorm-features": lambda: BatchNorm1d(3).forward(np.ones((4, 2))),
     "E-batchnorm-momentum": lambda: BatchNorm1d(3, momentum=1.5),
+    "E-standardize-range": lambda: Standardize.from_data(np.array([[-1.5e20], [1.5e20]], dtype=np.float32)),
     # Loss
     "E-mse-target-shape": lambda: MSELoss().forward(np.zeros((4, 1)), np.zeros(4)),
     "E-mse-target-dtype": lambda: MSELoss().forward(np.zeros((4, 1)), np.zeros((4, 1), dtype=np.int64)),
@@ -513,6 +515,9 @@ TRIGGERS = {
     "E-csv-label-column": lambda: load_csv(a_csv("x1,x2,class\n0.5,1,0\n")),
     "E-csv-label-whole": lambda: load_csv(a_csv("0.5,1,0\n0.5,1,0.5\n")),
     "E-csv-labels": lambda: load_csv(a_csv("0.5,1,1\n0.5,1,2\n")),
+    "E-csv-label-mix": lambda: load_csv(a_csv("0.5,1,0\n0.5,1,l\n0.5,2,1\n")),
+    "E-csv-header-twice": lambda: load_csv(a_csv("a,label,b,label\n1,0,2,1\n")),
+    "E-csv-range": lambda: load_csv(a_csv("a,b,label\n1e39,2,0\n"), dtype=np.float32),
     "E-csv-unknown-label": lambda: load_csv(a_csv("x,y,label\n1,2,setosa\n3,4,virginica\n"),
                                             classes=["setosa", "versicolor"]),
     "E-csv-path-too-long": lambda: load_csv("x" * 300 + ".csv"),

@@ -222,3 +222,95 @@ def test_the_hand_over_to_a_pytorch_colleague_works_without_this_project(files, 
     subprocess.run([sys.executable, "-c", check], check=True, env=env, cwd=files)
     ours = Sequential.from_file("run/best.npz").eval().forward(X)
     assert np.allclose(np.load("torch_scores.npy"), ours, rtol=0, atol=1e-12 * np.abs(ours).max())
+
+
+# What a review found: each a clear refusal, never a silent wrong result ---------------------------
+
+def test_a_test_file_is_read_against_the_runs_classes(files, capsys):
+    Path("text.csv").write_text("x1,x2,label\n0.1,0.2,cat\n0.3,0.1,dog\n")
+    code, out, err = run(capsys, "--hidden", "4", "--steps", "5", "--test", "text.csv", "--out", "a")
+    assert code == 2 and "'cat' is not one of the classes given (0, 1)" in err and not Path("a").exists()
+    Path("one.csv").write_text("x1,x2,label\n0.1,0.2,1\n0.3,0.1,1\n")      # one class of two: fine
+    code, out, err = run(capsys, "--hidden", "4", "--steps", "5", "--test", "one.csv", "--out", "b")
+    assert code == 0 and "test       one.csv, 2 rows" in out
+
+
+def test_numbers_beyond_float32_and_their_variance_are_refused_by_name(files, capsys):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 2)) * [1e20, 1]
+    Path("big.csv").write_text("a,b,label\n" + "".join(f"{a},{b},{int(a > 0)}\n" for a, b in X))
+    code, out, err = run(capsys, "--dataset", "big.csv", "--standardize", "--dtype", "float32", "--out", "r")
+    assert code == 2 and "argument --standardize" in err and "feature 0" in err and "use float64" in err
+    Path("huge.csv").write_text("a,b,label\n1e39,0,0\n1,2,1\n")
+    code, out, err = run(capsys, "--dataset", "huge.csv", "--dtype", "float32", "--out", "r")
+    assert code == 2 and "line 2, column 1 (a): 1e39 does not fit float32" in err
+
+
+def test_a_header_naming_a_column_twice_is_refused(files, capsys):
+    Path("dup.csv").write_text("a,label,b,label\n1,0,2,1\n3,1,4,0\n")
+    code, out, err = run(capsys, "--dataset", "dup.csv", "--out", "r")
+    assert code == 2 and "names 'label' twice (columns 2 and 4)" in err
+
+
+def test_predictions_are_quoted_csv_and_unknown_labels_are_named(files, capsys):
+    names = ["Iris setosa, wild", 'the "other" one']
+    with open("commas.csv", "w", newline="") as file:
+        csv.writer(file).writerows([["a", "b", "label"], *([i, -i, names[i % 2]] for i in range(10))])
+    assert run(capsys, "--dataset", "commas.csv", "--hidden", "4", "--steps", "5", "--out", "r")[0] == 0
+    Path("new2.csv").write_text("a,b\n1,2\n")
+    assert run(capsys, "--resume", "r", "--predict", "new2.csv")[0] == 0
+    rows = rows_of("r/predictions.csv")
+    assert rows[0] == ["row", "predicted", "p(Iris setosa, wild)", 'p(the "other" one)'] and len(rows[1]) == 4
+    Path("lion.csv").write_text('a,b,label\n1,2,lion\n')
+    code, out, err = run(capsys, "--resume", "r", "--predict", "lion.csv")
+    assert code == 2 and "argument --predict" in err and "'lion' is not one of the classes given" in err
+    assert run(capsys, "--resume", "r", "--predict", "new2.csv", "--out", "elsewhere")[0] == 0
+    assert Path("elsewhere/predictions.csv").is_file()                         # --out is honoured
+
+
+def test_damaged_schedule_and_early_stopping_entries_are_a_damaged_checkpoint(files, capsys):
+    args = [*ENGINEER, "--standardize", "--hidden", "8", "--steps", "30", "--lr-schedule", "cosine",
+            "--patience", "50"]
+    assert run(capsys, *args, "--out", "r")[0] == 0
+    for name, value, words in (("schedule/T_max", 0, "T_max must be at least 1"),
+                               ("schedule/last_epoch", 7, "its schedule is at step 7, the run at 30"),
+                               ("early/best_step", 33, "best_step 33 is not the step of a history row")):
+        arrays = dict(read_npz("r/checkpoint.npz"), **{name: np.array(value)})
+        Path("d").mkdir(exist_ok=True)
+        np.savez("d/checkpoint.npz", **arrays)
+        code, out, err = run(capsys, "--resume", "d/checkpoint.npz", "--steps", "40", "--out", f"d/{value}")
+        assert code == 1 and "damaged checkpoint" in err and words in err, err
+    code, out, err = run(capsys, "--resume", "r", "--steps", "40", "--no-progress")
+    assert code == 0 and "--lr-schedule cosine keeps its first 30 steps" in err
+
+
+def test_flags_that_would_do_nothing_are_refused(files, capsys):
+    for args, words in ((["--lr-gamma", "0.5"], "--lr-gamma: they apply to --lr-schedule step only"),
+                        (["--resume", "r", "--plot-only", "--test", "x.csv"], "without --animate or --test")):
+        code, out, err = run(capsys, *args)
+        assert code == 2 and words in err, err
+    assert run(capsys, "--steps", "0", "--hidden", "4", "--lr-schedule", "cosine", "--out", "zero")[0] == 0
+
+
+def test_plot_only_of_a_killed_patience_run_does_not_call_it_completed(files, capsys, monkeypatch):
+    args = [*ENGINEER, "--standardize", "--hidden", "8", "--patience", "50", "--checkpoint-every", "10"]
+    with monkeypatch.context() as patch:
+        patch.setattr(train.runs, "stop_flag", lambda: ctrl_c_before_step(20))
+        assert run(capsys, *args, "--out", "r")[0] == 130
+    kept = record("r")
+    Path("r/config.json").write_text(json.dumps(dict(kept, status="running")))    # as a kill leaves it
+    assert run(capsys, "--resume", "r", "--plot-only")[0] == 0
+    assert record("r")["status"] == "interrupted"
+
+
+def test_explain_replays_a_run_with_its_schedule(files, capsys):
+    schedule = ["--hidden", "12", "--lr-schedule", "step", "--lr-step-size", "5", "--lr-gamma", "0.1"]
+    assert run(capsys, *schedule, "--steps", "20", "--out", "long")[0] == 0
+    assert run(capsys, *schedule, "--steps", "10", "--out", "short")[0] == 0
+    capsys.readouterr()
+    outputs = []
+    for argv in (["--from", "long", "--step", "10"], ["--from", "short"]):
+        assert explain.main(argv) == 0
+        outputs.append([line for line in capsys.readouterr().out.splitlines()
+                        if not line.startswith(("run ", "       its weights", "       replayed"))])
+    assert outputs[0] == outputs[1] and any("lr = 0.0100" in line for line in outputs[0])

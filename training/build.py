@@ -75,7 +75,10 @@ def build_model(config: dict, features: int = 2, X=None) -> Sequential:
             model.append(Dropout(config["dropout"], rng=dropout_rng))
     model.append(Linear(widths[-1], config["classes"], rng=rng, init=config["init"], dtype=dtype))
     if config["standardize"]:
-        model.insert(0, Standardize(features, dtype=dtype) if X is None else Standardize.from_data(X))
+        try:
+            model.insert(0, Standardize(features, dtype=dtype) if X is None else Standardize.from_data(X))
+        except ValueError as exc:
+            raise Failure(f"argument --standardize: {exc}", EXIT_USAGE) from None
     return model
 
 
@@ -90,4 +93,5 @@ def build_schedule(config: dict, optimizer):
     """--lr-schedule: StepLR(--lr-step-size, --lr-gamma), CosineAnnealingLR over --steps, or None."""
     if config["lr_schedule"] == "step":
         return StepLR(optimizer, config["lr_step_size"], config["lr_gamma"])
-    return CosineAnnealingLR(optimizer, config["steps"]) if config["lr_schedule"] == "cosine" else None
+    cosine = config["lr_schedule"] == "cosine"      # over the run's steps (at least 1: --steps 0 runs none)
+    return CosineAnnealingLR(optimizer, max(config["steps"], 1)) if cosine else None

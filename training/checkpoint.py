@@ -73,8 +73,10 @@ def read_checkpoint(path) -> Checkpoint:
     return Checkpoint(str(path), config, step, history, read_architecture(path, arrays), arrays)
 
 
-def restore(checkpoint: Checkpoint, model, optimizer, state) -> None:
-    """Put the checkpoint's weights, optimizer state, batch position, generators and history in place.
+def restore(checkpoint: Checkpoint, model, optimizer, state, extra: dict | None = None) -> None:
+    """Put the checkpoint's weights, optimizer state, batch position, generators and history in place,
+    then each part of ``extra`` (``{"schedule/": scheduler}``, as ``save_checkpoint`` took them), whose
+    ``last_epoch``, if it has one, must be the checkpoint's step.
 
     All or nothing: every part is checked before the first array changes (each ``load_state_dict``
     checks its part before it copies; the batch stream, loaded last, is checked first), and if
@@ -123,6 +125,13 @@ def restore(checkpoint: Checkpoint, model, optimizer, state) -> None:
             raise ValueError(f"cannot resume from {checkpoint.path}: {exc}") from exc
         raise
     state.step, state.history = checkpoint.step, checkpoint.history
+    for prefix, part in (extra or {}).items():
+        try:
+            part.load_state_dict(entries_under(checkpoint.arrays, prefix))
+            if getattr(part, "last_epoch", state.step) != state.step:
+                raise ValueError(f"its {prefix[:-1]} is at step {part.last_epoch}, the run at {state.step}")
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"cannot resume from {checkpoint.path}: damaged checkpoint ({exc})") from exc
 
 
 def step_count(value) -> int:

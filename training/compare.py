@@ -41,8 +41,11 @@ def field(record: dict, name: str):
 
 
 def show(value, spec: str = "") -> str:
-    """A value in the table; null (a NaN, or a field the run lacks) is "-"."""
-    return "-" if value is None else format(value, spec)
+    """A value in the table; null (a NaN, or a field the run lacks) is "-"; an edited one as it is."""
+    try:
+        return "-" if value is None else format(value, spec)
+    except (TypeError, ValueError):         # "fast" where seconds belong: a record edited by hand
+        return str(value)
 
 
 def table(columns: list[tuple[str, list[str]]]) -> list[str]:
@@ -72,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = sorted(found, key=lambda path: (path.name, path))
     records = [dict(found[path], status="stopped early") if field(found[path], "best.stopped_early")
                else found[path] for path in paths]
-    configs = [field(record, "config") or {} for record in records]
+    configs = [config if isinstance(config := field(record, "config"), dict) else {} for record in records]
     keys = [key for key in dict.fromkeys(key for config in configs for key in config) if key not in IGNORED
             and len({repr(config[key]) for config in configs if key in config}) > 1]   # runs lacking it aside
     settings = [(key, [show(config.get(key)) for config in configs]) for key in keys]
@@ -82,9 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     # The best run: the lowest validation loss or, if no run has one, the lowest final training loss --
     scores = [field(record, "best.val_loss" if "best" in record else "final.val_loss") for record in records]
     meaning = "validation loss"
-    if all(score is None for score in scores):
+    if not any(isinstance(score, (int, float)) for score in scores):
         scores, meaning = [field(record, "final.loss") for record in records], "final training loss"
-    best = min((n for n, s in enumerate(scores) if s is not None), key=scores.__getitem__, default=None)
+    numbers = [n for n, score in enumerate(scores) if isinstance(score, (int, float))]   # not edited to text
+    best = min(numbers, key=scores.__getitem__, default=None)
     run = ("  run", [("* " if n == best else "  ") + path.name for n, path in enumerate(paths)])
 
     lines = table([run, *settings, *done])

@@ -96,6 +96,10 @@ class EarlyStopping:
         if problems:
             raise ValueError("EarlyStopping state does not fit: " + "; ".join(problems))
         step = int(converted.pop("best_step"))
+        steps = self.state.history.column("step") if len(self.state.history) else np.array([])
+        if step >= 0 and step not in steps[steps < self.state.step]:
+            raise ValueError(f"EarlyStopping state does not fit: best_step {step} is not the step of a "
+                             "history row of the run (load the run's history into its TrainingState first)")
         weights = {name.removeprefix("best_weights/"): value for name, value in converted.items()}
         self._best, self._copy = (step, weights if step >= 0 else None), (-1, None)
         self.best_step, self.best_weights = self._best

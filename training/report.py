@@ -3,6 +3,7 @@ weights (best.npz), a test set's loss and accuracy, and predictions for new rows
 
 from __future__ import annotations
 
+import csv
 import io
 from pathlib import Path
 
@@ -53,8 +54,9 @@ def check_columns(config: dict, file: str, flag: str) -> None:
 
 
 def read_test(config: dict, file: str, X) -> tuple:
-    """--test FILE: its rows (X, y), read as the training file is, with the training rows' features."""
-    test = settings.read_points(config, file, "argument --test: {}", dtype=X.dtype)[:2]
+    """--test FILE: its rows (X, y), its labels among the run's classes, with the training rows' features."""
+    named = dict(config, labels=class_names(config))        # a generated data set's: 0 … K−1
+    test = settings.read_points(named, file, "argument --test: {}", dtype=X.dtype)[:2]
     check_columns(config, file, "--test")
     if test[0].shape[1] != X.shape[1]:
         raise runs.Failure(f"argument --test: {file} has {test[0].shape[1]} features, the run's data "
@@ -83,14 +85,16 @@ def outcome(record: dict, state, out: Path, best_step, stopped: bool, model, fil
         record["test"] = dict(file=file, rows=len(test[0]), loss=loss, accuracy=accuracy, weights=who)
 
 
-def predict(name: str, file: str) -> int:
-    """``train.py --resume RUN --predict FILE``: RUN/predictions.csv, a row per row of FILE (its label
-    column, if it has one, is left out): the predicted class and each class's probability."""
+def predict(name: str, file: str, out: str | None = None) -> int:
+    """``train.py --resume RUN --predict FILE``: RUN/predictions.csv (or in ``out``), a row per row of FILE
+    (its label column, if it has one, is left out): the predicted class and each class's probability."""
     config, checkpoint = settings.resume(name, {}, to_train=False)
-    folder = Path(checkpoint.path).parent
-    best = folder / "best.npz"
+    best = Path(checkpoint.path).parent / "best.npz"
     weights = best if config["patience"] and best.is_file() else Path(checkpoint.path)
-    model = Sequential.from_file(weights).eval()
+    try:
+        model = Sequential.from_file(weights).eval()
+    except ValueError as exc:
+        raise runs.Failure(str(exc)) from None
     first = checkpoint.architecture[0]
     features = first.get("in_features", first.get("num_features"))
     dtype = settings.DTYPES[config["dtype"]]
@@ -100,24 +104,31 @@ def predict(name: str, file: str) -> int:
         X, problem = None, exc
     if X is None or X.shape[1] == features + 1:     # its labels too? read as the training file is
         try:
-            X = settings.read_points(config, file, dtype=dtype)[0]
-        except runs.Failure:
+            X = settings.read_points(config, file, "argument --predict: {}", dtype=dtype)[0]
+        except runs.Failure as failure:     # said of the labels if the file has the run's label column
+            labelled = X is None and not isinstance(problem, OSError) \
+                and config["label_column"] in (data.csv_header(file) or [])
             if X is None:
-                raise runs.Failure(f"argument --predict: {problem}", runs.EXIT_USAGE) from None
+                said = f"argument --predict: {problem}"
+                raise (failure if labelled else runs.Failure(said, runs.EXIT_USAGE)) from None
     if X.shape[1] != features:
         raise runs.Failure(f"argument --predict: {file} has {X.shape[1]} columns; the run's model takes "
                            f"{features} features (and a label column may follow them)", runs.EXIT_USAGE)
     check_columns(config, file, "--predict")
     with evaluation_mode(model):
         scores = model.forward(X)
+    if not np.isfinite(scores).all():
+        row = np.flatnonzero(~np.isfinite(scores).all(axis=1))[0] + 1
+        raise runs.Failure(f"argument --predict: row {row} of {file} gives scores beyond {scores.dtype}: is "
+                           "it on the training data's scale?")
     probabilities = np.exp(scores - scores.max(axis=1, keepdims=True))
     probabilities /= probabilities.sum(axis=1, keepdims=True)
     names = class_names(config)
     text = io.StringIO()
-    text.write(",".join(["row", "predicted", *(f"p({name})" for name in names)]) + "\n")
-    for row, p in enumerate(probabilities):
-        text.write(",".join([str(row + 1), names[p.argmax()], *(f"{value:.6g}" for value in p)]) + "\n")
-    with runs.run_folder(None, Path(checkpoint.path)) as out:
+    rows = csv.writer(text, lineterminator="\n")     # quoted where a class name holds a comma
+    rows.writerow(["row", "predicted", *(f"p({name})" for name in names)])
+    rows.writerows([n + 1, names[p.argmax()], *(f"{v:.6g}" for v in p)] for n, p in enumerate(probabilities))
+    with runs.run_folder(out, Path(checkpoint.path)) as out:
         replaced = " (replacing the earlier one)" * (out / "predictions.csv").exists()
         write_atomically(out / "predictions.csv", lambda handle: handle.write(text.getvalue().encode()))
     print(f"predicted  {len(X)} rows of {file} with {weights}: {out / 'predictions.csv'}{replaced}")

@@ -234,8 +234,8 @@ def problems(config: dict) -> list[str]:
         found.append("argument --patience: stops on the validation loss; pass --val-fraction, such as 0.2")
     if config["lr_schedule"] == "step" and config["lr_step_size"] is None:
         found.append("argument --lr-schedule: step needs --lr-step-size N, the steps between its decays")
-    if config["lr_schedule"] != "step" and config["lr_step_size"] is not None:
-        found.append("argument --lr-step-size: applies to --lr-schedule step only")
+    if config["lr_schedule"] != "step" and (config["lr_step_size"], config["lr_gamma"]) != (None, 0.1):
+        found.append("argument --lr-step-size or --lr-gamma: they apply to --lr-schedule step only")
     if config["optimizer"] == "adam" and config["momentum"]:
         found.append("argument --momentum: applies to --optimizer sgd only (Adam keeps its own averages)")
     if config["dataset"] in TWO_CLASSES and config["classes"] != 2:

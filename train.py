@@ -163,7 +163,7 @@ def run(args) -> int:
                   "validation")
             print("model      " + repr(model).replace("\n", "\n           "))
             print(f"           {parameters:,} parameters, {config['dtype']}, init {config['init']}")
-            print(f"optimizer  {optimizer!r}, {batches}" + f", {schedule!r}" * (schedule is not None))
+            print(f"optimizer  {optimizer!r}, {batches}" + f"\n           then {schedule!r}" * bool(schedule))
             print(f"run        {config['steps']} steps, {where}files in {out}", flush=True)
             runs.write_record(out, record, "running", state)
         recorder = BoundaryRecorder(model, X, y, steps=config["steps"], start=state.step) if args.animate \
@@ -217,7 +217,7 @@ def run(args) -> int:
 
         # Figures: after a Ctrl-C in the last step, left to --plot-only --------------------------------
         figures = report.draw_figures(config, model, X, y, val, out, status, state.history, recorder,
-                                      skip=stop())
+                                      skip=stop(), record=record)
         runs.write_record(out, record, status, state, figures=figures)
     if runs.NOT_DRAWN in figures.values():
         return runs.EXIT_INTERRUPTED

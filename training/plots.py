@@ -34,9 +34,9 @@ def new_figure(size: tuple[float, float], dpi: int = DPI) -> Figure:
     return figure
 
 
-def plot_curves(history, path, *, title: str = "") -> None:
+def plot_curves(history, path, *, title: str = "", best: int | None = None) -> None:
     """Loss (on a log scale if ``log_axis`` allows) and accuracy against the step, training and validation
-    together."""
+    together; ``best``: the step of the kept best weights, marked."""
     fig = new_figure((8.2, 3.6))
     loss_ax, acc_ax = fig.subplots(1, 2)
     steps = history.column("step")
@@ -57,6 +57,8 @@ def plot_curves(history, path, *, title: str = "") -> None:
     acc_ax.set(xlabel="step (updates made)", ylabel="accuracy (%)", ylim=(low, 101 if low < 90 else 100),
                title="Accuracy" + (f" (axis from {low:g} %)" if low > 0 else ""))
     for ax in (loss_ax, acc_ax):
+        if best is not None:
+            ax.axvline(best, color="0.4", linestyle="--", linewidth=1, label=f"best.npz (step {best})")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(loc="best")
     if title:

@@ -136,7 +136,7 @@ def predict(name: str, file: str, out: str | None = None) -> int:
 
 
 def draw_figures(config: dict, model, X, y, val, out: Path, status: str, history, recorder=None,
-                 skip=False) -> dict[str, str]:
+                 skip=False, record=None) -> dict[str, str]:
     """loss.png; boundary.png for points in the plane; hidden.png for one hidden layer; training.gif
     from the ``recorder``. A figure that cannot be drawn is one line on stderr, never a failure."""
     model.eval()                        # predictions from here on: no dropout, running statistics
@@ -144,7 +144,8 @@ def draw_figures(config: dict, model, X, y, val, out: Path, status: str, history
     title = f"{describe(model)}, {optimizer} lr {config['lr']}"
     about = describe_data(config, X).split(", seed")[0]
     accuracy = f"train accuracy {history[-1]['train_accuracy']:.1%} after {history[-1]['step']} steps"
-    figures = {"loss.png": lambda path: plot_curves(history, path, title=f"{title}\n{about}")}
+    best = (record or {}).get("best", {}).get("step")
+    figures = {"loss.png": lambda path: plot_curves(history, path, title=f"{title}\n{about}", best=best)}
     if X.shape[1] == 2:
         figures["boundary.png"] = lambda path: plot_decision_boundary(model, X, y, path, val=val,
                                                                       title=f"{title}\n{about}: {accuracy}")

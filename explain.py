@@ -153,10 +153,16 @@ def replay(config: dict, steps: int, X, y, arrays=None) -> Sequential:
 
 
 def run_schedule(config: dict, optimizer, arrays=None):
-    """The run's learning-rate schedule (None: none), its cosine as long as the checkpoint ``arrays`` say."""
+    """The run's learning-rate schedule (None: none) at its start, as long as the checkpoint ``arrays``
+    say (a cosine resumed past its length keeps it), checked as train.py checks it."""
     schedule = build_schedule(config, optimizer)
-    if schedule is not None and arrays is not None and "schedule/T_max" in arrays:
-        schedule.T_max = int(arrays["schedule/T_max"])
+    if schedule is not None and arrays is not None:
+        try:
+            schedule.load_state_dict(entries_under(arrays, "schedule/"))
+        except ValueError as exc:
+            raise ValueError(f"damaged checkpoint ({exc})") from None
+        schedule.last_epoch = -1                # back to step 0, its length kept
+        schedule.step()
     return schedule
 
 

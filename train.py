@@ -139,7 +139,7 @@ def run(args) -> int:
             restore(checkpoint, model, optimizer, state, extras)
         except ValueError as exc:
             raise runs.Failure(str(exc)) from None
-        if getattr(schedule, "T_max", config["steps"]) < config["steps"]:
+        if getattr(schedule, "T_max", config["steps"]) < config["steps"] and not args.plot_only:
             runs.warn(f"--lr-schedule cosine keeps its first {schedule.T_max} steps: past them the learning "
                       "rate climbs back along the cosine")
 
@@ -203,7 +203,8 @@ def run(args) -> int:
                 runs.write_record(out, record, "failed", state, message=f"{type(exc).__name__}: {exc}")
                 raise
         state.history.to_csv(out / "history.csv")
-        stopped = stopper is not None and state.step < config["steps"] and not (stop() or args.plot_only)
+        stopped = stopper is not None and state.step < config["steps"] and not stop() \
+            and (not args.plot_only or stopper.should_stop())         # --plot-only: as the run ended
         status = "completed" if state.step >= config["steps"] or stopped else "interrupted"
         status = status if record["status"] == "running" else record["status"]     # --plot-only: the run's
         if not args.plot_only:

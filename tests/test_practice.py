@@ -21,7 +21,7 @@ import train
 from checks.files import read_npz
 from examples import table_files
 from models import Sequential
-from tests.helpers import ROOT, assert_same_files
+from tests.helpers import ROOT, assert_same_files, edited_checkpoint
 from training import compare
 
 
@@ -243,7 +243,8 @@ def test_numbers_beyond_float32_and_their_variance_are_refused_by_name(files, ca
     assert code == 2 and "argument --standardize" in err and "feature 0" in err and "use float64" in err
     Path("huge.csv").write_text("a,b,label\n1e39,0,0\n1,2,1\n")
     code, out, err = run(capsys, "--dataset", "huge.csv", "--dtype", "float32", "--out", "r")
-    assert code == 2 and "line 2, column 1 (a): 1e39 does not fit float32" in err
+    said = "argument --dataset: cannot load huge.csv: line 2, column 1 (a): 1e39 does not fit float32"
+    assert code == 2 and said in err and "resume" not in err
 
 
 def test_a_header_naming_a_column_twice_is_refused(files, capsys):
@@ -264,8 +265,12 @@ def test_predictions_are_quoted_csv_and_unknown_labels_are_named(files, capsys):
     Path("lion.csv").write_text('a,b,label\n1,2,lion\n')
     code, out, err = run(capsys, "--resume", "r", "--predict", "lion.csv")
     assert code == 2 and "argument --predict" in err and "'lion' is not one of the classes given" in err
-    assert run(capsys, "--resume", "r", "--predict", "new2.csv", "--out", "elsewhere")[0] == 0
-    assert Path("elsewhere/predictions.csv").is_file()                         # --out is honoured
+    for _ in range(2):                      # --out is honoured, and may be used again
+        assert run(capsys, "--resume", "r", "--predict", "new2.csv", "--out", "elsewhere")[0] == 0
+    assert Path("elsewhere/predictions.csv").is_file()
+    Path("binary.csv").write_bytes(b"a,b\n\xff\xfe,1\n")
+    code, out, err = run(capsys, "--resume", "r", "--predict", "binary.csv")
+    assert code == 2 and "argument --predict: cannot load binary.csv: it is not a text file" in err
 
 
 def test_damaged_schedule_and_early_stopping_entries_are_a_damaged_checkpoint(files, capsys):
@@ -274,12 +279,17 @@ def test_damaged_schedule_and_early_stopping_entries_are_a_damaged_checkpoint(fi
     assert run(capsys, *args, "--out", "r")[0] == 0
     for name, value, words in (("schedule/T_max", 0, "T_max must be at least 1"),
                                ("schedule/last_epoch", 7, "its schedule is at step 7, the run at 30"),
-                               ("early/best_step", 33, "best_step 33 is not the step of a history row")):
+                               ("early/best_step", 33, "best_step 33 is not the step of a history row"),
+                               ("early/best_step", -1, "best_step -1 is not the step of a history row")):
         arrays = dict(read_npz("r/checkpoint.npz"), **{name: np.array(value)})
         Path("d").mkdir(exist_ok=True)
         np.savez("d/checkpoint.npz", **arrays)
         code, out, err = run(capsys, "--resume", "d/checkpoint.npz", "--steps", "40", "--out", f"d/{value}")
         assert code == 1 and "damaged checkpoint" in err and words in err, err
+        if name == "schedule/T_max":        # explain.py checks it as train.py does: one line, no traceback
+            capsys.readouterr()
+            assert explain.main(["--from", "d/checkpoint.npz", "--step", "5"]) == 1
+            assert "damaged checkpoint" in capsys.readouterr().err
     code, out, err = run(capsys, "--resume", "r", "--steps", "40", "--no-progress")
     assert code == 0 and "--lr-schedule cosine keeps its first 30 steps" in err
 
@@ -301,6 +311,21 @@ def test_plot_only_of_a_killed_patience_run_does_not_call_it_completed(files, ca
     Path("r/config.json").write_text(json.dumps(dict(kept, status="running")))    # as a kill leaves it
     assert run(capsys, "--resume", "r", "--plot-only")[0] == 0
     assert record("r")["status"] == "interrupted"
+    stopping = [*ENGINEER, "--standardize", "--hidden", "16", "--lr", "3", "--patience", "5",
+                "--steps", "2000"]
+    assert run(capsys, *stopping, "--out", "stopped")[0] == 0                   # stopped early: completed
+    assert run(capsys, "--resume", "stopped", "--plot-only", "--out", "copy")[0] == 0
+    assert record("copy")["status"] == record("stopped")["status"] == "completed"
+
+
+def test_a_run_started_with_lr_gamma_alone_still_resumes(files, capsys):
+    """Before it was refused, --lr-gamma without the step schedule was taken and not used."""
+    assert run(capsys, "--hidden", "4", "--steps", "5", "--out", "r")[0] == 0
+    Path("old").mkdir()
+    edited_checkpoint(Path("r/checkpoint.npz"), Path("old/checkpoint.npz"), lr_gamma=0.5)
+    Path("old/config.json").write_bytes(Path("r/config.json").read_bytes())
+    code, out, err = run(capsys, "--resume", "old", "--steps", "10", "--no-progress")
+    assert code == 0, err
 
 
 def test_explain_replays_a_run_with_its_schedule(files, capsys):

@@ -76,7 +76,8 @@ def read_checkpoint(path) -> Checkpoint:
 def restore(checkpoint: Checkpoint, model, optimizer, state, extra: dict | None = None) -> None:
     """Put the checkpoint's weights, optimizer state, batch position, generators and history in place,
     then each part of ``extra`` (``{"schedule/": scheduler}``, as ``save_checkpoint`` took them), whose
-    ``last_epoch``, if it has one, must be the checkpoint's step.
+    ``last_epoch``, if it has one, must be the checkpoint's step. Those come after the rest is in place:
+    a damaged part is a ValueError then, the rest restored (train.py stops on it).
 
     All or nothing: every part is checked before the first array changes (each ``load_state_dict``
     checks its part before it copies; the batch stream, loaded last, is checked first), and if

@@ -97,7 +97,8 @@ class EarlyStopping:
             raise ValueError("EarlyStopping state does not fit: " + "; ".join(problems))
         step = int(converted.pop("best_step"))
         steps = self.state.history.column("step") if len(self.state.history) else np.array([])
-        if step >= 0 and step not in steps[steps < self.state.step]:
+        loop = steps[steps < self.state.step]      # the rows of fit's loop: -1 only before the first
+        if step not in loop if len(loop) else step >= 0:
             raise ValueError(f"EarlyStopping state does not fit: best_step {step} is not the step of a "
                              "history row of the run (load the run's history into its TrainingState first)")
         weights = {name.removeprefix("best_weights/"): value for name, value in converted.items()}

@@ -106,8 +106,10 @@ def predict(name: str, file: str, out: str | None = None) -> int:
         try:
             X = settings.read_points(config, file, "argument --predict: {}", dtype=dtype)[0]
         except runs.Failure as failure:     # said of the labels if the file has the run's label column
-            labelled = X is None and not isinstance(problem, OSError) \
-                and config["label_column"] in (data.csv_header(file) or [])
+            try:
+                labelled = X is None and config["label_column"] in (data.csv_header(file) or [])
+            except (OSError, ValueError, csv.Error):    # not a text file: load_csv's words say so
+                labelled = False
             if X is None:
                 said = f"argument --predict: {problem}"
                 raise (failure if labelled else runs.Failure(said, runs.EXIT_USAGE)) from None

@@ -146,7 +146,7 @@ def check_folder(folder: Path, own: bool) -> None:
         raise Failure(f"argument --out: {folder} is a file, not a folder", EXIT_USAGE)
     record = run_record(folder)
     names = sorted(name for name in os.listdir(folder) if not ours(name))
-    if own or not names:
+    if own or not names or names == ["predictions.csv"]:    # --predict --out DIR, again
         return
     if names == ["config.json"]:            # a killed run's record, or an empty one (killed as it began)
         status = "running" if (folder / "config.json").stat().st_size == 0 else (record or {}).get("status")

@@ -146,7 +146,7 @@ def configure(given: dict) -> dict:
         if decided:
             raise Failure(f"argument {decided[0]}: the CSV file {config['dataset']} decides its points, "
                           "classes and noise; leave out --points, --classes and --noise", EXIT_USAGE)
-        X, y, labels = read_points(config)
+        X, y, labels = read_points(config, dtype=DTYPES[config["dtype"]])
         header = data.csv_header(config["dataset"])         # the names a test file's columns must have
         features = header and [name for name in header if name != config["label_column"]]
         config.update(points=len(X), classes=len(labels), noise=0.0, labels=labels, features=features)
@@ -183,6 +183,8 @@ def resume(name: str, given: dict, *, to_train: bool) -> tuple[dict, Checkpoint]
     except ValueError as exc:
         raise Failure(str(exc)) from None
     saved, found = dict(ADDED_SINCE, **checkpoint.config), []
+    if saved["lr_schedule"] != "step":      # --lr-gamma alone was taken, unused, before it was refused
+        saved["lr_gamma"] = ADDED_SINCE["lr_gamma"]
     for name, parse in PARSE.items():
         try:
             if parse(saved[name]) != saved[name]:

@@ -4,10 +4,10 @@ Run from the repository root:  python -m benchmarks.house
 
 Code lines are lines that hold code: not blank, not a comment, not a docstring. They are counted in
 every .py file outside tests/, benchmarks/, docs/, examples/, notebooks/ and exercises/. The limits
-printed beside each figure are the small house's (2,100 code lines; no such file over 300 lines
-except explain.py, at most 450; train.py at most 250, layers/gradcheck.py at most 200; fit at most 12
-parameters; fit's unchunked full-batch step at most twice the Python calls of the same step written
-by hand with the parts).
+printed beside each figure are the small house's (2,400 code lines, issue 27's budget after issue 24's
+2,100; no such file over 300 lines except explain.py, at most 450; train.py at most 250,
+layers/gradcheck.py at most 200; fit at most 12 parameters; fit's unchunked full-batch step at most
+twice the Python calls of the same step written by hand with the parts).
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def main() -> None:
     files = counted_files()
     sizes = {path: len(path.read_text(encoding="utf-8").splitlines()) for path in files}
     print("The house, outside tests/, benchmarks/, docs/, examples/, notebooks/ and exercises/:")
-    line("code lines (not blank, comment or docstring)", sum(map(code_lines, files)), 2100)
+    line("code lines (not blank, comment or docstring)", sum(map(code_lines, files)), 2400)
     for name, limit in (("train.py", 250), ("explain.py", 450), ("layers/gradcheck.py", 200)):
         line(f"{name} (wc -l)", sizes.get(ROOT / name, 0), limit)
     big = [f"{path.relative_to(ROOT)} ({n})" for path, n in sizes.items()

@@ -3,25 +3,26 @@
     python train.py                      # the course's two-class spiral: 2 x 400 points, h = 1000
     python train.py --dataset moons --animate                  # also training.gif: watch it learn
     python train.py --depth 3 --activation tanh --optimizer adam --lr 0.01 --batch-size 64
-    python train.py --resume runs/<run> --steps 6000         # or runs/<run>/checkpoint.npz
-    python train.py --resume runs/<run> --plot-only          # draw a run's figures (again)
+    python train.py --resume runs/<run> --steps 6000         # or --plot-only: draw its figures (again)
     python train.py --dataset rows.csv --label-column target --standardize --val-fraction 0.2 --test t.csv
     python train.py --resume runs/<run> --predict new.csv    # runs/<run>/predictions.csv
 
 A run's files go to one folder (--out, by default runs/<date>-<time>): checkpoint.npz (what --resume
 needs), history.csv, config.json (every setting, library versions, the outcome), loss.png, boundary.png,
-hidden.png (one hidden layer), with --patience best.npz (the best-validation weights) and, with
---animate, training.gif. ``python -m training.compare runs`` prints runs side by side.
+hidden.png, with --patience best.npz, with --animate training.gif; ``python -m training.compare``.
 Settings: training/settings.py; the run's folder, lock and record, Ctrl-C, exit codes: training/runs.py.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from pathlib import Path
 
-try:                # a Ctrl-C while NumPy and matplotlib load (about a second): one line, exit 130
+CTRL_C: list = []   # a Ctrl-C while NumPy and matplotlib load (about a second): one line, exit 130
+try:                # noted, never raised there: a library's import could swallow a KeyboardInterrupt
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: CTRL_C.append(signum))
     import numpy as np
 
     from checks.files import write_atomically
@@ -33,7 +34,9 @@ try:                # a Ctrl-C while NumPy and matplotlib load (about a second):
     from training.early_stopping import EarlyStopping
     from training.loop import PATIENCE, require_finite_state
     from training.settings import CHOICES, DEFAULTS, PARSE
-except KeyboardInterrupt:
+finally:
+    signal.signal(signal.SIGINT, previous)
+if CTRL_C:
     print("train.py: interrupted while starting; nothing was written", file=sys.stderr)
     sys.exit(130)
 
@@ -131,8 +134,7 @@ def run(args) -> int:
         state.batches = BatchStream(X, y, config["batch_size"], rng=settings.generators(config)["shuffle"])
     patience, every = config["patience"], config["log_every"]
     stopper = EarlyStopping(model, state, patience, every) if patience else None
-    extras = {prefix: part for prefix, part in (("schedule/", schedule), ("early/", stopper))
-              if part is not None}
+    extras = {key: part for key, part in (("schedule/", schedule), ("early/", stopper)) if part is not None}
     resumed = None if checkpoint is None else {"path": checkpoint.path, "step": checkpoint.step}
     if checkpoint is not None:
         try:

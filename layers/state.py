@@ -41,3 +41,14 @@ def convert_state(expected: dict, state: dict, *, whole_numbers=(), nonnegative=
             elif name in nonnegative and (converted[name] < 0).any():
                 problems.append(f"{name} must not be negative")
     return converted, problems
+
+
+def checked_state(expected: dict, state, refusal: str, **rules) -> dict:
+    """What every ``load_state_dict`` does first: ``state`` converted by ``convert_state(expected, state,
+    **rules)``, or a ``TypeError`` if it is not a dict, a ``ValueError`` "<refusal>: <the problems>"."""
+    if not isinstance(state, dict):
+        raise TypeError(f"load_state_dict expects a dict of arrays, got {type(state).__name__}")
+    converted, problems = convert_state(expected, state, **rules)
+    if problems:
+        raise ValueError(f"{refusal}: " + "; ".join(problems))
+    return converted

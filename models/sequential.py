@@ -8,7 +8,7 @@ import numpy as np
 
 from checks import check_flag
 from layers.base import Loss, Parameter
-from layers.state import convert_state
+from layers.state import checked_state
 from models.savefile import load_model, model_from_file, save_model
 
 
@@ -81,12 +81,8 @@ class Sequential:
     def load_state_dict(self, state: dict) -> None:
         """Copy ``state`` into the weights and buffers (their dtype kept); strict, and checked before
         anything changes."""
-        if not isinstance(state, dict):
-            raise TypeError(f"load_state_dict expects a dict of arrays, got {type(state).__name__}")
         arrays = self._state_arrays()
-        converted, problems = convert_state(arrays, state)
-        if problems:
-            raise ValueError("state_dict does not fit this model: " + "; ".join(problems))
+        converted = checked_state(arrays, state, "state_dict does not fit this model")
         for name, array in arrays.items():
             array[...] = converted[name]
 

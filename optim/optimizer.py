@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from checks import check_finite
-from layers.state import convert_state
+from layers.state import checked_state
 
 
 class Optimizer:
@@ -55,13 +55,10 @@ class Optimizer:
 
     def load_state_dict(self, state: dict) -> None:
         """Restore ``state_dict()`` output; strict, and checked before anything changes."""
-        if not isinstance(state, dict):
-            raise TypeError(f"load_state_dict expects a dict of arrays, got {type(state).__name__}")
         expected = self.state_dict()
         nonnegative = ["step"] + [name for name in expected if name.split("/")[0] in self.nonnegative_buffers]
-        converted, problems = convert_state(expected, state, whole_numbers=("step",), nonnegative=nonnegative)
-        if problems:
-            raise ValueError(f"{type(self).__name__} state does not fit: " + "; ".join(problems))
+        converted = checked_state(expected, state, f"{type(self).__name__} state does not fit",
+                                  whole_numbers=("step",), nonnegative=nonnegative)
         self.step_count = int(converted["step"])
         for name, array in self._named_buffers().items():
             array[...] = converted[name]

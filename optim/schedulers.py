@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from checks import check_count, check_real
-from layers.state import convert_state
+from layers.state import checked_state
 
 
 class LRScheduler:
@@ -54,14 +54,11 @@ class LRScheduler:
 
     def load_state_dict(self, state: dict) -> None:
         """Restore ``state_dict()`` output (strict, checked before anything changes) and set the lr."""
-        if not isinstance(state, dict):
-            raise TypeError(f"load_state_dict expects a dict of arrays, got {type(state).__name__}")
-        whole = [name for name, value in self.state_dict().items() if value.dtype.kind == "i"]
-        converted, problems = convert_state(self.state_dict(), state, whole_numbers=whole,
-                                            nonnegative=list(self.state_dict()))
-        problems += [f"{name} must be at least 1" for name in self.saved if converted.get(name, 1) < 1]
-        if problems:
-            raise ValueError(f"{type(self).__name__} state does not fit: " + "; ".join(problems))
+        refusal, expected = f"{type(self).__name__} state does not fit", self.state_dict()
+        whole = [name for name, value in expected.items() if value.dtype.kind == "i"]
+        converted = checked_state(expected, state, refusal, whole_numbers=whole, nonnegative=list(expected))
+        if any(converted[name] < 1 for name in self.saved):          # T_max: a cosine of no steps
+            raise ValueError(f"{refusal}: {', '.join(self.saved)} must be at least 1")
         for name, value in converted.items():
             setattr(self, name, value.item())
         self.optimizer.lr = self.lr_at(self.last_epoch)

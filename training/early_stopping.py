@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from checks import check_count
-from layers.state import convert_state
+from layers.state import checked_state
 
 
 class EarlyStopping:
@@ -88,13 +88,9 @@ class EarlyStopping:
 
     def load_state_dict(self, state: dict) -> None:
         """Restore ``state_dict()`` output; strict, and checked before anything changes."""
-        if not isinstance(state, dict):
-            raise TypeError(f"load_state_dict expects a dict of arrays, got {type(state).__name__}")
         weights = {f"best_weights/{name}": value for name, value in self.model.state_dict().items()}
-        converted, problems = convert_state({"best_step": np.array(0)} | weights, state,
-                                            whole_numbers=("best_step",))
-        if problems:
-            raise ValueError("EarlyStopping state does not fit: " + "; ".join(problems))
+        converted = checked_state({"best_step": np.array(0)} | weights, state,
+                                  "EarlyStopping state does not fit", whole_numbers=("best_step",))
         step = int(converted.pop("best_step"))
         steps = self.state.history.column("step") if len(self.state.history) else np.array([])
         loop = steps[steps < self.state.step]      # the rows of fit's loop: -1 only before the first
